@@ -1,0 +1,2 @@
+export { createGateway, type Gateway, type GatewayOptions } from './broker.ts';
+export { deviceTopicFor, outboundTopic, routePublish, routeSubscribe } from './topics.ts';

@@ -1,0 +1,125 @@
+import { parseArgs } from 'node:util';
+import { type Config, ENV_KEYS, loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { createHub, VERSION } from './hub.ts';
+import { createLogger } from './logger.ts';
+
+const HELP = `gridhub ${VERSION} — IoT and sensor hub for urban grid management
+
+Usage: gridhub <command> [options]
+
+Commands:
+  start                 start the hub (MQTT broker, ingest, rules, HTTP API)
+  demo                  start the hub with a simulated demo district and fleet
+  simulate              run a simulated fleet against a hub (--mqtt, --api, --token)
+  migrate               bring the store's schema up to date and exit
+  admin token           print where the admin token is kept
+
+Options:
+  --config FILE         JSON configuration (environment variables win over it)
+  --help                this text
+
+Environment:
+${Object.entries(ENV_KEYS)
+  .map(([k, v]) => `  ${k.padEnd(28)} ${v.doc}`)
+  .join('\n')}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: {
+      config: { type: 'string' },
+      help: { type: 'boolean' },
+      mqtt: { type: 'string' },
+      api: { type: 'string' },
+      token: { type: 'string' },
+      seed: { type: 'string' },
+      interval: { type: 'string' },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command || command === 'help') {
+    process.stdout.write(HELP);
+    return command || values.help ? 0 : 2;
+  }
+  const configFile = typeof values.config === 'string' ? values.config : undefined;
+  const loadCfg = () => loadConfig({ file: configFile, env: process.env });
+
+  switch (command) {
+    case 'start':
+      return runHub(loadCfg(), { demo: false });
+    case 'demo':
+      return runHub(loadCfg(), { demo: true });
+    case 'migrate': {
+      const config = loadCfg();
+      const logger = createLogger(config.logLevel);
+      const { openStore } = await import('../store/index.ts');
+      const store = await openStore({ ...config, migrate: config.store, logger });
+      await store.close();
+      process.stdout.write(`store is up to date (${store.db.driver}, ${store.dialect})\n`);
+      return 0;
+    }
+    case 'admin': {
+      const config = loadCfg();
+      if (positionals[1] === 'token') {
+        process.stdout.write(
+          config.adminToken
+            ? 'the admin token is set by GRIDHUB_ADMIN_TOKEN\n'
+            : `${config.dataDir}/admin-token\n`,
+        );
+        return 0;
+      }
+      process.stderr.write('usage: gridhub admin token\n');
+      return 2;
+    }
+    case 'simulate': {
+      const { runSimulateCommand } = await import('../simulators/cli.ts');
+      return runSimulateCommand(values as Record<string, string | boolean | undefined>);
+    }
+    default:
+      process.stderr.write(`unknown command '${command}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
+  const hub = createHub(config);
+  let stopping = false;
+  let fleet: { stop(): Promise<void> } | undefined;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    hub.logger.info({ signal }, 'stopping');
+    await fleet?.stop().catch(() => {});
+    await hub.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  const urls = await hub.start();
+  process.stdout.write(`gridhub ready http=${urls.httpUrl} mqtt=${urls.mqttUrl}\n`);
+  if (opts.demo) {
+    const { startDemo } = await import('../simulators/demo.ts');
+    fleet = await startDemo({ hub, urls });
+  }
+  return new Promise<number>(() => {});
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+    if (code !== undefined) process.exit(code);
+  },
+  (err) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`gridhub: ${message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+function isIanaZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The configuration, the single source of truth for its keys, defaults and types. */
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('./data'),
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    host: z.string().min(1).default('127.0.0.1'),
+    mqttPort: port.default(1883),
+    httpPort: port.default(8080),
+    mqttsPort: port.default(8883),
+    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    timezone: z
+      .string()
+      .refine(isIanaZone, 'must be an IANA time zone such as Asia/Shanghai')
+      .default('Asia/Shanghai'),
+    tlsCert: z.string().optional(),
+    tlsKey: z.string().optional(),
+    clock: z.enum(['system', 'manual']).default('system'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ingest: z
+      .object({
+        /** Readings per database write. */
+        batchSize: positiveInt.default(5000),
+        /** A partial batch is written after this long. */
+        flushIntervalMs: positiveInt.default(100),
+        /** Readings held in memory before the broker is pushed back (no more reads from sockets). */
+        maxBuffered: positiveInt.default(100_000),
+        /** Larger MQTT payloads are rejected whole, with the size as the reason. */
+        maxPayloadBytes: positiveInt.default(64 * 1024),
+        /** How much of a rejected payload is kept for the operator to see. */
+        rejectedPayloadBytes: positiveInt.default(1024),
+        /** `durable`: a QoS 1/2 PUBACK is sent only once the reading is committed. */
+        ackMode: z.enum(['durable', 'received']).default('durable'),
+      })
+      .prefault({}),
+    store: z
+      .object({
+        /** `auto` uses TimescaleDB when the extension is available. */
+        timescale: z.enum(['auto', 'on', 'off']).default('auto'),
+        retentionDays: positiveInt.default(400),
+        compressAfterDays: positiveInt.default(7),
+        poolSize: positiveInt.default(8),
+      })
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (Boolean(c.tlsCert) !== Boolean(c.tlsKey)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tlsCert'],
+        message: 'GRIDHUB_TLS_CERT and GRIDHUB_TLS_KEY go together',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** Environment variables and the config keys they set (env wins over the file). */
+export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
+  DATABASE_URL: {
+    path: ['databaseUrl'],
+    doc: 'postgres://… switches from the embedded store to PostgreSQL/TimescaleDB',
+  },
+  GRIDHUB_DATA_DIR: { path: ['dataDir'], doc: 'embedded store, admin token file (default ./data)' },
+  GRIDHUB_HOST: { path: ['host'], doc: 'bind address (default 127.0.0.1)' },
+  GRIDHUB_MQTT_PORT: { path: ['mqttPort'], doc: 'MQTT over TCP (default 1883; 0 = pick a free port)' },
+  GRIDHUB_HTTP_PORT: {
+    path: ['httpPort'],
+    doc: 'HTTP API, dashboard, MQTT over WebSocket at /mqtt (default 8080)',
+  },
+  GRIDHUB_MQTTS_PORT: { path: ['mqttsPort'], doc: 'MQTT over TLS (default 8883, only with a certificate)' },
+  GRIDHUB_ADMIN_TOKEN: {
+    path: ['adminToken'],
+    doc: 'admin bearer token; generated into <dataDir>/admin-token when unset',
+  },
+  GRIDHUB_TIMEZONE: {
+    path: ['timezone'],
+    doc: 'IANA zone for day/night limits and calendars (default Asia/Shanghai)',
+  },
+  GRIDHUB_TLS_CERT: {
+    path: ['tlsCert'],
+    doc: 'PEM certificate file; with GRIDHUB_TLS_KEY turns on HTTPS and MQTTS',
+  },
+  GRIDHUB_TLS_KEY: { path: ['tlsKey'], doc: 'PEM private key file' },
+  GRIDHUB_CLOCK: { path: ['clock'], doc: '`system` (default) or `manual` for rehearsals and tests' },
+  GRIDHUB_LOG_LEVEL: { path: ['logLevel'], doc: 'pino level (default info)' },
+  GRIDHUB_INGEST_BATCH_SIZE: {
+    path: ['ingest', 'batchSize'],
+    doc: 'readings per database write (default 5000)',
+  },
+  GRIDHUB_INGEST_FLUSH_MS: {
+    path: ['ingest', 'flushIntervalMs'],
+    doc: 'longest wait before a partial batch is written (default 100)',
+  },
+  GRIDHUB_INGEST_MAX_BUFFERED: {
+    path: ['ingest', 'maxBuffered'],
+    doc: 'readings held before the broker is pushed back (default 100000)',
+  },
+  GRIDHUB_INGEST_MAX_PAYLOAD: {
+    path: ['ingest', 'maxPayloadBytes'],
+    doc: 'largest accepted MQTT payload in bytes (default 65536)',
+  },
+  GRIDHUB_INGEST_ACK: {
+    path: ['ingest', 'ackMode'],
+    doc: '`durable` (default): PUBACK after commit; `received`: on arrival',
+  },
+  GRIDHUB_TIMESCALE: {
+    path: ['store', 'timescale'],
+    doc: '`auto` (default), `on` (fail without TimescaleDB) or `off`',
+  },
+  GRIDHUB_RETENTION_DAYS: {
+    path: ['store', 'retentionDays'],
+    doc: 'raw telemetry kept this long on TimescaleDB (default 400)',
+  },
+  GRIDHUB_COMPRESS_AFTER_DAYS: {
+    path: ['store', 'compressAfterDays'],
+    doc: 'TimescaleDB compresses chunks older than this (default 7)',
+  },
+};
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function envNameFor(path: PropertyKey[]): string | undefined {
+  const joined = path.join('.');
+  return Object.entries(ENV_KEYS).find(([, v]) => v.path.join('.') === joined)?.[0];
+}
+
+/**
+ * Validates a configuration made of a JSON file (optional), the environment and overrides
+ * (tests, CLI flags). Env wins over the file; overrides win over both. Throws ConfigError naming
+ * every bad key.
+ */
+export function loadConfig(
+  opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigInput } = {},
+): Config {
+  const merged: Record<string, unknown> = {};
+  const problems: string[] = [];
+  if (opts.file) {
+    try {
+      const parsed = JSON.parse(readFileSync(opts.file, 'utf8'));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        problems.push(`${opts.file}: must hold a JSON object`);
+      } else Object.assign(merged, parsed);
+    } catch (err) {
+      problems.push(`${opts.file}: ${(err as Error).message}`);
+    }
+  }
+  const env = opts.env ?? {};
+  for (const [name, { path }] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(merged, path, v);
+  }
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && typeof merged[k] === 'object') {
+      merged[k] = { ...(merged[k] as object), ...v };
+    } else merged[k] = v;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => {
+        const key = i.path.join('.') || '(root)';
+        const env = envNameFor(i.path);
+        const got = i.path.reduce<unknown>((node, k) => (node as Record<PropertyKey, unknown>)?.[k], merged);
+        const shown = got === undefined || typeof got === 'object' ? '' : ` (got ${JSON.stringify(got)})`;
+        return `${key}${env ? ` (${env})` : ''}: ${i.message}${shown}`;
+      }),
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { createGateway, type Gateway } from '../gateway/index.ts';
+import { createIngest, type Ingest } from '../ingest/index.ts';
+import { createRegistry, type Registry } from '../registry/index.ts';
+import { createIdleRules, type RulesEngine } from '../rules/index.ts';
+import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
+import { type App, createWeb } from '../web/index.ts';
+import { resolveAdminToken } from './admin-token.ts';
+import { type Clock, manualClock, systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './metrics.ts';
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
+
+export interface HubDeps {
+  logger?: Logger;
+  clock?: Clock;
+  /** A PGlite instance to use as the store (tests hand in the TimescaleDB build). */
+  pglite?: PgliteLike;
+  rules?: (parts: {
+    registry: Registry;
+    store: Store;
+    clock: Clock;
+    logger: Logger;
+    metrics: Metrics;
+  }) => RulesEngine;
+}
+
+export interface Hub {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly adminToken: string;
+  start(): Promise<{ httpUrl: string; mqttUrl: string; mqttPort: number; httpPort: number }>;
+  stop(): Promise<void>;
+  /** Available after start(). */
+  readonly parts: {
+    store: Store;
+    registry: Registry;
+    ingest: Ingest;
+    gateway: Gateway;
+    web: App;
+    rules: RulesEngine;
+  };
+}
+
+/**
+ * The one composition root: the CLI, the demo and the tests all build the hub here. Parts are
+ * created in flow order (store → registry → ingest → rules → gateway → web) and stopped in reverse,
+ * so nothing accepted is lost at stop.
+ */
+export function createHub(config: Config, deps: HubDeps = {}): Hub {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const clock = deps.clock ?? (config.clock === 'manual' ? manualClock() : systemClock());
+  const metrics = new Metrics();
+  const adminToken = resolveAdminToken(config.adminToken, config.dataDir, logger);
+  let parts: Hub['parts'] | undefined;
+  let urls: Awaited<ReturnType<Hub['start']>> | undefined;
+  const startedAt = Date.now();
+
+  async function start() {
+    if (urls) return urls;
+    const store = await openStore({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      pglite: deps.pglite,
+      poolSize: config.store.poolSize,
+      migrate: config.store,
+      logger: logger.child({ module: 'store' }),
+    });
+    const stack: (() => Promise<void>)[] = [() => store.close()];
+    try {
+      const registry = await createRegistry({ db: store.db, logger: logger.child({ module: 'registry' }) });
+      await registry.load();
+      const rules = deps.rules
+        ? deps.rules({ registry, store, clock, logger: logger.child({ module: 'rules' }), metrics })
+        : createIdleRules();
+      const ingest = createIngest({
+        db: store.db,
+        registry,
+        clock,
+        metrics,
+        logger: logger.child({ module: 'ingest' }),
+        options: config.ingest,
+        sink: (batch) => rules.onReadings(batch),
+      });
+      stack.push(() => ingest.stop());
+      await rules.start();
+      stack.push(() => rules.stop());
+      const gateway = createGateway({
+        registry,
+        ingest,
+        metrics,
+        logger: logger.child({ module: 'gateway' }),
+        options: { host: config.host, mqttPort: config.mqttPort },
+      });
+      const { port: mqttPort } = await gateway.start();
+      stack.push(() => gateway.stop());
+      const reader = createTelemetryReader(store.db, store.dialect);
+      const web = await createWeb({
+        registry,
+        reader,
+        ingest,
+        metrics,
+        clock,
+        logger: logger.child({ module: 'web' }),
+        adminToken,
+        timezone: config.timezone,
+        version: VERSION,
+        mqttStream: (s: Duplex) => gateway.handleStream(s),
+        health: () => ({
+          status: rules.warnings().length ? 'degraded' : 'ok',
+          version: VERSION,
+          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+          http: urls?.httpUrl,
+          mqtt: urls?.mqttUrl,
+          clock: { kind: clock.kind, now: new Date(clock.now()).toISOString() },
+          store: { driver: store.db.driver, dialect: store.dialect },
+          ingest: ingest.stats(),
+          mqttConnections: gateway.connectedClients(),
+          devices: registry.devices.count(),
+          grids: registry.grids.count(),
+          warnings: rules.warnings(),
+        }),
+      });
+      await web.listen({ host: config.host, port: config.httpPort });
+      stack.push(() => web.close());
+      const address = web.server.address();
+      const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      parts = { store, registry, ingest, gateway, web, rules };
+      stops = stack;
+      urls = {
+        httpUrl: `http://${host}:${httpPort}`,
+        mqttUrl: `mqtt://${host}:${mqttPort}`,
+        mqttPort,
+        httpPort,
+      };
+      return urls;
+    } catch (err) {
+      for (const s of stack.reverse()) await s().catch(() => {});
+      throw err;
+    }
+  }
+
+  let stops: (() => Promise<void>)[] = [];
+  async function stop() {
+    const s = stops;
+    stops = [];
+    for (const fn of s.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ err }, 'error while stopping');
+      }
+    }
+    urls = undefined;
+    logger.flush?.();
+  }
+
+  return {
+    config,
+    logger,
+    clock,
+    metrics,
+    adminToken,
+    start,
+    stop,
+    get parts() {
+      if (!parts) throw new Error('the hub is not started');
+      return parts;
+    },
+  };
+}

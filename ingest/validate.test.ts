@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { parseJson, parseTelemetry } from './parse.ts';
+import { MAX_FUTURE_MS, MAX_PAST_MS, validateRecord } from './validate.ts';
+
+const NOW = Date.UTC(2026, 10, 26, 6, 0, 0);
+const records = (payload: string) => {
+  const json = parseJson(Buffer.from(payload));
+  if (!json.ok) throw new Error(json.problem.reason);
+  return parseTelemetry(json.value);
+};
+
+describe('parse: the three payload forms of the ThingsBoard device API', () => {
+  it('plain object: timestamp is arrival time', () => {
+    const { records: r, problems } = records('{"pm10": 85.2, "windSpeed": 3.1}');
+    expect(problems).toEqual([]);
+    expect(r).toEqual([{ values: { pm10: 85.2, windSpeed: 3.1 } }]);
+  });
+  it('ts + values', () => {
+    const { records: r } = records('{"ts": 1764115200000, "values": {"pm10": 85.2}}');
+    expect(r).toEqual([{ ts: 1764115200000, values: { pm10: 85.2 } }]);
+  });
+  it('an array mixing both', () => {
+    const { records: r } = records('[{"pm10": 1}, {"ts": 5, "values": {"pm10": 2}}]');
+    expect(r).toEqual([{ values: { pm10: 1 } }, { ts: 5, values: { pm10: 2 } }]);
+  });
+  it('malformed JSON names the problem', () => {
+    const r = parseJson(Buffer.from('{"pm10": 8'));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.problem.code).toBe('malformed_json');
+      expect(r.problem.reason).toMatch(/^malformed JSON/);
+    }
+  });
+  it('NaN is not JSON', () => {
+    const r = parseJson(Buffer.from('{"pm10": NaN}'));
+    expect(r.ok).toBe(false);
+  });
+  it('a scalar or a bad values member is a shape problem', () => {
+    expect(records('42').problems[0]?.code).toBe('bad_shape');
+    expect(records('{"ts": 1, "values": 3}').problems[0]?.reason).toMatch(/values: expected an object/);
+    expect(records('[]').problems[0]?.code).toBe('empty');
+  });
+});
+
+describe('validate per profile', () => {
+  const v = (profile: Parameters<typeof validateRecord>[0], values: Record<string, unknown>, ts?: unknown) =>
+    validateRecord(profile, { ts, values }, NOW);
+
+  it('accepts valid readings with the arrival time', () => {
+    const r = v('air-quality', { pm10: 85.2, pm25: 40 });
+    expect(r.problems).toEqual([]);
+    expect(r.readings).toEqual([
+      { kind: 'number', key: 'pm10', ts: NOW, value: 85.2 },
+      { kind: 'number', key: 'pm25', ts: NOW, value: 40 },
+    ]);
+  });
+
+  it('partly invalid: valid keys kept, each invalid key rejected with its reason', () => {
+    const r = v('air-quality', { pm10: 90, pm25: -1, colour: 'red', windSpeed: '3' });
+    expect(r.readings.map((x) => x.key)).toEqual(['pm10']);
+    expect(r.problems.map((p) => p.code)).toEqual(['out_of_range', 'unknown_key', 'wrong_type']);
+    expect(r.problems[0]!.reason).toBe('pm25: -1 is outside 0..5000 µg/m³');
+    expect(r.problems[1]!.reason).toBe('colour: not a key of profile air-quality');
+    expect(r.problems[2]!.reason).toMatch(/^windSpeed: expected a number, got string/);
+  });
+
+  it('Infinity (1e999 in JSON) is not finite', () => {
+    const json = parseJson(Buffer.from('{"fillingLevel": 1e999}'));
+    expect(json.ok).toBe(true);
+    const rec = parseTelemetry(json.ok ? json.value : null).records[0]!;
+    const r = validateRecord('waste-container', rec, NOW);
+    expect(r.readings).toEqual([]);
+    expect(r.problems[0]).toMatchObject({ code: 'not_finite' });
+    expect(r.problems[0]!.reason).toMatch(/fillingLevel/);
+  });
+
+  it('fillingLevel is a fraction 0..1', () => {
+    expect(v('waste-container', { fillingLevel: 1.2 }).problems[0]?.reason).toBe(
+      'fillingLevel: 1.2 is outside 0..1',
+    );
+    expect(v('waste-container', { fillingLevel: 1 }).readings).toHaveLength(1);
+  });
+
+  it('a timestamp more than a day ahead or a year behind rejects the whole record', () => {
+    const future = v('noise-level', { LAeq: 60, LAmax: 70 }, NOW + MAX_FUTURE_MS + 1);
+    expect(future.readings).toEqual([]);
+    expect(future.problems).toEqual([
+      expect.objectContaining({
+        code: 'ts_future',
+        reason: expect.stringMatching(/more than 1 day ahead.*\(2 readings\)/),
+      }),
+    ]);
+    const past = v('noise-level', { LAeq: 60 }, NOW - MAX_PAST_MS - 1);
+    expect(past.problems[0]?.code).toBe('ts_past');
+    expect(v('noise-level', { LAeq: 60 }, NOW - MAX_PAST_MS + 1000).readings).toHaveLength(1);
+    expect(v('noise-level', { LAeq: 60 }, '2026-01-01').problems[0]?.code).toBe('bad_timestamp');
+  });
+
+  it('generic keeps any key: numbers as series, other values with their type', () => {
+    const r = v('generic', { a: 1, b: 'text', c: true, d: { x: 1 }, e: null });
+    expect(r.readings).toEqual([
+      { kind: 'number', key: 'a', ts: NOW, value: 1 },
+      { kind: 'json', key: 'b', ts: NOW, value: 'text' },
+      { kind: 'json', key: 'c', ts: NOW, value: true },
+      { kind: 'json', key: 'd', ts: NOW, value: { x: 1 } },
+    ]);
+    expect(r.problems.map((p) => p.code)).toEqual(['wrong_type']);
+  });
+
+  it('camera detections become events; a bad event names the field', () => {
+    const ok = v('camera', {
+      event: { type: 'street_vending', confidence: 0.93, snapshot: 'http://x/1.jpg' },
+    });
+    expect(ok.readings).toEqual([
+      {
+        kind: 'event',
+        key: 'event',
+        ts: NOW,
+        type: 'street_vending',
+        confidence: 0.93,
+        snapshot: 'http://x/1.jpg',
+        data: {},
+      },
+    ]);
+    const bad = v('camera', { event: { type: 'ufo', confidence: 0.5 } });
+    expect(bad.readings).toEqual([]);
+    expect(bad.problems[0]?.reason).toMatch(/^event\.type:/);
+    expect(v('camera', { event: { type: 'no_helmet', confidence: 1.5 } }).problems[0]?.reason).toMatch(
+      /^event\.confidence/,
+    );
+  });
+});

@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { CAMERA_EVENT_TYPES, PROFILES, type ProfileName, type ProfileSpec } from '../registry/profiles.ts';
+import { kind, type Problem, type RawRecord } from './parse.ts';
+
+/**
+ * Step 2 of ingest: a record → readings, per device profile. The rule for a partly invalid
+ * message: every key is judged on its own. Valid keys are kept; each invalid key is rejected with
+ * its reason. A bad timestamp rejects every key of its record (they share it).
+ */
+export type Reading =
+  | { kind: 'number'; key: string; ts: number; value: number }
+  | { kind: 'json'; key: string; ts: number; value: unknown }
+  | {
+      kind: 'event';
+      key: 'event';
+      ts: number;
+      type: string;
+      confidence: number;
+      snapshot: string | null;
+      data: Record<string, unknown>;
+    };
+
+const DAY = 86_400_000;
+export const MAX_FUTURE_MS = DAY; // contract: no more than 1 day ahead of the hub's clock
+export const MAX_PAST_MS = 365 * DAY; // … and no more than 1 year behind
+const MAX_KEY_LENGTH = 128;
+
+export const cameraEventSchema = z
+  .object({
+    type: z.enum(CAMERA_EVENT_TYPES),
+    confidence: z.number().finite().min(0).max(1),
+    snapshot: z.string().max(2048).optional(),
+    box: z.array(z.number().finite()).max(4).optional(),
+    trackId: z.union([z.string().max(128), z.number()]).optional(),
+  })
+  .strict();
+
+function numberSchema(key: string, spec: { min: number; max: number; unit?: string }) {
+  const unit = spec.unit ? ` ${spec.unit}` : '';
+  return z
+    .number({ error: (iss) => `${key}: expected a number, got ${kind(iss.input)}` })
+    .refine(Number.isFinite, { message: `${key}: not a finite number` })
+    .refine((v) => v >= spec.min && v <= spec.max, {
+      error: (iss) => `${key}: ${iss.input} is outside ${spec.min}..${spec.max}${unit}`,
+    });
+}
+
+type KeyValidator = (value: unknown) => { ok: true; value: number } | { ok: false; problem: Problem };
+
+function compileProfile(spec: ProfileSpec): Map<string, KeyValidator> {
+  const out = new Map<string, KeyValidator>();
+  for (const [key, range] of Object.entries(spec.keys)) {
+    const schema = numberSchema(key, range);
+    out.set(key, (value) => {
+      const r = schema.safeParse(value);
+      if (r.success) return { ok: true, value: r.data };
+      const code =
+        typeof value !== 'number' ? 'wrong_type' : Number.isFinite(value) ? 'out_of_range' : 'not_finite';
+      return { ok: false, problem: { code, reason: r.error.issues[0]?.message ?? `${key}: invalid` } };
+    });
+  }
+  return out;
+}
+
+const compiled = new Map<string, Map<string, KeyValidator>>(
+  Object.entries(PROFILES).map(([name, spec]) => [name, compileProfile(spec)]),
+);
+
+function checkTimestamp(
+  ts: unknown,
+  arrival: number,
+): { ok: true; ts: number } | { ok: false; problem: Problem } {
+  if (ts === undefined) return { ok: true, ts: arrival };
+  if (typeof ts !== 'number' || !Number.isFinite(ts) || !Number.isInteger(ts)) {
+    return {
+      ok: false,
+      problem: { code: 'bad_timestamp', reason: `ts: expected epoch milliseconds, got ${kind(ts)}` },
+    };
+  }
+  if (ts > arrival + MAX_FUTURE_MS) {
+    return {
+      ok: false,
+      problem: {
+        code: 'ts_future',
+        reason: `ts: ${new Date(ts).toISOString()} is more than 1 day ahead of the hub's clock`,
+      },
+    };
+  }
+  if (ts < arrival - MAX_PAST_MS) {
+    return {
+      ok: false,
+      problem: {
+        code: 'ts_past',
+        reason: `ts: ${new Date(Math.max(ts, -8.64e15)).toISOString()} is more than 1 year in the past`,
+      },
+    };
+  }
+  return { ok: true, ts };
+}
+
+export function validateRecord(
+  profile: ProfileName,
+  record: RawRecord,
+  arrival: number,
+): { readings: Reading[]; problems: Problem[] } {
+  const readings: Reading[] = [];
+  const problems: Problem[] = [];
+  const t = checkTimestamp(record.ts, arrival);
+  const keys = Object.keys(record.values);
+  if (!t.ok)
+    return {
+      readings,
+      problems: [{ ...t.problem, reason: `${t.problem.reason} (${keys.length} readings)` }],
+    };
+  if (keys.length === 0)
+    return { readings, problems: [{ code: 'empty', reason: 'a record with no values' }] };
+  const spec: ProfileSpec = PROFILES[profile];
+  const validators = compiled.get(profile)!;
+  for (const key of keys) {
+    const value = record.values[key];
+    if (key.length > MAX_KEY_LENGTH || key.length === 0) {
+      problems.push({
+        code: 'bad_shape',
+        reason: `key '${key.slice(0, 40)}…': names are 1..${MAX_KEY_LENGTH} characters`,
+      });
+      continue;
+    }
+    if (key === 'event' && spec.events) {
+      const e = cameraEventSchema.safeParse(value);
+      if (!e.success) {
+        const issue = e.error.issues[0];
+        problems.push({
+          code: 'wrong_type',
+          reason: `event${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message}`,
+        });
+        continue;
+      }
+      const { type, confidence, snapshot, ...data } = e.data;
+      readings.push({
+        kind: 'event',
+        key: 'event',
+        ts: t.ts,
+        type,
+        confidence,
+        snapshot: snapshot ?? null,
+        data,
+      });
+      continue;
+    }
+    const v = validators.get(key);
+    if (v) {
+      const r = v(value);
+      if (r.ok) readings.push({ kind: 'number', key, ts: t.ts, value: r.value });
+      else problems.push(r.problem);
+      continue;
+    }
+    if (spec.strict) {
+      problems.push({ code: 'unknown_key', reason: `${key}: not a key of profile ${profile}` });
+      continue;
+    }
+    // generic: numbers feed the time series, other values are kept with their type (ThingsBoard).
+    if (typeof value === 'number') {
+      if (Number.isFinite(value)) readings.push({ kind: 'number', key, ts: t.ts, value });
+      else problems.push({ code: 'not_finite', reason: `${key}: not a finite number` });
+    } else if (value === null || value === undefined) {
+      problems.push({ code: 'wrong_type', reason: `${key}: null carries no value` });
+    } else readings.push({ kind: 'json', key, ts: t.ts, value });
+  }
+  return { readings, problems };
+}

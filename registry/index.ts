@@ -1,0 +1,18 @@
+export { type AreaGeometry, covers } from './geo.ts';
+export { ancestorCode, type GridLevel, hierarchy, isGridCode, levelOf } from './grid-code.ts';
+export {
+  CAMERA_EVENT_TYPES,
+  isProfileName,
+  PROFILE_NAMES,
+  PROFILES,
+  type ProfileName,
+  type ProfileSpec,
+} from './profiles.ts';
+export {
+  createRegistry,
+  type Device,
+  type Grid,
+  hashToken,
+  type NewDevice,
+  type Registry,
+} from './registry.ts';

@@ -1,0 +1,43 @@
+import type { Logger } from '../hub/logger.ts';
+import type { Db, Dialect } from './db.ts';
+import { type MigrateOptions, migrate } from './migrate.ts';
+import { createPgDb } from './pg-driver.ts';
+import { openPglite, type PgliteLike, wrapPglite } from './pglite-driver.ts';
+
+export type { Db, Dialect, Queryable } from './db.ts';
+export { type MigrateOptions, migrate } from './migrate.ts';
+export { type PgliteLike, wrapPglite } from './pglite-driver.ts';
+export * from './telemetry.ts';
+
+export interface Store {
+  db: Db;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store the configuration names — PostgreSQL/TimescaleDB when a URL is given, the
+ * embedded PGlite in `dataDir` otherwise (or a PGlite instance handed in, as the TimescaleDB test
+ * build is) — and brings its schema up to date.
+ */
+export async function openStore(opts: {
+  databaseUrl?: string;
+  dataDir: string;
+  pglite?: PgliteLike;
+  poolSize?: number;
+  migrate: MigrateOptions;
+  logger: Logger;
+}): Promise<Store> {
+  let db: Db;
+  if (opts.pglite) db = wrapPglite(opts.pglite);
+  else if (opts.databaseUrl) db = await createPgDb(opts.databaseUrl, { poolSize: opts.poolSize });
+  else db = wrapPglite(await openPglite(`${opts.dataDir.replace(/\/$/, '')}/pglite`));
+  try {
+    const { dialect } = await migrate(db, opts.migrate, opts.logger);
+    opts.logger.info({ driver: db.driver, dialect }, 'store ready');
+    return { db, dialect, close: () => db.close() };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}

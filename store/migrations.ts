@@ -1,0 +1,151 @@
+import type { Dialect } from './db.ts';
+
+/**
+ * Versioned migrations, applied in order at start inside one transaction each. A migration never
+ * changes once released; a change is a new version. Dialect-specific parts (hypertables,
+ * continuous aggregates) are chosen by the dialect the store was created with.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql(dialect: Dialect): string;
+  /** TimescaleDB refuses some DDL (continuous aggregates) inside a transaction block. */
+  transactional?: boolean;
+}
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    name: 'registry',
+    sql: () => `
+      CREATE TABLE grids (
+        code text PRIMARY KEY CHECK (code ~ '^[0-9]{15}$'),
+        name text,
+        geometry jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- District, street and community are the code's prefixes (6, 9, 12 digits); only their
+      -- names are stored.
+      CREATE TABLE grid_areas (
+        code text PRIMARY KEY CHECK (code ~ '^[0-9]{6}([0-9]{3}){0,2}$'),
+        name text NOT NULL
+      );
+      CREATE TABLE devices (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        profile text NOT NULL,
+        lng double precision,
+        lat double precision,
+        grid_code text,
+        grid_override boolean NOT NULL DEFAULT false,
+        gateway boolean NOT NULL DEFAULT false,
+        parent_id text REFERENCES devices(id) ON DELETE CASCADE,
+        token_hash text UNIQUE,
+        server_attributes jsonb NOT NULL DEFAULT '{}',
+        shared_attributes jsonb NOT NULL DEFAULT '{}',
+        client_attributes jsonb NOT NULL DEFAULT '{}',
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX devices_grid ON devices (grid_code);
+      CREATE INDEX devices_parent ON devices (parent_id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'telemetry',
+    sql: (dialect) => `
+      CREATE TABLE telemetry (
+        ts timestamptz NOT NULL,
+        device_id text NOT NULL,
+        key text NOT NULL,
+        value double precision NOT NULL,
+        -- Writes are idempotent: a redelivered reading (QoS 1 retry, replay) is stored once.
+        PRIMARY KEY (device_id, key, ts)
+      );
+      ${
+        dialect === 'timescale'
+          ? `SELECT create_hypertable('telemetry', by_range('ts', INTERVAL '1 day'), if_not_exists => true, migrate_data => true);`
+          : ''
+      }
+      -- Values of generic devices that are not numbers (strings, booleans, JSON objects).
+      CREATE TABLE telemetry_values (
+        ts timestamptz NOT NULL,
+        device_id text NOT NULL,
+        key text NOT NULL,
+        value jsonb NOT NULL,
+        PRIMARY KEY (device_id, key, ts)
+      );
+      -- Camera detections are events, not numbers.
+      CREATE TABLE device_events (
+        ts timestamptz NOT NULL,
+        device_id text NOT NULL,
+        type text NOT NULL,
+        confidence double precision,
+        snapshot text,
+        data jsonb NOT NULL DEFAULT '{}',
+        PRIMARY KEY (device_id, type, ts)
+      );
+      CREATE INDEX device_events_ts ON device_events (ts);
+      CREATE TABLE telemetry_latest (
+        device_id text NOT NULL,
+        key text NOT NULL,
+        ts timestamptz NOT NULL,
+        value double precision,
+        value_json jsonb,
+        PRIMARY KEY (device_id, key)
+      );
+      CREATE TABLE rejected_messages (
+        id bigserial PRIMARY KEY,
+        received_at timestamptz NOT NULL,
+        device_id text,
+        client_id text,
+        topic text NOT NULL,
+        code text NOT NULL,
+        reason text NOT NULL,
+        payload text
+      );
+      CREATE INDEX rejected_messages_time ON rejected_messages (received_at);
+      CREATE INDEX rejected_messages_device ON rejected_messages (device_id, received_at);
+    `,
+  },
+  {
+    version: 3,
+    name: 'telemetry rollups',
+    transactional: false,
+    sql: (dialect) =>
+      dialect === 'timescale'
+        ? `
+      CREATE MATERIALIZED VIEW IF NOT EXISTS telemetry_1m
+        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+        SELECT time_bucket(INTERVAL '1 minute', ts) AS bucket, device_id, key,
+               min(value) AS min, max(value) AS max, sum(value) AS sum, count(*) AS count,
+               last(value, ts) AS last
+          FROM telemetry GROUP BY 1, 2, 3 WITH NO DATA;
+      CREATE MATERIALIZED VIEW IF NOT EXISTS telemetry_1h
+        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+        SELECT time_bucket(INTERVAL '1 hour', ts) AS bucket, device_id, key,
+               min(value) AS min, max(value) AS max, sum(value) AS sum, count(*) AS count,
+               last(value, ts) AS last
+          FROM telemetry GROUP BY 1, 2, 3 WITH NO DATA;
+    `
+        : // Plain PostgreSQL has no incremental rollups; bucketed series use date_bin over the
+          // primary key range scan.
+          `SELECT 1;`,
+  },
+];
+
+/**
+ * TimescaleDB policies follow the configuration, so they are (re)applied at every start rather
+ * than frozen in a migration.
+ */
+export function timescalePolicies(opts: { retentionDays: number; compressAfterDays: number }): string[] {
+  return [
+    `ALTER TABLE telemetry SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id, key', timescaledb.compress_orderby = 'ts DESC')`,
+    `SELECT remove_compression_policy('telemetry', if_exists => true)`,
+    `SELECT add_compression_policy('telemetry', INTERVAL '${opts.compressAfterDays} days')`,
+    `SELECT remove_retention_policy('telemetry', if_exists => true)`,
+    `SELECT add_retention_policy('telemetry', INTERVAL '${opts.retentionDays} days')`,
+    `SELECT add_continuous_aggregate_policy('telemetry_1m', start_offset => INTERVAL '2 hours', end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', if_not_exists => true)`,
+    `SELECT add_continuous_aggregate_policy('telemetry_1h', start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '30 minutes', if_not_exists => true)`,
+  ];
+}

@@ -1,0 +1,43 @@
+import { mkdirSync } from 'node:fs';
+import type { Db, Queryable } from './db.ts';
+
+/** The part of a PGlite instance we use; both the official build and the TimescaleDB test build fit. */
+export interface PgliteLike {
+  query<T>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  exec(sql: string): Promise<unknown>;
+  transaction<T>(
+    fn: (tx: { query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }> }) => Promise<T>,
+  ): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Opens the embedded store in `dataDir` (created if missing); `memory://` keeps it in memory. */
+export async function openPglite(dataDir: string): Promise<PgliteLike> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  return (await PGlite.create({ dataDir })) as unknown as PgliteLike;
+}
+
+export function wrapPglite(pglite: PgliteLike): Db {
+  return {
+    driver: 'pglite',
+    async query<T>(sql: string, params?: unknown[]) {
+      return (await pglite.query<T>(sql, params)).rows;
+    },
+    async exec(sql: string) {
+      await pglite.exec(sql);
+    },
+    transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+      return pglite.transaction((tx) =>
+        fn({
+          async query<R>(sql: string, params?: unknown[]) {
+            return (await tx.query<R>(sql, params)).rows;
+          },
+        }),
+      );
+    },
+    async close() {
+      await pglite.close();
+    },
+  };
+}

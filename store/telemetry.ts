@@ -1,0 +1,298 @@
+import type { Db, Dialect, Queryable } from './db.ts';
+
+/** Columnar batches: one array per column, so a flush is one `unnest` INSERT per table. */
+export interface TelemetryBatch {
+  ts: number[];
+  deviceId: string[];
+  key: string[];
+  value: number[];
+}
+export interface ValueBatch {
+  ts: number[];
+  deviceId: string[];
+  key: string[];
+  json: string[];
+}
+export interface EventRow {
+  ts: number;
+  deviceId: string;
+  type: string;
+  confidence: number | null;
+  snapshot: string | null;
+  data: Record<string, unknown>;
+}
+export interface RejectedRow {
+  receivedAt: number;
+  deviceId: string | null;
+  clientId: string | null;
+  topic: string;
+  code: string;
+  reason: string;
+  payload: string | null;
+}
+export interface LatestRow {
+  deviceId: string;
+  key: string;
+  ts: number;
+  value: number | null;
+  json: string | null;
+}
+
+export interface WriteSet {
+  telemetry: TelemetryBatch;
+  values: ValueBatch;
+  events: EventRow[];
+  rejected: RejectedRow[];
+  latest: LatestRow[];
+}
+
+export const emptyWriteSet = (): WriteSet => ({
+  telemetry: { ts: [], deviceId: [], key: [], value: [] },
+  values: { ts: [], deviceId: [], key: [], json: [] },
+  events: [],
+  rejected: [],
+  latest: [],
+});
+
+// Epoch milliseconds travel as float8 and become timestamptz in SQL: no Date objects or ISO
+// strings on the hot path.
+const TS = 'to_timestamp(t / 1000.0)';
+
+/**
+ * Writes one batch in one transaction. Every insert is idempotent (ON CONFLICT DO NOTHING on the
+ * natural key), so a batch retried after an outage or redelivered by a device is stored once.
+ */
+export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, number>> {
+  return db.transaction(async (tx) => {
+    const written: Record<string, number> = {};
+    if (w.telemetry.ts.length) {
+      await tx.query(
+        `INSERT INTO telemetry (ts, device_id, key, value)
+         SELECT ${TS}, d, k, v FROM unnest($1::float8[], $2::text[], $3::text[], $4::float8[]) AS u(t, d, k, v)
+         ON CONFLICT DO NOTHING`,
+        [w.telemetry.ts, w.telemetry.deviceId, w.telemetry.key, w.telemetry.value],
+      );
+      written.telemetry = w.telemetry.ts.length;
+    }
+    if (w.values.ts.length) {
+      await tx.query(
+        `INSERT INTO telemetry_values (ts, device_id, key, value)
+         SELECT ${TS}, d, k, j::jsonb FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[]) AS u(t, d, k, j)
+         ON CONFLICT DO NOTHING`,
+        [w.values.ts, w.values.deviceId, w.values.key, w.values.json],
+      );
+      written.telemetry_values = w.values.ts.length;
+    }
+    if (w.events.length) {
+      const e = w.events;
+      await tx.query(
+        `INSERT INTO device_events (ts, device_id, type, confidence, snapshot, data)
+         SELECT ${TS}, d, ty, c, s, j::jsonb
+           FROM unnest($1::float8[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[]) AS u(t, d, ty, c, s, j)
+         ON CONFLICT DO NOTHING`,
+        [
+          e.map((x) => x.ts),
+          e.map((x) => x.deviceId),
+          e.map((x) => x.type),
+          e.map((x) => x.confidence),
+          e.map((x) => x.snapshot),
+          e.map((x) => JSON.stringify(x.data)),
+        ],
+      );
+      written.device_events = e.length;
+    }
+    if (w.latest.length) await upsertLatest(tx, w.latest);
+    if (w.rejected.length) {
+      const r = w.rejected;
+      await tx.query(
+        `INSERT INTO rejected_messages (received_at, device_id, client_id, topic, code, reason, payload)
+         SELECT ${TS}, d, c, tp, cd, rs, p
+           FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+             AS u(t, d, c, tp, cd, rs, p)`,
+        [
+          r.map((x) => x.receivedAt),
+          r.map((x) => x.deviceId),
+          r.map((x) => x.clientId),
+          r.map((x) => x.topic),
+          r.map((x) => x.code),
+          r.map((x) => x.reason),
+          r.map((x) => x.payload),
+        ],
+      );
+      written.rejected_messages = r.length;
+    }
+    return written;
+  });
+}
+
+/** One row per (device, key) — the caller deduplicates — and an older reading never wins. */
+async function upsertLatest(tx: Queryable, rows: LatestRow[]) {
+  await tx.query(
+    `INSERT INTO telemetry_latest (device_id, key, ts, value, value_json)
+     SELECT d, k, ${TS}, v, j::jsonb FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[]) AS u(d, k, t, v, j)
+     ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, value_json = excluded.value_json
+     WHERE telemetry_latest.ts <= excluded.ts`,
+    [
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.key),
+      rows.map((r) => r.ts),
+      rows.map((r) => r.value),
+      rows.map((r) => r.json),
+    ],
+  );
+}
+
+export type Agg = 'avg' | 'min' | 'max' | 'sum' | 'count' | 'last';
+export interface SeriesQuery {
+  deviceIds: string[];
+  key: string;
+  from: number;
+  to: number;
+  bucketMs?: number;
+  agg: Agg;
+  /** Day and week buckets start at local midnight (Monday for weeks) in this zone offset. */
+  originMs: number;
+  limit: number;
+}
+export interface Point {
+  ts: string;
+  value: number;
+}
+
+const RAW_AGG: Record<Agg, string> = {
+  avg: 'avg(value)',
+  min: 'min(value)',
+  max: 'max(value)',
+  sum: 'sum(value)',
+  count: 'count(*)',
+  last: '(array_agg(value ORDER BY ts DESC))[1]',
+};
+// Over continuous-aggregate rows: averages are re-weighted by count, never averaged twice.
+const ROLLUP_AGG: Record<Agg, string> = {
+  avg: 'sum(sum) / sum(count)',
+  min: 'min(min)',
+  max: 'max(max)',
+  sum: 'sum(sum)',
+  count: 'sum(count)',
+  last: '(array_agg(last ORDER BY bucket DESC))[1]',
+};
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
+export function createTelemetryReader(db: Db, dialect: Dialect) {
+  const toPoints = (rows: { ts: Date | string; value: unknown }[]): Point[] =>
+    rows.map((r) => ({ ts: new Date(r.ts).toISOString(), value: Number(r.value) }));
+
+  async function series(q: SeriesQuery): Promise<Point[]> {
+    const from = new Date(q.from);
+    const to = new Date(q.to);
+    const ids = q.deviceIds;
+    if (!q.bucketMs) {
+      const rows = await db.query<{ ts: Date; value: number }>(
+        `SELECT ts, ${ids.length === 1 ? 'value' : 'avg(value) AS value'} FROM telemetry
+          WHERE device_id = ANY($1::text[]) AND key = $2 AND ts >= $3 AND ts < $4
+          ${ids.length === 1 ? '' : 'GROUP BY ts'} ORDER BY ts LIMIT $5`,
+        [ids, q.key, from, to, q.limit],
+      );
+      return toPoints(rows);
+    }
+    const interval = `${q.bucketMs / 1000} seconds`;
+    const origin = new Date(q.originMs);
+    if (dialect === 'timescale') {
+      // Whole-hour buckets read the hourly rollup, whole minutes the per-minute one; smaller
+      // buckets read raw rows. Real-time aggregation covers what is not materialised yet.
+      const view =
+        q.bucketMs % HOUR === 0 ? 'telemetry_1h' : q.bucketMs % MINUTE === 0 ? 'telemetry_1m' : undefined;
+      if (view) {
+        const rows = await db.query<{ ts: Date; value: number }>(
+          `SELECT time_bucket($5::interval, bucket, $6::timestamptz) AS ts, ${ROLLUP_AGG[q.agg]} AS value
+             FROM ${view} WHERE device_id = ANY($1::text[]) AND key = $2 AND bucket >= $3 AND bucket < $4
+            GROUP BY 1 ORDER BY 1 LIMIT $7`,
+          [ids, q.key, from, to, interval, origin, q.limit],
+        );
+        return toPoints(rows);
+      }
+    }
+    const bucketFn =
+      dialect === 'timescale'
+        ? 'time_bucket($5::interval, ts, $6::timestamptz)'
+        : 'date_bin($5::interval, ts, $6::timestamptz)';
+    const rows = await db.query<{ ts: Date; value: number }>(
+      `SELECT ${bucketFn} AS ts, ${RAW_AGG[q.agg]} AS value FROM telemetry
+        WHERE device_id = ANY($1::text[]) AND key = $2 AND ts >= $3 AND ts < $4
+        GROUP BY 1 ORDER BY 1 LIMIT $7`,
+      [ids, q.key, from, to, interval, origin, q.limit],
+    );
+    return toPoints(rows);
+  }
+
+  async function latest(deviceId: string) {
+    const rows = await db.query<{ key: string; ts: Date; value: number | null; value_json: unknown }>(
+      'SELECT key, ts, value, value_json FROM telemetry_latest WHERE device_id = $1 ORDER BY key',
+      [deviceId],
+    );
+    const out: Record<string, { ts: string; value: unknown }> = {};
+    for (const r of rows) out[r.key] = { ts: new Date(r.ts).toISOString(), value: r.value ?? r.value_json };
+    return out;
+  }
+
+  async function rejected(q: {
+    deviceId?: string;
+    from?: number;
+    to?: number;
+    limit: number;
+    beforeId?: number;
+  }) {
+    const rows = await db.query<{
+      id: string | number;
+      received_at: Date;
+      device_id: string | null;
+      client_id: string | null;
+      topic: string;
+      code: string;
+      reason: string;
+      payload: string | null;
+    }>(
+      `SELECT * FROM rejected_messages
+        WHERE ($1::text IS NULL OR device_id = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
+          AND ($3::timestamptz IS NULL OR received_at < $3) AND ($4::bigint IS NULL OR id < $4)
+        ORDER BY id DESC LIMIT $5`,
+      [
+        q.deviceId ?? null,
+        q.from === undefined ? null : new Date(q.from),
+        q.to === undefined ? null : new Date(q.to),
+        q.beforeId ?? null,
+        q.limit,
+      ],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      receivedAt: new Date(r.received_at).toISOString(),
+      deviceId: r.device_id,
+      clientId: r.client_id,
+      topic: r.topic,
+      code: r.code,
+      reason: r.reason,
+      payload: r.payload,
+    }));
+  }
+
+  async function events(q: { deviceId: string; from: number; to: number; limit: number }) {
+    const rows = await db.query<{
+      ts: Date;
+      type: string;
+      confidence: number | null;
+      snapshot: string | null;
+      data: unknown;
+    }>(
+      `SELECT ts, type, confidence, snapshot, data FROM device_events
+        WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts DESC LIMIT $4`,
+      [q.deviceId, new Date(q.from), new Date(q.to), q.limit],
+    );
+    return rows.map((r) => ({ ...r, ts: new Date(r.ts).toISOString() }));
+  }
+
+  return { series, latest, rejected, events };
+}
+export type TelemetryReader = ReturnType<typeof createTelemetryReader>;

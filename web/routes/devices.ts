@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { badRequest } from '../../hub/errors.ts';
+import { bucketOrigin } from '../../hub/time.ts';
+import type { Device } from '../../registry/index.ts';
+import { limitParam, newDeviceBody, patchDeviceBody, seriesQuery, timeParam } from '../schemas.ts';
+import type { App, WebDeps } from '../server.ts';
+
+const DAY = 86_400_000;
+
+export function seriesWindow(from: number | undefined, to: number | undefined, now: number) {
+  const end = to ?? now;
+  const start = from ?? end - DAY;
+  if (start >= end)
+    throw badRequest(
+      `from (${new Date(start).toISOString()}) must be before to (${new Date(end).toISOString()})`,
+    );
+  return { from: start, to: end };
+}
+
+const idParams = z.object({ id: z.string().min(1).max(128) });
+
+export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
+  const { registry } = deps;
+  const view = (d: Device) => ({
+    ...d,
+    status: registry.presence.status(d.id),
+    lastSeen: ((t) => (t === null ? null : new Date(t).toISOString()))(registry.presence.lastSeen(d.id)),
+    outsideGrids: d.gridCode === null,
+  });
+
+  app.post('/api/devices', { schema: { tags: ['devices'], body: newDeviceBody } }, async (req, reply) => {
+    const { device, accessToken } = await registry.devices.create(req.body);
+    return reply.code(201).send({ ...view(device), accessToken });
+  });
+
+  app.get(
+    '/api/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        querystring: z.object({
+          gridCode: z
+            .string()
+            .regex(/^[0-9]{6,15}$/)
+            .optional(),
+          profile: z.string().optional(),
+          status: z.enum(['online', 'offline']).optional(),
+          limit: limitParam(1000, 100),
+          cursor: z.string().optional(),
+        }),
+      },
+    },
+    async (req) => {
+      const { limit, cursor, ...filter } = req.query;
+      const after = cursor ? Buffer.from(cursor, 'base64url').toString('utf8') : undefined;
+      const all = registry.devices.list(filter).filter((d) => after === undefined || d.id > after);
+      const items = all.slice(0, limit).map(view);
+      const last = items[items.length - 1];
+      return { items, next: all.length > limit && last ? Buffer.from(last.id).toString('base64url') : null };
+    },
+  );
+
+  app.get('/api/devices/:id', { schema: { tags: ['devices'], params: idParams } }, async (req) => {
+    const d = registry.devices.get(req.params.id);
+    return { ...view(d), latest: await deps.reader.latest(d.id) };
+  });
+
+  app.patch(
+    '/api/devices/:id',
+    { schema: { tags: ['devices'], params: idParams, body: patchDeviceBody } },
+    async (req) => view(await registry.devices.update(req.params.id, req.body)),
+  );
+
+  app.delete('/api/devices/:id', { schema: { tags: ['devices'], params: idParams } }, async (req) =>
+    registry.devices.delete(req.params.id),
+  );
+
+  app.post('/api/devices/:id/token', { schema: { tags: ['devices'], params: idParams } }, async (req) => ({
+    id: req.params.id,
+    accessToken: await registry.devices.rotateToken(req.params.id),
+  }));
+
+  app.delete(
+    '/api/devices/:id/token',
+    { schema: { tags: ['devices'], params: idParams } },
+    async (req, reply) => {
+      await registry.devices.revokeToken(req.params.id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    '/api/devices/:id/series',
+    { schema: { tags: ['telemetry'], params: idParams, querystring: seriesQuery } },
+    async (req) => {
+      const d = registry.devices.get(req.params.id);
+      const q = req.query;
+      const { from, to } = seriesWindow(q.from, q.to, deps.clock.now());
+      const points = await deps.reader.series({
+        deviceIds: [d.id],
+        key: q.key,
+        from,
+        to,
+        bucketMs: q.bucket,
+        agg: q.agg,
+        originMs: bucketOrigin(deps.timezone),
+        limit: q.limit,
+      });
+      return { points };
+    },
+  );
+
+  app.get(
+    '/api/devices/:id/events',
+    {
+      schema: {
+        tags: ['telemetry'],
+        params: idParams,
+        querystring: z.object({
+          from: timeParam.optional(),
+          to: timeParam.optional(),
+          limit: limitParam(1000, 100),
+        }),
+      },
+    },
+    async (req) => {
+      const d = registry.devices.get(req.params.id);
+      const { from, to } = seriesWindow(req.query.from, req.query.to, deps.clock.now());
+      return { items: await deps.reader.events({ deviceId: d.id, from, to, limit: req.query.limit }) };
+    },
+  );
+};
