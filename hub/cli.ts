@@ -51,8 +51,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       return runHub(loadCfg(), { demo: false });
-    case 'demo':
-      return runHub(loadCfg(), { demo: true });
+    case 'demo': {
+      // The demo's console shows the banner and warnings, not every info line, unless asked.
+      const env = { GRIDHUB_LOG_LEVEL: 'warn', ...process.env };
+      return runHub(loadConfig({ file: configFile, env }), { demo: true });
+    }
     case 'migrate': {
       const config = loadCfg();
       const logger = createLogger(config.logLevel);

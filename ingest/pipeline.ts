@@ -272,6 +272,7 @@ export function createIngest(deps: {
         m.flushFailures.inc();
         if (failures++ === 0 || attempt % 20 === 0)
           log.error({ err, readings: count, attempt }, 'batch write failed; retrying');
+        else log.debug({ err: (err as Error).message, attempt }, 'batch write failed again');
         if (stopping && attempt >= 5) {
           log.error({ readings: count }, 'giving up on a batch at stop: the store is unreachable');
           for (const a of batchAcks) a.done(new Error('store unavailable'));

@@ -5,7 +5,14 @@ import type { Db, Queryable } from './db.ts';
 // by the repositories, so a count over 2^53 is never silently rounded here.
 
 export async function createPgDb(url: string, opts: { poolSize?: number } = {}): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 8, application_name: 'gridhub' });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 8,
+    application_name: 'gridhub',
+    // Nothing may wait forever on a dead server: ingest retries failed batches itself.
+    connectionTimeoutMillis: 10_000,
+    query_timeout: 120_000,
+  });
   // An idle client that errors (server restart) must not crash the process; the next query
   // reconnects.
   pool.on('error', () => {});
@@ -23,6 +30,7 @@ export async function createPgDb(url: string, opts: { poolSize?: number } = {}):
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
       const client = await pool.connect();
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         const tx: Queryable = {
@@ -34,10 +42,17 @@ export async function createPgDb(url: string, opts: { poolSize?: number } = {}):
         await client.query('COMMIT');
         return out;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
+        // A connection that died mid-transaction never answers a ROLLBACK: bound it, and throw
+        // the connection away rather than return it to the pool.
+        await Promise.race([
+          client.query('ROLLBACK'),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('rollback timed out')), 2000).unref()),
+        ]).catch((e: Error) => {
+          broken = e;
+        });
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async close() {

@@ -1,6 +1,7 @@
 // Devices in, validated telemetry stored: real broker over TCP, real store (embedded PGlite and a
 // throwaway PostgreSQL 15), real HTTP.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRefused, eventually, type StoreKind, startTestHub, type TestHub } from './support/hub.ts';
@@ -189,7 +190,7 @@ describe.each<StoreKind>(['pglite', 'pg'])('ingest end to end on %s', (store) =>
       const c = await t.connect(await t.device({ id: 'acl-1', profile: 'noise-level', location: LOC }));
       const other = await t.connect(await t.device({ id: 'acl-2', profile: 'noise-level', location: LOC }));
       for (const topic of ['v1/devices/acl-2/telemetry', 'v1/gateway/telemetry']) {
-        const closed = new Promise((r) => c.once('close', r));
+        const closed = new Promise<void>((r) => c.once('close', () => r()));
         c.publish(topic, JSON.stringify({ LAeq: 50 }), { qos: 1 });
         await closed;
         expect(c.connected).toBe(false);
@@ -284,20 +285,25 @@ describe.each<StoreKind>(['pglite', 'pg'])('ingest end to end on %s', (store) =>
     async () => {
       const token = await t.device({ id: 'mosq-1', profile: 'air-quality', location: LOC });
       const port = new URL(t.mqttUrl).port;
-      execFileSync('mosquitto_pub', [
-        '-h',
-        '127.0.0.1',
-        '-p',
-        port,
-        '-u',
-        token,
-        '-t',
-        'v1/devices/me/telemetry',
-        '-m',
-        '{"pm10":90}',
-        '-q',
-        '1',
-      ]);
+      // Asynchronously: the hub runs in this process and must answer while mosquitto_pub waits.
+      await promisify(execFile)(
+        'mosquitto_pub',
+        [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          port,
+          '-u',
+          token,
+          '-t',
+          'v1/devices/me/telemetry',
+          '-m',
+          '{"pm10":90}',
+          '-q',
+          '1',
+        ],
+        { timeout: 30_000 },
+      );
       expect((await series('mosq-1', 'pm10')).map((p) => p.value)).toEqual([90]);
     },
   );

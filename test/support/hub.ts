@@ -130,7 +130,7 @@ export async function startTestHub(
     },
     async stop(stopOpts = {}) {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
-      await hub.stop();
+      await hub.stop(); // the store closes the PGlite instance it was given
       if (deps.pglite && !opts.deps?.pglite)
         await (deps.pglite as { close(): Promise<void> }).close().catch(() => {});
       if (!stopOpts.keepData && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -139,9 +139,13 @@ export async function startTestHub(
 }
 
 /** Polls until fn returns a truthy value; fails with the last value after a generous bound. */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
-  let last: T;
+  let last: T | undefined;
   do {
     last = await fn();
     if (last) return last;

@@ -20,6 +20,9 @@ export type PgCluster = {
   port: number;
   /** Creates a new empty database (default: unique name) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server but keeps its data (an outage); `resume()` starts it again on the same port. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
   /** Immediate shutdown and removal of the data directory. Idempotent. */
   stop(): Promise<void>;
 };
@@ -220,9 +223,10 @@ export async function startPgCluster(opts: StartPgClusterOptions = {}): Promise<
     const tInit = performance.now();
 
     let port = 0;
+    let serverOpts = '';
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const serverOpts = [
+      serverOpts = [
         `-p ${port}`,
         `-k '${dir}'`, // pg_ctl passes -o through /bin/sh
         '-c listen_addresses=127.0.0.1',
@@ -262,6 +266,21 @@ export async function startPgCluster(opts: StartPgClusterOptions = {}): Promise<
       url,
       port,
       createDatabase: (name?: string) => createDatabaseAt(url, name),
+      async halt() {
+        // `fast`, not `immediate`: the test cluster runs with synchronous_commit=off, so an
+        // immediate stop would drop commits still in the WAL buffers — a loss a real server
+        // (synchronous_commit=on) never has.
+        await run(bin, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop'], dir, STOP_TIMEOUT_MS);
+      },
+      async resume() {
+        await run(
+          bin,
+          'pg_ctl',
+          ['-D', dataDir, '-w', '-t', '30', '-l', logFile, '-o', serverOpts, 'start'],
+          dir,
+          START_TIMEOUT_MS,
+        );
+      },
       async stop() {
         if (stopped) return;
         stopped = true;

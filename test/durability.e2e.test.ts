@@ -1,0 +1,105 @@
+// Nothing accepted is lost: QoS 1 is acknowledged only once committed, a database outage holds
+// acknowledgements (and pushes back on the sockets) instead of dropping or growing without bound,
+// and a restart keeps devices and data. Real PostgreSQL 15 (stopped and started for the outage).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestHub, type TestHub } from './support/hub.ts';
+import { findPgBin, PG_INSTALL_HINT, type PgCluster, startPgCluster } from './support/pg-cluster.ts';
+
+const needPg = !findPgBin();
+if (needPg && process.env.CI === 'true') throw new Error(`CI requires PostgreSQL: ${PG_INSTALL_HINT}`);
+
+describe.skipIf(needPg)(`a database outage (needs ${PG_INSTALL_HINT})`, () => {
+  let cluster: PgCluster;
+  let t: TestHub;
+  beforeAll(async () => {
+    cluster = await startPgCluster();
+    t = await startTestHub({
+      store: 'pg',
+      databaseUrl: await cluster.createDatabase(),
+      overrides: { ingest: { maxBuffered: 200, flushIntervalMs: 20 } },
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await cluster?.stop();
+  });
+
+  const count = async (id: string) =>
+    Number(
+      (
+        await t.hub.parts.store.db.query<{ n: string }>(
+          'SELECT count(*) AS n FROM telemetry WHERE device_id = $1',
+          [id],
+        )
+      )[0]!.n,
+    );
+
+  it('holds QoS 1 acknowledgements until the reading is durable, then loses nothing', async () => {
+    const c = await t.connect(await t.device({ id: 'out-1', profile: 'noise-level' }));
+    await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ LAeq: 50 }), { qos: 1 });
+    expect(await count('out-1')).toBe(1);
+
+    await cluster.halt();
+    let acked = false;
+    const pending = c
+      .publishAsync('v1/devices/me/telemetry', JSON.stringify({ LAeq: 51 }), { qos: 1 })
+      .then(() => {
+        acked = true;
+      });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(acked).toBe(false);
+    expect(t.hub.parts.ingest.stats().retrying).toBeGreaterThan(0);
+
+    await cluster.resume();
+    await pending; // the PUBACK arrives once the batch is committed
+    expect(await count('out-1')).toBe(2);
+  });
+
+  it('bounds the buffer during an outage (QoS 0 pushes back on the socket) and stores everything after', async () => {
+    const c = await t.connect(await t.device({ id: 'out-2', profile: 'noise-level' }));
+    await cluster.halt();
+    const total = 5000;
+    let peak = 0;
+    const watch = setInterval(() => {
+      const s = t.hub.parts.ingest.stats();
+      peak = Math.max(peak, s.buffered + s.retrying);
+    }, 5);
+    for (let i = 0; i < total; i++)
+      c.publish('v1/devices/me/telemetry', `{"LAeq":${40 + (i % 50)}}`, { qos: 0 });
+    await new Promise((r) => setTimeout(r, 1500));
+    const during = t.hub.parts.ingest.stats();
+    expect(during.held).toBeGreaterThan(0);
+    expect(peak).toBeLessThan(total);
+    await cluster.resume();
+    await eventually(async () => (await count('out-2')) === total, 60_000, 200);
+    clearInterval(watch);
+    expect(t.hub.parts.ingest.stats().held).toBe(0);
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/gridhub_flush_failures_total [1-9]/);
+  });
+});
+
+describe('a restart', () => {
+  it('keeps devices, tokens, grids, data and the generated admin token', async () => {
+    const first = await startTestHub({ overrides: { adminToken: undefined } });
+    const dataDir = first.dataDir;
+    const admin = first.hub.adminToken;
+    const api = (method: string, path: string, body?: unknown) => first.api(method, path, body, admin);
+    const r = await api('POST', '/api/devices', { id: 'keep-1', profile: 'waste-container' });
+    const token = r.body.accessToken as string;
+    const c = await first.connect(token);
+    await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ fillingLevel: 0.5 }), { qos: 1 });
+    await first.stop({ keepData: true });
+
+    const second = await startTestHub({ dataDir, overrides: { adminToken: undefined } });
+    try {
+      expect(second.hub.adminToken).toBe(admin);
+      const c2 = await second.connect(token);
+      await c2.publishAsync('v1/devices/me/telemetry', JSON.stringify({ fillingLevel: 0.6 }), { qos: 1 });
+      const pts = await second.api('GET', '/api/devices/keep-1/series?key=fillingLevel', undefined, admin);
+      expect(pts.body.points.map((p: { value: number }) => p.value)).toEqual([0.5, 0.6]);
+    } finally {
+      await second.stop();
+    }
+  });
+});
