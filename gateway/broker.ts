@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from '../hub/logger.ts';
@@ -10,6 +11,8 @@ import { deviceTopicFor, inboundTopic, outboundTopic, routePublish, routeSubscri
 export interface GatewayOptions {
   host: string;
   mqttPort: number;
+  /** MQTTS, when a certificate is configured. */
+  tls?: { cert: Buffer; key: Buffer; port: number };
 }
 
 const authError = (message: string, returnCode: 4 | 5) => {
@@ -51,6 +54,7 @@ export function createGateway(deps: {
   const connections = new Map<string, number>();
   let broker: Aedes | undefined;
   let server: Server | undefined;
+  let tlsServer: Server | undefined;
   const sockets = new Set<Socket>();
 
   function refuse(kind: 'publish' | 'subscribe', client: Client, topic: string, reason: string) {
@@ -273,27 +277,40 @@ export function createGateway(deps: {
       .collect(() => broker?.connectedClients ?? 0);
 
     const b = broker;
-    server = createServer((socket) => {
+    const accept = (socket: Socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       b.handle(socket);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(deps.options.mqttPort, deps.options.host, () => resolve());
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : deps.options.mqttPort;
+    };
+    const listen = async (srv: Server, port: number) => {
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(port, deps.options.host, () => resolve());
+      });
+      const address = srv.address();
+      return typeof address === 'object' && address ? address.port : port;
+    };
+    server = createServer(accept);
+    const port = await listen(server, deps.options.mqttPort);
     log.info({ host: deps.options.host, port }, 'MQTT broker listening');
-    return { port };
+    let tlsPort: number | undefined;
+    const tls = deps.options.tls;
+    if (tls) {
+      tlsServer = createTlsServer({ cert: tls.cert, key: tls.key }, accept);
+      tlsServer.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+      tlsPort = await listen(tlsServer, tls.port);
+      log.info({ host: deps.options.host, port: tlsPort }, 'MQTTS listening');
+    }
+    return { port, tlsPort };
   }
 
   async function stop() {
-    await new Promise<void>((resolve) => {
-      if (!server) return resolve();
-      server.close(() => resolve());
-      for (const s of sockets) s.destroy();
-    });
+    const close = (srv: Server | undefined) =>
+      new Promise<void>((resolve) => (srv ? srv.close(() => resolve()) : resolve()));
+    const closing = Promise.all([close(server), close(tlsServer)]);
+    for (const s of sockets) s.destroy();
+    await closing;
+    tlsServer = undefined;
     await new Promise<void>((resolve) => (broker ? broker.close(() => resolve()) : resolve()));
     server = undefined;
     broker = undefined;

@@ -103,7 +103,9 @@ async function runHub(config: Config, opts: { demo: boolean }): Promise<number> 
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   const urls = await hub.start();
-  process.stdout.write(`gridhub ready http=${urls.httpUrl} mqtt=${urls.mqttUrl}\n`);
+  process.stdout.write(
+    `gridhub ready http=${urls.httpUrl} mqtt=${urls.mqttUrl}${urls.mqttsUrl ? ` mqtts=${urls.mqttsUrl}` : ''}\n`,
+  );
   if (opts.demo) {
     const { startDemo } = await import('../simulators/demo.ts');
     fleet = await startDemo({ hub, urls });

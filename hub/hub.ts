@@ -9,12 +9,31 @@ import { type App, createWeb } from '../web/index.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { type Clock, manualClock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
+import { ConfigError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
 ).version;
+
+/** Reads the TLS files named by the configuration; a bad path stops the start naming the key. */
+function readTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  if (!config.tlsCert || !config.tlsKey) return undefined;
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new ConfigError([
+        `${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      ]);
+    }
+  };
+  return {
+    cert: read(config.tlsCert, 'tlsCert (GRIDHUB_TLS_CERT)'),
+    key: read(config.tlsKey, 'tlsKey (GRIDHUB_TLS_KEY)'),
+  };
+}
 
 export interface HubDeps {
   logger?: Logger;
@@ -36,7 +55,13 @@ export interface Hub {
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly adminToken: string;
-  start(): Promise<{ httpUrl: string; mqttUrl: string; mqttPort: number; httpPort: number }>;
+  start(): Promise<{
+    httpUrl: string;
+    mqttUrl: string;
+    mqttPort: number;
+    httpPort: number;
+    mqttsUrl?: string;
+  }>;
   stop(): Promise<void>;
   /** Available after start(). */
   readonly parts: {
@@ -65,6 +90,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
 
   async function start() {
     if (urls) return urls;
+    const tls = readTls(config);
     const store = await openStore({
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
@@ -97,9 +123,13 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         ingest,
         metrics,
         logger: logger.child({ module: 'gateway' }),
-        options: { host: config.host, mqttPort: config.mqttPort },
+        options: {
+          host: config.host,
+          mqttPort: config.mqttPort,
+          tls: tls && { ...tls, port: config.mqttsPort },
+        },
       });
-      const { port: mqttPort } = await gateway.start();
+      const { port: mqttPort, tlsPort } = await gateway.start();
       stack.push(() => gateway.stop());
       const reader = createTelemetryReader(store.db, store.dialect);
       const web = await createWeb({
@@ -110,6 +140,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         clock,
         logger: logger.child({ module: 'web' }),
         adminToken,
+        tls,
         timezone: config.timezone,
         version: VERSION,
         mqttStream: (s: Duplex) => gateway.handleStream(s),
@@ -119,6 +150,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           http: urls?.httpUrl,
           mqtt: urls?.mqttUrl,
+          mqtts: urls?.mqttsUrl,
           clock: { kind: clock.kind, now: new Date(clock.now()).toISOString() },
           store: { driver: store.db.driver, dialect: store.dialect },
           ingest: ingest.stats(),
@@ -136,8 +168,9 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       parts = { store, registry, ingest, gateway, web, rules };
       stops = stack;
       urls = {
-        httpUrl: `http://${host}:${httpPort}`,
+        httpUrl: `${tls ? 'https' : 'http'}://${host}:${httpPort}`,
         mqttUrl: `mqtt://${host}:${mqttPort}`,
+        mqttsUrl: tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`,
         mqttPort,
         httpPort,
       };

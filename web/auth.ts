@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { unauthorized } from '../hub/errors.ts';
+import { forbidden, unauthorized } from '../hub/errors.ts';
 
 export type Role = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
 export interface Principal {
@@ -30,4 +30,13 @@ export function createAuth(opts: {
     if (user) return user;
     throw unauthorized('the bearer token is not valid');
   };
+}
+
+/** Throws 403 unless the request's principal has one of the roles (admin always may). */
+export function requireRole(principal: Principal | undefined, ...roles: Role[]): Principal {
+  if (!principal) throw unauthorized();
+  if (principal.role === 'admin' || roles.includes(principal.role)) return principal;
+  throw forbidden(
+    `this action needs the role ${['admin', ...roles].join(' or ')}; you are ${principal.role}`,
+  );
 }

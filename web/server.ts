@@ -36,6 +36,8 @@ export interface WebDeps {
   clock: Clock;
   logger: Logger;
   adminToken: string;
+  /** HTTPS when a certificate is configured. */
+  tls?: { cert: Buffer; key: Buffer };
   timezone: string;
   version: string;
   health: () => Record<string, unknown>;
@@ -70,6 +72,7 @@ function validationMessage(
 
 export async function createWeb(deps: WebDeps): Promise<App> {
   const app = Fastify({
+    ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,

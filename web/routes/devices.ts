@@ -8,8 +8,9 @@ import type { App, WebDeps } from '../server.ts';
 const DAY = 86_400_000;
 
 export function seriesWindow(from: number | undefined, to: number | undefined, now: number) {
-  const end = to ?? now;
-  const start = from ?? end - DAY;
+  // Without `to`, everything accepted so far: readings may be up to a day ahead of hub time.
+  const end = to ?? now + DAY;
+  const start = from ?? (to ?? now) - DAY;
   if (start >= end)
     throw badRequest(
       `from (${new Date(start).toISOString()}) must be before to (${new Date(end).toISOString()})`,

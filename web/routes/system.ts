@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { parseDuration } from '../../hub/clock.ts';
+import { badRequest, conflict } from '../../hub/errors.ts';
+import { requireRole } from '../auth.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
@@ -28,6 +31,35 @@ export const systemRoutes = (deps: WebDeps) => async (app: App) => {
       const items = await deps.reader.rejected({ ...q, beforeId: q.cursor ? Number(q.cursor) : undefined });
       const last = items[items.length - 1];
       return { items, next: items.length === q.limit && last ? String(last.id) : null };
+    },
+  );
+
+  // Manual clock (GRIDHUB_CLOCK=manual): rehearsals and tests move hub time to run deadlines and
+  // escalations.
+  app.post(
+    '/api/clock',
+    {
+      schema: {
+        tags: ['system'],
+        body: z.union([z.object({ advance: z.string() }).strict(), z.object({ set: timeParam }).strict()]),
+      },
+    },
+    async (req) => {
+      requireRole(req.principal);
+      const clock = deps.clock;
+      if (clock.kind !== 'manual' || !('advance' in clock)) {
+        throw conflict('the hub runs on the system clock; start it with GRIDHUB_CLOCK=manual to move time');
+      }
+      const manual = clock as import('../../hub/clock.ts').ManualClock;
+      if ('advance' in req.body) {
+        const ms = parseDuration(req.body.advance);
+        if (ms === undefined)
+          throw badRequest(
+            `body.advance: expected a duration like 30s, 15m, 2h or 1d, got "${req.body.advance}"`,
+          );
+        manual.advance(ms);
+      } else manual.set(req.body.set);
+      return { now: new Date(manual.now()).toISOString() };
     },
   );
 };
