@@ -1,15 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
+import { createCaseService, createCatalogue } from '../cases/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createIngest, type Ingest } from '../ingest/index.ts';
-import { createRegistry, type Registry } from '../registry/index.ts';
-import { createIdleRules, type RulesEngine } from '../rules/index.ts';
+import { createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
+import { createRulesEngine, type Engine } from '../rules/index.ts';
 import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { resolveAdminToken } from './admin-token.ts';
-import { type Clock, manualClock, systemClock } from './clock.ts';
+import { type Clock, manualClock, parseDuration, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConfigError } from './errors.ts';
+import { createEventBus, type EventBus } from './events.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 
@@ -40,13 +42,8 @@ export interface HubDeps {
   clock?: Clock;
   /** A PGlite instance to use as the store (tests hand in the TimescaleDB build). */
   pglite?: PgliteLike;
-  rules?: (parts: {
-    registry: Registry;
-    store: Store;
-    clock: Clock;
-    logger: Logger;
-    metrics: Metrics;
-  }) => RulesEngine;
+  /** Rule engine timers (tests shorten them). */
+  rules?: Pick<Parameters<typeof createRulesEngine>[0], 'tickIntervalMs' | 'persistIntervalMs' | 'evaluator'>;
 }
 
 export interface Hub {
@@ -54,6 +51,7 @@ export interface Hub {
   readonly logger: Logger;
   readonly clock: Clock;
   readonly metrics: Metrics;
+  readonly events: EventBus;
   readonly adminToken: string;
   start(): Promise<{
     httpUrl: string;
@@ -67,10 +65,11 @@ export interface Hub {
   readonly parts: {
     store: Store;
     registry: Registry;
+    people: People;
     ingest: Ingest;
     gateway: Gateway;
     web: App;
-    rules: RulesEngine;
+    rules: Engine;
   };
 }
 
@@ -83,6 +82,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (config.clock === 'manual' ? manualClock() : systemClock());
   const metrics = new Metrics();
+  const events = createEventBus((err) => logger.error({ err }, 'event subscriber failed'));
   const adminToken = resolveAdminToken(config.adminToken, config.dataDir, logger);
   let parts: Hub['parts'] | undefined;
   let urls: Awaited<ReturnType<Hub['start']>> | undefined;
@@ -103,9 +103,47 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     try {
       const registry = await createRegistry({ db: store.db, logger: logger.child({ module: 'registry' }) });
       await registry.load();
-      const rules = deps.rules
-        ? deps.rules({ registry, store, clock, logger: logger.child({ module: 'rules' }), metrics })
-        : createIdleRules();
+      registry.presence.onChange((deviceId, status) =>
+        events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
+      );
+      const people = await createPeople({ db: store.db, now: () => clock.now() });
+      await people.load();
+      const catalogue = await createCatalogue({ db: store.db, timezone: config.timezone });
+      await catalogue.load();
+      // The engine is built after the case service but the service asks it for rule windows.
+      let engine: Engine | undefined;
+      const ruleDuration = (id: string, pick: 'verifyAfter' | 'relapseWindow', dflt: number) => {
+        try {
+          const text = engine?.get(id)[pick];
+          return (text ? parseDuration(text) : undefined) ?? dflt;
+        } catch {
+          return dflt;
+        }
+      };
+      const cases = createCaseService({
+        db: store.db,
+        registry,
+        people,
+        catalogue,
+        clock,
+        events,
+        metrics,
+        logger: logger.child({ module: 'cases' }),
+        relapseWindowMs: (id) => ruleDuration(id, 'relapseWindow', 24 * 3_600_000),
+        verifyAfterMs: (id) => ruleDuration(id, 'verifyAfter', 15 * 60_000),
+      });
+      const rules = createRulesEngine({
+        db: store.db,
+        registry,
+        cases,
+        clock,
+        events,
+        metrics,
+        logger: logger.child({ module: 'rules' }),
+        timezone: config.timezone,
+        ...deps.rules,
+      });
+      engine = rules;
       const ingest = createIngest({
         db: store.db,
         registry,
@@ -134,6 +172,11 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const reader = createTelemetryReader(store.db, store.dialect);
       const web = await createWeb({
         registry,
+        people,
+        events,
+        cases,
+        catalogue,
+        rules,
         reader,
         ingest,
         metrics,
@@ -144,6 +187,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         timezone: config.timezone,
         version: VERSION,
         mqttStream: (s: Duplex) => gateway.handleStream(s),
+        sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         health: () => ({
           status: rules.warnings().length ? 'degraded' : 'ok',
           version: VERSION,
@@ -165,7 +209,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const address = web.server.address();
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      parts = { store, registry, ingest, gateway, web, rules };
+      parts = { store, registry, people, ingest, gateway, web, rules };
       stops = stack;
       urls = {
         httpUrl: `${tls ? 'https' : 'http'}://${host}:${httpPort}`,
@@ -201,6 +245,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     logger,
     clock,
     metrics,
+    events,
     adminToken,
     start,
     stop,

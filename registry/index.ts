@@ -1,5 +1,6 @@
 export { type AreaGeometry, covers } from './geo.ts';
 export { ancestorCode, type GridLevel, hierarchy, isGridCode, levelOf } from './grid-code.ts';
+export { createPeople, type People, type Unit, USER_ROLES, type User, type UserRole } from './people.ts';
 export {
   CAMERA_EVENT_TYPES,
   isProfileName,

@@ -80,6 +80,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
   const byTokenHash = new Map<string, string>();
   const tokenHashOf = new Map<string, string>();
   const presence = new Map<string, { connected: boolean; lastSeen: number | null }>();
+  const presenceListeners = new Set<(deviceId: string, status: 'online' | 'offline') => void>();
 
   function toDevice(r: DeviceRow): Device {
     return {
@@ -393,6 +394,20 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     }
   }
 
+  /** Server and shared attributes are set through the API; rules read their thresholds here. */
+  async function setAttributes(
+    id: string,
+    attrs: { server?: Record<string, unknown>; shared?: Record<string, unknown> },
+  ) {
+    getDevice(id);
+    const [row] = await db.query<DeviceRow>(
+      `UPDATE devices SET server_attributes = server_attributes || $2::jsonb, shared_attributes = shared_attributes || $3::jsonb
+       WHERE id = $1 RETURNING *`,
+      [id, JSON.stringify(attrs.server ?? {}), JSON.stringify(attrs.shared ?? {})],
+    );
+    return remember(row!);
+  }
+
   async function setClientAttributes(id: string, attrs: Record<string, unknown>) {
     const [row] = await db.query<DeviceRow>(
       `UPDATE devices SET client_attributes = client_attributes || $2::jsonb WHERE id = $1 RETURNING *`,
@@ -441,6 +456,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
       revokeToken,
       ensureChild,
       setClientAttributes,
+      setAttributes,
       byToken: (token: string) => {
         const id = byTokenHash.get(hashToken(token));
         return id ? devices.get(id) : undefined;
@@ -450,8 +466,14 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     presence: {
       connected(id: string, connected: boolean) {
         const p = presence.get(id) ?? { connected: false, lastSeen: null };
+        const changed = p.connected !== connected;
         p.connected = connected;
         presence.set(id, p);
+        if (changed) for (const l of presenceListeners) l(id, connected ? 'online' : 'offline');
+      },
+      onChange(listener: (deviceId: string, status: 'online' | 'offline') => void) {
+        presenceListeners.add(listener);
+        return () => presenceListeners.delete(listener);
       },
       seen(id: string, at: number) {
         const p = presence.get(id);

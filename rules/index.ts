@@ -1,10 +1,9 @@
 import type { AcceptedReadings } from '../ingest/index.ts';
 
 /**
- * The rules engine's surface. Ingest hands every accepted message's readings to `onReadings`
- * right after validation; an engine must return at once (evaluation is in-memory and pure, case
- * writes are its own asynchronous business) so it never blocks ingest. The engine itself — rule
- * evaluation, grid cases, the closed loop — is built on this surface.
+ * The rules engine's surface towards ingest: every accepted message's readings go to `onReadings`
+ * right after validation; it returns at once (evaluation is in-memory and pure, case writes are
+ * queued), so rules never block ingest.
  */
 export interface RulesEngine {
   start(): Promise<void>;
@@ -14,12 +13,16 @@ export interface RulesEngine {
   warnings(): string[];
 }
 
-/** The engine used until rules are configured: accepts readings and does nothing with them. */
-export function createIdleRules(): RulesEngine {
-  return {
-    async start() {},
-    async stop() {},
-    onReadings() {},
-    warnings: () => [],
-  };
-}
+export { createRulesEngine, type Engine, toInputs } from './engine.ts';
+export {
+  type Evaluation,
+  evaluate,
+  initialState,
+  type RuleContext,
+  type RuleInput,
+  type RuleState,
+  tick,
+  usesKeys,
+} from './evaluate.ts';
+export { type Rule, type RuleDraft, ruleSchema, validateRule } from './schema.ts';
+export { builtInRules } from './templates.ts';

@@ -132,6 +132,111 @@ export const migrations: Migration[] = [
           // primary key range scan.
           `SELECT 1;`,
   },
+  {
+    version: 4,
+    name: 'people, rules and cases',
+    sql: () => `
+      CREATE TABLE settings (key text PRIMARY KEY, value jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE categories (
+        code text PRIMARY KEY CHECK (code ~ '^[0-9]{4}$'),
+        body jsonb NOT NULL
+      );
+      -- Responsible units (责任单位) with the categories they handle, for dispatch suggestions.
+      CREATE TABLE units (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        categories text[] NOT NULL DEFAULT '{}',
+        grid_codes text[] NOT NULL DEFAULT '{}'
+      );
+      CREATE TABLE users (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        role text NOT NULL CHECK (role IN ('admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer')),
+        unit_id text REFERENCES units(id) ON DELETE SET NULL,
+        grid_codes text[] NOT NULL DEFAULT '{}',
+        password_hash text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE user_tokens (
+        token_hash text PRIMARY KEY,
+        user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at timestamptz NOT NULL
+      );
+      CREATE TABLE rules (
+        id text PRIMARY KEY,
+        version integer NOT NULL,
+        body jsonb NOT NULL,
+        enabled boolean NOT NULL DEFAULT true,
+        disabled_reason text,
+        builtin boolean NOT NULL DEFAULT false,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE rule_versions (
+        rule_id text NOT NULL,
+        version integer NOT NULL,
+        body jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (rule_id, version)
+      );
+      -- What a rule needs to continue after a restart: windows, timers, counters, per device.
+      CREATE TABLE rule_state (
+        rule_id text NOT NULL,
+        device_id text NOT NULL,
+        rule_version integer NOT NULL,
+        state jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (rule_id, device_id)
+      );
+      CREATE TABLE cases (
+        id text PRIMARY KEY,
+        source text NOT NULL CHECK (source IN ('sensor', 'report')),
+        status text NOT NULL,
+        category text NOT NULL,
+        grid_code text,
+        urgency text NOT NULL,
+        device_id text,
+        rule_id text,
+        description text,
+        lng double precision,
+        lat double precision,
+        photos jsonb NOT NULL DEFAULT '[]',
+        opened_at timestamptz NOT NULL,
+        deadline timestamptz,
+        closed_at timestamptz,
+        assignee text,
+        escalation_level text NOT NULL DEFAULT 'grid',
+        occurrences integer NOT NULL DEFAULT 1,
+        last_seen_at timestamptz NOT NULL,
+        peak jsonb,
+        evidence jsonb NOT NULL DEFAULT '{}',
+        state jsonb NOT NULL,
+        -- Sensor bookkeeping: when the condition last cleared (for verification) and relapse window.
+        cleared_at timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      -- One open case per device and rule: repeats add occurrences instead of new cases.
+      CREATE UNIQUE INDEX cases_one_open_per_device_rule ON cases (device_id, rule_id)
+        WHERE source = 'sensor' AND status NOT IN ('closed', 'rejected');
+      CREATE INDEX cases_status ON cases (status);
+      CREATE INDEX cases_grid ON cases (grid_code);
+      CREATE INDEX cases_deadline ON cases (deadline);
+      CREATE INDEX cases_opened ON cases (opened_at);
+      CREATE TABLE case_events (
+        case_id text NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        seq integer NOT NULL,
+        at timestamptz NOT NULL,
+        action text NOT NULL,
+        from_status text,
+        to_status text NOT NULL,
+        actor text NOT NULL,
+        role text NOT NULL,
+        note text,
+        data jsonb NOT NULL DEFAULT '{}',
+        PRIMARY KEY (case_id, seq)
+      );
+      CREATE INDEX case_events_at ON case_events (at);
+    `,
+  },
 ];
 
 /**

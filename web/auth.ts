@@ -7,6 +7,8 @@ export interface Principal {
   kind: 'admin' | 'user';
   role: Role;
   userId?: string;
+  unitId?: string | null;
+  gridCodes?: string[];
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();

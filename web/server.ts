@@ -15,12 +15,15 @@ import { GridhubError } from '../hub/errors.ts';
 import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
 import type { Ingest } from '../ingest/index.ts';
-import type { Registry } from '../registry/index.ts';
+import type { People, Registry } from '../registry/index.ts';
 import type { TelemetryReader } from '../store/index.ts';
 import { createAuth, type Principal } from './auth.ts';
+import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gridRoutes } from './routes/grids.ts';
-import { systemRoutes } from './routes/system.ts';
+import { peopleRoutes } from './routes/people.ts';
+import { ruleRoutes } from './routes/rules.ts';
+import { eventRoutes, systemRoutes } from './routes/system.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -30,6 +33,11 @@ declare module 'fastify' {
 
 export interface WebDeps {
   registry: Registry;
+  people: People;
+  cases: import('../cases/index.ts').CaseService;
+  rules: import('../rules/engine.ts').Engine;
+  catalogue: import('../cases/index.ts').Catalogue;
+  events: import('../hub/events.ts').EventBus;
   reader: TelemetryReader;
   ingest: Ingest;
   metrics: Metrics;
@@ -41,6 +49,8 @@ export interface WebDeps {
   timezone: string;
   version: string;
   health: () => Record<string, unknown>;
+  /** Publishes to one device on its own topic (hub → device). */
+  sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
   mqttStream: (stream: import('node:stream').Duplex) => void;
 }
@@ -128,10 +138,17 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
 
-  const authenticate = createAuth({ adminToken: deps.adminToken });
+  const authenticate = createAuth({
+    adminToken: deps.adminToken,
+    resolveUser: (token) => {
+      const u = deps.people.userForToken(token);
+      return u && { kind: 'user', role: u.role, userId: u.id, unitId: u.unitId, gridCodes: u.gridCodes };
+    },
+  });
+  const PUBLIC = new Set(['/api/health', '/api/auth/login']);
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/') || path === '/api/health') return;
+    if (!path.startsWith('/api/') || PUBLIC.has(path)) return;
     req.principal = authenticate(req);
   });
 
@@ -142,5 +159,9 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(systemRoutes(deps));
   await app.register(gridRoutes(deps));
   await app.register(deviceRoutes(deps));
+  await app.register(peopleRoutes(deps));
+  await app.register(eventRoutes(deps));
+  await app.register(caseRoutes(deps));
+  await app.register(ruleRoutes(deps));
   return app as unknown as App;
 }

@@ -130,4 +130,28 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       return { items: await deps.reader.events({ deviceId: d.id, from, to, limit: req.query.limit }) };
     },
   );
+
+  // Shared attributes are pushed to the device on v1/devices/me/attributes (ThingsBoard).
+  app.put(
+    '/api/devices/:id/attributes',
+    {
+      schema: {
+        tags: ['devices'],
+        params: idParams,
+        body: z
+          .object({
+            server: z.record(z.string(), z.unknown()).optional(),
+            shared: z.record(z.string(), z.unknown()).optional(),
+          })
+          .strict(),
+      },
+    },
+    async (req) => {
+      const d = await registry.devices.setAttributes(req.params.id, req.body);
+      if (req.body.shared && Object.keys(req.body.shared).length) {
+        await deps.sendToDevice(d.id, 'v1/devices/me/attributes', req.body.shared).catch(() => {});
+      }
+      return view(d);
+    },
+  );
 };

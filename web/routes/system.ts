@@ -63,3 +63,26 @@ export const systemRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 };
+
+/** Server-sent events of case changes and device status (`GET /api/events`). */
+export const eventRoutes = (deps: WebDeps) => async (app: App) => {
+  app.get('/api/events', { schema: { tags: ['system'] } }, (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
+    res.write(': gridhub live stream\n\n');
+    const unsubscribe = deps.events.subscribe((e) => {
+      res.write(`event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    });
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000);
+    heartbeat.unref();
+    req.raw.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+    });
+  });
+};

@@ -1,0 +1,572 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../hub/clock.ts';
+import { badRequest, GridhubError, notFound } from '../hub/errors.ts';
+import type { EventBus } from '../hub/events.ts';
+import type { Logger } from '../hub/logger.ts';
+import type { Metrics } from '../hub/metrics.ts';
+import { zoneOffsetMs } from '../hub/time.ts';
+import type { Device, People, Registry } from '../registry/index.ts';
+import type { Db } from '../store/db.ts';
+import { deadlineFor } from './calendar.ts';
+import type { Catalogue } from './catalogue.ts';
+import type { Urgency } from './categories.ts';
+import { computeKpis, type KpiCase, type KpiLevel } from './kpi.ts';
+import { type CaseRecord, type CaseRow, fromRow, loadCase, loadTimeline, saveCase } from './repo.ts';
+import {
+  type Actor,
+  allowedActions,
+  type CaseAction,
+  type CaseState,
+  occurrenceEntry,
+  openCase,
+  overdueEscalation,
+  SENSOR_ACTOR,
+  SYSTEM_ACTOR,
+  type TimelineEntry,
+  transition,
+} from './workflow.ts';
+
+export interface SensorAnomaly {
+  device: Device;
+  ruleId: string;
+  category: string;
+  urgency: Urgency;
+  /** Event time of the reading that opened the condition. */
+  ts: number;
+  explanation: string;
+  observed: Record<string, number>;
+  snapshot?: string | null;
+}
+
+export interface CaseFilter {
+  status?: string;
+  gridCode?: string;
+  deviceId?: string;
+  ruleId?: string;
+  category?: string;
+  urgency?: string;
+  overdue?: boolean;
+  from?: number;
+  to?: number;
+  limit: number;
+  cursor?: string;
+}
+
+const OPEN_SQL = `status NOT IN ('closed', 'rejected')`;
+const HOUR = 3_600_000;
+
+/**
+ * The thin shell around the pure workflow: it loads a case, applies a transition, persists the
+ * new state with its timeline entries in one transaction and publishes the change. All mutations
+ * go through one queue, so a sensor occurrence and a person's action never interleave.
+ */
+export function createCaseService(deps: {
+  db: Db;
+  registry: Registry;
+  people: People;
+  catalogue: Catalogue;
+  clock: Clock;
+  events: EventBus;
+  logger: Logger;
+  metrics: Metrics;
+  /** How long the sensor may send a closed case back as rework (ruleId → ms). */
+  relapseWindowMs: (ruleId: string) => number;
+  /** How long the condition must stay clear before the sensor verifies (ruleId → ms). */
+  verifyAfterMs: (ruleId: string) => number;
+}) {
+  const { db, clock, events, catalogue, registry, people } = deps;
+  const log = deps.logger;
+  const m = {
+    opened: deps.metrics.counter('gridhub_cases_opened_total', 'Cases opened, by source'),
+    closed: deps.metrics.counter('gridhub_cases_closed_total', 'Cases closed'),
+    occurrences: deps.metrics.counter('gridhub_case_occurrences_total', 'Repeats added to an open case'),
+    relapses: deps.metrics.counter(
+      'gridhub_case_relapses_total',
+      'Cases sent back to rework by their sensor',
+    ),
+    escalations: deps.metrics.counter('gridhub_case_escalations_total', 'Escalations up the grid hierarchy'),
+    unplaced: deps.metrics.counter(
+      'gridhub_anomalies_unplaced_total',
+      'Anomalies of devices outside every grid',
+    ),
+  };
+
+  let queue: Promise<unknown> = Promise.resolve();
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = queue.then(fn, fn);
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  function newId(now: number): string {
+    const local = new Date(now + zoneOffsetMs(catalogue.calendar().timezone, now));
+    const day = local.toISOString().slice(0, 10).replace(/-/g, '');
+    return `C${day}-${randomBytes(4).toString('hex').toUpperCase()}`;
+  }
+
+  const deadlineOf = (category: string, urgency: Urgency) =>
+    deadlineFor(catalogue.calendar(), catalogue.categories.require(category).limits[urgency]);
+
+  async function persist(c: CaseRecord, entries: TimelineEntry[]) {
+    await db.transaction((tx) => saveCase(tx, c, entries));
+    for (const e of entries) {
+      events.publish({
+        type: 'case',
+        action: e.action,
+        caseId: c.id,
+        status: c.status,
+        gridCode: c.gridCode,
+        at: new Date(e.at).toISOString(),
+      });
+    }
+  }
+
+  function applyState(c: CaseRecord, state: CaseState): CaseRecord {
+    const wasClosed = c.status === 'closed';
+    const next = {
+      ...c,
+      state,
+      status: state.status,
+      gridCode: state.gridCode,
+      deadline: state.deadline,
+      closedAt: state.closedAt,
+      assignee: state.assignee,
+      escalationLevel: state.escalationLevel,
+    };
+    if (!wasClosed && next.status === 'closed') m.closed.inc();
+    return next;
+  }
+
+  function fail(result: { code: number; message: string; allowedActions: CaseAction[] }): never {
+    const code =
+      result.code === 409
+        ? 'GRIDHUB_ERR_CONFLICT'
+        : result.code === 403
+          ? 'GRIDHUB_ERR_FORBIDDEN'
+          : 'GRIDHUB_ERR_BAD_REQUEST';
+    throw new GridhubError(code, result.message, result.code, { allowedActions: result.allowedActions });
+  }
+
+  async function findOpenSensorCase(deviceId: string, ruleId: string) {
+    const rows = await db.query<CaseRow>(
+      `SELECT * FROM cases WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND ${OPEN_SQL}`,
+      [deviceId, ruleId],
+    );
+    return rows[0] && fromRow(rows[0]);
+  }
+
+  /** The sensor's condition opened: a new case, an occurrence of the open one, or a relapse. */
+  function sensorActive(a: SensorAnomaly): Promise<CaseRecord | undefined> {
+    return serial(async () => {
+      const now = clock.now();
+      const at = Math.min(a.ts, now);
+      const peak = Object.entries(a.observed)[0];
+      const bumpPeak = (c: CaseRecord) =>
+        peak && (c.peak === null || peak[1] > c.peak.value)
+          ? { key: peak[0], value: peak[1], ts: a.ts }
+          : c.peak;
+      const open = await findOpenSensorCase(a.device.id, a.ruleId);
+      if (open) {
+        let c: CaseRecord = {
+          ...open,
+          occurrences: open.occurrences + 1,
+          lastSeenAt: at,
+          peak: bumpPeak(open),
+          clearedAt: null,
+        };
+        const entries: TimelineEntry[] = [];
+        if (open.status === 'handled' || open.status === 'verified') {
+          const r = transition(open.state, 'relapse', { actor: SENSOR_ACTOR, now, note: a.explanation });
+          if (r.ok) {
+            c = applyState(c, r.next);
+            entries.push(r.entry);
+            m.relapses.inc();
+          }
+        } else {
+          entries.push(occurrenceEntry(open.state, at, SENSOR_ACTOR, a.explanation));
+          m.occurrences.inc();
+        }
+        await persist(c, entries);
+        return c;
+      }
+      // Within the relapse window after closing, the closed case goes back to rework.
+      const windowMs = deps.relapseWindowMs(a.ruleId);
+      const recent = await db.query<CaseRow>(
+        `SELECT * FROM cases WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND status = 'closed'
+           AND closed_at >= $3 ORDER BY closed_at DESC LIMIT 1`,
+        [a.device.id, a.ruleId, new Date(now - windowMs)],
+      );
+      if (recent[0]) {
+        const closed = fromRow(recent[0]);
+        const r = transition(closed.state, 'relapse', {
+          actor: SENSOR_ACTOR,
+          now,
+          note: a.explanation,
+          relapseWindowMs: windowMs,
+        });
+        if (r.ok) {
+          const c = applyState(
+            {
+              ...closed,
+              occurrences: closed.occurrences + 1,
+              lastSeenAt: at,
+              peak: bumpPeak(closed),
+              clearedAt: null,
+            },
+            r.next,
+          );
+          m.relapses.inc();
+          await persist(c, [r.entry]);
+          return c;
+        }
+      }
+      const gridCode = a.device.gridCode;
+      if (!gridCode) {
+        m.unplaced.inc();
+        log.warn(
+          { deviceId: a.device.id, ruleId: a.ruleId },
+          'anomaly of a device outside every grid: no case opened (place the device)',
+        );
+        return undefined;
+      }
+      const category = catalogue.categories.get(a.category);
+      if (!category) {
+        log.error(
+          { ruleId: a.ruleId, category: a.category },
+          'rule names an unknown category: no case opened',
+        );
+        return undefined;
+      }
+      const opened = openCase({
+        gridCode,
+        now: at,
+        autoRegister: category.autoRegister,
+        deadlineFor: deadlineOf(a.category, a.urgency),
+        actor: SENSOR_ACTOR,
+        note: a.explanation,
+      });
+      const c = applyState(
+        {
+          id: newId(at),
+          source: 'sensor',
+          status: opened.state.status,
+          category: a.category,
+          gridCode,
+          urgency: a.urgency,
+          deviceId: a.device.id,
+          ruleId: a.ruleId,
+          description: a.explanation,
+          location: a.device.location,
+          photos: a.snapshot ? [a.snapshot] : [],
+          openedAt: at,
+          deadline: null,
+          closedAt: null,
+          assignee: null,
+          escalationLevel: 'grid',
+          occurrences: 1,
+          lastSeenAt: at,
+          peak: peak ? { key: peak[0], value: peak[1], ts: a.ts } : null,
+          evidence: {
+            explanation: a.explanation,
+            observed: a.observed,
+            readingTs: new Date(a.ts).toISOString(),
+            // The trend window the dashboard charts next to the case.
+            trendWindow: {
+              from: new Date(a.ts - HOUR).toISOString(),
+              to: new Date(a.ts + HOUR).toISOString(),
+            },
+            ...(a.snapshot ? { snapshot: a.snapshot } : {}),
+          },
+          clearedAt: null,
+          state: opened.state,
+        },
+        opened.state,
+      );
+      await persist(c, opened.entries);
+      m.opened.inc({ source: 'sensor' });
+      return c;
+    });
+  }
+
+  /** The sensor's condition cleared: remember when, for verification. */
+  function sensorCleared(deviceId: string, ruleId: string, ts: number): Promise<void> {
+    return serial(async () => {
+      await db.query(
+        `UPDATE cases SET cleared_at = $3, updated_at = now()
+          WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND ${OPEN_SQL} AND cleared_at IS NULL`,
+        [deviceId, ruleId, new Date(Math.min(ts, clock.now()))],
+      );
+    });
+  }
+
+  /**
+   * Hub-clock work: the sensor verifies handled cases whose condition stayed clear long enough
+   * after handling; overdue cases escalate one level up, once per level.
+   */
+  function tick(): Promise<{ verified: number; escalated: number }> {
+    return serial(async () => {
+      const now = clock.now();
+      let verified = 0;
+      let escalated = 0;
+      const handled = await db.query<CaseRow>(
+        `SELECT * FROM cases WHERE source = 'sensor' AND status = 'handled' AND cleared_at IS NOT NULL`,
+      );
+      for (const row of handled) {
+        const c = fromRow(row);
+        const since = Math.max(c.clearedAt!, c.state.handledAt ?? 0);
+        if (now - since < deps.verifyAfterMs(c.ruleId ?? '')) continue;
+        const r = transition(c.state, 'verify', {
+          actor: SENSOR_ACTOR,
+          now,
+          note: `condition clear since ${new Date(c.clearedAt!).toISOString()}`,
+        });
+        if (!r.ok) continue;
+        await persist(applyState(c, r.next), [r.entry]);
+        verified++;
+      }
+      const overdue = await db.query<CaseRow>(
+        `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline < $1`,
+        [new Date(now)],
+      );
+      for (const row of overdue) {
+        let c = fromRow(row);
+        const entries: TimelineEntry[] = [];
+        for (let i = 0; i < 3; i++) {
+          const level = overdueEscalation(c.state, now);
+          if (!level) break;
+          const r = transition(c.state, 'escalate', {
+            actor: SYSTEM_ACTOR,
+            now,
+            note: `overdue since ${new Date(c.deadline!).toISOString()}`,
+          });
+          if (!r.ok) break;
+          c = applyState(c, r.next);
+          entries.push(r.entry);
+          m.escalations.inc();
+        }
+        if (entries.length) {
+          await persist(c, entries);
+          escalated += entries.length;
+        }
+      }
+      return { verified, escalated };
+    });
+  }
+
+  function actorOf(p: {
+    role: string;
+    userId?: string;
+    unitId?: string | null;
+    gridCodes?: string[];
+  }): Actor {
+    return {
+      role: p.role as Actor['role'],
+      id: p.userId ?? p.role,
+      ...(p.unitId ? { unitId: p.unitId } : {}),
+      ...(p.gridCodes ? { gridCodes: p.gridCodes } : {}),
+    };
+  }
+
+  function act(
+    id: string,
+    action: CaseAction,
+    opts: { principal: Parameters<typeof actorOf>[0]; note?: string; assignee?: string },
+  ): Promise<CaseRecord> {
+    return serial(async () => {
+      const c = await loadCase(db, id);
+      if (!c) throw notFound('case', id);
+      if (action === 'dispatch' && opts.assignee && !people.units.get(opts.assignee)) {
+        throw badRequest(`assignee: no unit '${opts.assignee}'`);
+      }
+      const r = transition(c.state, action, {
+        actor: actorOf(opts.principal),
+        now: clock.now(),
+        note: opts.note,
+        assignee: opts.assignee,
+        deadlineFor: deadlineOf(c.category, c.urgency),
+        relapseWindowMs: c.ruleId ? deps.relapseWindowMs(c.ruleId) : undefined,
+      });
+      if (!r.ok) fail(r);
+      const next = applyState(c, r.next);
+      await persist(next, [r.entry]);
+      return next;
+    });
+  }
+
+  /** A case reported by a person (POST /api/cases): placed by its location or given grid. */
+  function report(
+    input: {
+      category: string;
+      description: string;
+      location?: { lng: number; lat: number };
+      gridCode?: string;
+      photos?: string[];
+      urgency?: Urgency;
+    },
+    principal: Parameters<typeof actorOf>[0],
+  ): Promise<CaseRecord> {
+    return serial(async () => {
+      const category = catalogue.categories.get(input.category);
+      if (!category) throw badRequest(`category: unknown category '${input.category}'`);
+      let gridCode = input.gridCode ?? null;
+      if (gridCode && !registry.grids.get(gridCode)) throw badRequest(`gridCode: no grid '${gridCode}'`);
+      if (!gridCode && input.location)
+        gridCode = registry.grids.locate(input.location.lng, input.location.lat);
+      if (!gridCode)
+        throw badRequest(
+          'location: outside every grid (give a location inside the city grids, or a gridCode)',
+        );
+      const now = clock.now();
+      const urgency = input.urgency ?? category.defaultUrgency;
+      const opened = openCase({
+        gridCode,
+        now,
+        autoRegister: false,
+        deadlineFor: deadlineOf(category.code, urgency),
+        actor: actorOf(principal),
+        note: input.description,
+      });
+      const c = applyState(
+        {
+          id: newId(now),
+          source: 'report',
+          status: opened.state.status,
+          category: category.code,
+          gridCode,
+          urgency,
+          deviceId: null,
+          ruleId: null,
+          description: input.description,
+          location: input.location ?? null,
+          photos: input.photos ?? [],
+          openedAt: now,
+          deadline: null,
+          closedAt: null,
+          assignee: null,
+          escalationLevel: 'grid',
+          occurrences: 1,
+          lastSeenAt: now,
+          peak: null,
+          evidence: {},
+          clearedAt: null,
+          state: opened.state,
+        },
+        opened.state,
+      );
+      await persist(c, opened.entries);
+      m.opened.inc({ source: 'report' });
+      return c;
+    });
+  }
+
+  function view(c: CaseRecord) {
+    const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+    const { state: _state, ...rest } = c;
+    return {
+      ...rest,
+      openedAt: iso(c.openedAt),
+      deadline: iso(c.deadline),
+      closedAt: iso(c.closedAt),
+      lastSeenAt: iso(c.lastSeenAt),
+      clearedAt: iso(c.clearedAt),
+      overdue:
+        c.deadline !== null && c.status !== 'closed' && c.status !== 'rejected' && c.deadline < clock.now(),
+      peak: c.peak && { ...c.peak, ts: iso(c.peak.ts) },
+    };
+  }
+
+  async function get(id: string, principal?: Parameters<typeof actorOf>[0]) {
+    const c = await loadCase(db, id);
+    if (!c) throw notFound('case', id);
+    const timeline = (await loadTimeline(db, id)).map((e) => ({ ...e, at: new Date(e.at).toISOString() }));
+    return {
+      ...view(c),
+      timeline,
+      allowedActions: principal ? allowedActions(c.state, actorOf(principal), { now: clock.now() }) : [],
+      suggestedUnits: people.units.suggest(c.category, c.gridCode).map((u) => u.id),
+    };
+  }
+
+  async function list(f: CaseFilter) {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      params.push(v);
+      where.push(sql.replace('?', `$${params.length}`));
+    };
+    if (f.status) add('status = ?', f.status);
+    if (f.gridCode) add(`grid_code LIKE ? || '%'`, f.gridCode);
+    if (f.deviceId) add('device_id = ?', f.deviceId);
+    if (f.ruleId) add('rule_id = ?', f.ruleId);
+    if (f.category) add('category = ?', f.category);
+    if (f.urgency) add('urgency = ?', f.urgency);
+    if (f.overdue !== undefined) {
+      add(
+        f.overdue
+          ? `${OPEN_SQL} AND deadline < ?`
+          : `NOT (${OPEN_SQL} AND deadline IS NOT NULL AND deadline < ?)`,
+        new Date(clock.now()),
+      );
+    }
+    if (f.from !== undefined) add('opened_at >= ?', new Date(f.from));
+    if (f.to !== undefined) add('opened_at < ?', new Date(f.to));
+    if (f.cursor) {
+      const [t, id] = Buffer.from(f.cursor, 'base64url').toString('utf8').split('|');
+      params.push(new Date(Number(t)), id);
+      where.push(`(opened_at, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(f.limit + 1);
+    const rows = await db.query<CaseRow>(
+      `SELECT * FROM cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const items = rows.slice(0, f.limit).map(fromRow);
+    const last = items[items.length - 1];
+    return {
+      items: items.map(view),
+      next:
+        rows.length > f.limit && last
+          ? Buffer.from(`${last.openedAt}|${last.id}`).toString('base64url')
+          : null,
+    };
+  }
+
+  async function kpis(from: number, to: number, level: KpiLevel) {
+    const rows = await db.query<CaseRow>(
+      `SELECT * FROM cases c WHERE (deadline >= $1 AND deadline < $2)
+          OR EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.at >= $1 AND e.at < $2)`,
+      [new Date(from), new Date(to)],
+    );
+    const input: KpiCase[] = [];
+    for (const row of rows) {
+      const c = fromRow(row);
+      if (!c.gridCode) continue;
+      input.push({
+        id: c.id,
+        gridCode: c.gridCode,
+        urgency: c.urgency,
+        openedAt: c.openedAt,
+        deadline: c.deadline,
+        closedAt: c.closedAt,
+        status: c.state.status,
+        assignee: c.assignee,
+        timeline: await loadTimeline(db, c.id),
+      });
+    }
+    const report = computeKpis(input, { from, to, level });
+    return { ...report, from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+  }
+
+  return {
+    sensorActive,
+    sensorCleared,
+    tick,
+    act,
+    report,
+    get,
+    list,
+    kpis,
+    idle: () => serial(async () => {}),
+  };
+}
+export type CaseService = ReturnType<typeof createCaseService>;

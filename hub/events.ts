@@ -1,0 +1,30 @@
+/**
+ * The hub's in-process event bus: case changes and device status, for the live stream
+ * (`GET /api/events`) and, later, for other hubs over Redis. A subscriber that throws is logged
+ * and skipped; it never stops the publisher.
+ */
+export type HubEvent =
+  | { type: 'case'; action: string; caseId: string; status: string; gridCode: string | null; at: string }
+  | { type: 'device'; deviceId: string; status: 'online' | 'offline'; at: string }
+  | { type: 'rule'; ruleId: string; change: 'saved' | 'deleted' | 'disabled'; reason?: string; at: string };
+
+export function createEventBus(onError: (err: unknown) => void = () => {}) {
+  const subscribers = new Set<(e: HubEvent) => void>();
+  return {
+    publish(e: HubEvent) {
+      for (const s of subscribers) {
+        try {
+          s(e);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    },
+    subscribe(fn: (e: HubEvent) => void): () => void {
+      subscribers.add(fn);
+      return () => subscribers.delete(fn);
+    },
+    size: () => subscribers.size,
+  };
+}
+export type EventBus = ReturnType<typeof createEventBus>;
