@@ -31,6 +31,14 @@ export class Counter extends Metric {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
+  /** A child for fixed labels: the label key is computed once, not on every increment. */
+  bind(labels: Labels = {}): (by?: number) => void {
+    const k = labelKey(labels);
+    if (!this.values.has(k)) this.values.set(k, 0);
+    return (by = 1) => {
+      this.values.set(k, (this.values.get(k) ?? 0) + by);
+    };
+  }
   get(labels: Labels = {}): number {
     return this.values.get(labelKey(labels)) ?? 0;
   }

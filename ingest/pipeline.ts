@@ -79,6 +79,9 @@ export function createIngest(deps: {
       [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     ),
   };
+  const countTelemetry = m.messages.bind({ kind: 'telemetry' });
+  const countGatewayTelemetry = m.messages.bind({ kind: 'gateway_telemetry' });
+  const countReadings = m.readings.bind();
   metrics
     .gauge('gridhub_write_queue_depth', 'Readings buffered, not yet committed')
     .collect(() => buffered + retrying);
@@ -91,7 +94,10 @@ export function createIngest(deps: {
   const held: Done[] = [];
   const latestCache = new Map<string, Map<string, { ts: number; value: unknown }>>();
   let timer: NodeJS.Timeout | undefined;
-  let flushing: Promise<void> | undefined;
+  /** Batches being written. PostgreSQL takes two at once, so the hub prepares one while the
+   * server commits the other; the embedded store is single-threaded and takes one. */
+  const flights = new Set<Promise<void>>();
+  const maxFlights = db.driver === 'pg' ? 2 : 1;
   let stopping = false;
   let failures = 0;
 
@@ -170,7 +176,7 @@ export function createIngest(deps: {
       }
     }
     buffered += readings.length;
-    m.readings.inc({}, readings.length);
+    countReadings(readings.length);
   }
 
   // Readings without a timestamp take their arrival time. Two messages of one device arriving in
@@ -239,14 +245,18 @@ export function createIngest(deps: {
     }
   }
 
-  /** Writes what is buffered; one write at a time. Resolves when the buffer was written or failed. */
+  const hasData = () => buffered > 0 || ws.rejected.length > 0 || ws.events.length > 0;
+
+  /** Writes what is buffered. Resolves when that batch (or, with nothing buffered, every batch in flight) is written. */
   function flush(): Promise<void> {
-    if (flushing) return flushing.then(() => (buffered > 0 || ws.rejected.length ? flush() : undefined));
-    if (buffered === 0 && ws.rejected.length === 0 && ws.events.length === 0) return Promise.resolve();
-    flushing = writeOnce().finally(() => {
-      flushing = undefined;
+    if (!hasData()) return Promise.all(flights).then(() => undefined);
+    if (flights.size >= maxFlights) return Promise.race(flights).then(() => flush());
+    const flight = writeOnce().finally(() => {
+      flights.delete(flight);
+      if (hasData()) schedule();
     });
-    return flushing;
+    flights.add(flight);
+    return flight;
   }
 
   async function writeOnce() {
@@ -258,7 +268,7 @@ export function createIngest(deps: {
     acks = [];
     latest = new Map();
     buffered = 0;
-    retrying = count;
+    retrying += count;
     batch.latest = [...batchLatest.values()];
     const t0 = performance.now();
     // An outage must lose nothing: the batch is retried with backoff until it is written, while
@@ -276,7 +286,7 @@ export function createIngest(deps: {
         if (stopping && attempt >= 5) {
           log.error({ readings: count }, 'giving up on a batch at stop: the store is unreachable');
           for (const a of batchAcks) a.done(new Error('store unavailable'));
-          retrying = 0;
+          retrying -= count;
           return;
         }
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))));
@@ -285,7 +295,7 @@ export function createIngest(deps: {
     if (failures > 0) log.info({ failures }, 'store writes recovered');
     failures = 0;
     m.flushes.observe((performance.now() - t0) / 1000);
-    retrying = 0;
+    retrying -= count;
     const now = clock.now();
     for (const row of batch.latest) {
       const perDevice = latestCache.get(row.deviceId) ?? new Map<string, { ts: number; value: unknown }>();
@@ -298,12 +308,11 @@ export function createIngest(deps: {
       m.ackLatency.observe((now - a.arrived) / 1000);
       a.done();
     }
-    while (held.length && buffered < options.maxBuffered) held.shift()!();
-    if (buffered > 0 || ws.rejected.length) schedule();
+    while (held.length && buffered + retrying < options.maxBuffered) held.shift()!();
   }
 
   async function telemetry(msg: Inbound, done: Done) {
-    m.messages.inc({ kind: 'telemetry' });
+    countTelemetry();
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
@@ -320,7 +329,7 @@ export function createIngest(deps: {
 
   /** `v1/gateway/telemetry`: {"NAME": [records…]}; a gateway speaks only for its own children. */
   async function gatewayTelemetry(msg: Inbound, done: Done) {
-    m.messages.inc({ kind: 'gateway_telemetry' });
+    countGatewayTelemetry();
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
@@ -373,7 +382,7 @@ export function createIngest(deps: {
     if (timer) clearTimeout(timer);
     timer = undefined;
     // Flush on stop: everything accepted is written before the store closes.
-    while (flushing || buffered > 0 || ws.rejected.length > 0 || ws.events.length > 0) await flush();
+    while (flights.size > 0 || hasData()) await flush();
     for (const h of held.splice(0)) h();
   }
 
