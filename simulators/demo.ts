@@ -23,6 +23,7 @@ export async function startDemo(opts: {
     logger: hub.logger.child({ module: 'simulator' }),
   });
   await fleet.provision();
+  await provisionPeople(urls.httpUrl, hub.adminToken);
   await fleet.start();
   const s = fleet.stats();
   const tokenHint = hub.config.adminToken
@@ -37,9 +38,50 @@ export async function startDemo(opts: {
       `  MQTT     ${urls.mqttUrl}   (WebSocket: ${urls.httpUrl.replace(/^http/, 'ws')}/mqtt)`,
       `  sign in  ${tokenHint}; send it as "Authorization: Bearer <token>"`,
       `  try      curl -H "Authorization: Bearer $(cat ${hub.config.dataDir}/admin-token)" "${urls.httpUrl}/api/devices/bin-01/series?key=fillingLevel"`,
+      `  users    operator, dispatcher, sanitation, site-office, inspector (password ${DEMO_PASSWORD}): POST /api/auth/login`,
       '  stop     Ctrl-C',
       '',
     ].join('\n'),
   );
   return fleet;
+}
+
+export const DEMO_PASSWORD = 'gridhub-demo';
+
+/** Responsible units and one user per role, so the case loop can be walked through in the demo. */
+async function provisionPeople(apiUrl: string, adminToken: string) {
+  const call = async (method: string, path: string, body: unknown) => {
+    const res = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    // 409: already there from an earlier demo run on the same data folder.
+    if (!res.ok && res.status !== 409)
+      throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  };
+  const units = [
+    { id: 'sanitation', name: '环卫所 Sanitation', categories: ['0101', '0102', '0103', '0104', '0904'] },
+    {
+      id: 'site-office',
+      name: '建设工地监管办 Construction safety office',
+      categories: ['0301', '0302', '0303', '0304', '0305', '0902', '0903'],
+    },
+    {
+      id: 'enforcement',
+      name: '城管执法中队 Enforcement squad',
+      categories: ['0201', '0401', '0402', '0905'],
+    },
+    { id: 'fire', name: '消防救援站 Fire station', categories: ['0501'] },
+    { id: 'device-ops', name: '设备运维 Device operations', categories: ['0901'] },
+  ];
+  for (const u of units) await call('PUT', `/api/units/${u.id}`, { name: u.name, categories: u.categories });
+  const users = [
+    { id: 'operator', name: '监督中心值班员', role: 'operator' },
+    { id: 'dispatcher', name: '指挥中心派遣员', role: 'dispatcher' },
+    { id: 'sanitation', name: '环卫所', role: 'unit', unitId: 'sanitation' },
+    { id: 'site-office', name: '工地监管办', role: 'unit', unitId: 'site-office' },
+    { id: 'inspector', name: '网格员', role: 'inspector', gridCodes: ['330102'] },
+  ];
+  for (const u of users) await call('POST', '/api/users', { ...u, password: DEMO_PASSWORD });
 }
