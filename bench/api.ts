@@ -1,0 +1,113 @@
+// HTTP helpers against a running hub: device registration, /metrics, /api/health.
+
+import { performance } from 'node:perf_hooks';
+
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+
+async function api(
+  httpUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${httpUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {}
+  return { status: res.status, body: parsed };
+}
+
+/**
+ * Registers devices through `POST /api/devices` with `concurrency` requests in flight; returns their
+ * access tokens in the order of `ids`.
+ */
+export async function registerDevices(
+  httpUrl: string,
+  ids: string[],
+  opts: { profile: string; concurrency: number; onProgress?: (done: number) => void; every?: number },
+): Promise<{ tokens: string[]; ms: number }> {
+  const t0 = performance.now();
+  const tokens = new Array<string>(ids.length);
+  let next = 0;
+  let done = 0;
+  const every = opts.every ?? 1000;
+  const worker = async () => {
+    while (next < ids.length) {
+      const i = next++;
+      const r = await api(httpUrl, 'POST', '/api/devices', { id: ids[i], profile: opts.profile });
+      if (r.status !== 201)
+        throw new Error(`POST /api/devices ${ids[i]}: ${r.status} ${JSON.stringify(r.body)}`);
+      tokens[i] = r.body.accessToken;
+      if (++done % every === 0) opts.onProgress?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(ids.length, opts.concurrency) }, worker));
+  return { tokens, ms: performance.now() - t0 };
+}
+
+/** Every sample of the hub's Prometheus text at /metrics, keyed by `name{labels}` as rendered. */
+export async function scrape(httpUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** The ingest figures the benchmark follows, from one scrape. */
+export interface IngestMetrics {
+  rows: number;
+  flushSeconds: number;
+  flushes: number;
+  pushback: number;
+  queueDepth: number;
+}
+export async function ingestMetrics(httpUrl: string): Promise<IngestMetrics> {
+  const m = await scrape(httpUrl);
+  return {
+    rows: m.get('gridhub_rows_written_total{table="telemetry"}') ?? 0,
+    flushSeconds: m.get('gridhub_flush_seconds_sum') ?? 0,
+    flushes: m.get('gridhub_flush_seconds_count') ?? 0,
+    pushback: m.get('gridhub_ingest_pushback_total') ?? 0,
+    queueDepth: m.get('gridhub_write_queue_depth') ?? 0,
+  };
+}
+
+/** The hub's rules (an empty list when the hub has no rules API). */
+export async function listRules(
+  httpUrl: string,
+): Promise<{ id: string; enabled?: boolean; appliesTo?: { profile?: string } }[]> {
+  const r = await api(httpUrl, 'GET', '/api/rules');
+  return r.status === 200 && Array.isArray(r.body?.items) ? r.body.items : [];
+}
+
+export async function deleteRule(httpUrl: string, id: string): Promise<void> {
+  const r = await api(httpUrl, 'DELETE', `/api/rules/${encodeURIComponent(id)}`);
+  if (r.status >= 300) throw new Error(`DELETE /api/rules/${id}: ${r.status} ${JSON.stringify(r.body)}`);
+}
+
+export async function health(httpUrl: string): Promise<any> {
+  return (await api(httpUrl, 'GET', '/api/health')).body;
+}
+
+/** One timed GET (headers + full body), in ms; throws on a non-2xx answer. */
+export async function timedGet(httpUrl: string, path: string): Promise<{ ms: number; body: any }> {
+  const t0 = performance.now();
+  const res = await fetch(`${httpUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const text = await res.text();
+  const ms = performance.now() - t0;
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text.slice(0, 300)}`);
+  return { ms, body: JSON.parse(text) };
+}

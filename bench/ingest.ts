@@ -1,0 +1,317 @@
+// Figure 1 — end-to-end ingest: N devices, each its own MQTT connection and access token, publish
+// QoS 1 air-quality telemetry (3 readings per message) as fast as the broker acknowledges. The hub
+// acknowledges a QoS 1 message only once its readings are committed (durable acks), so readings per
+// second are counted from the store side (gridhub_rows_written_total{table="telemetry"} before and
+// after the window) and cross-checked with count(*). The same load against a bare Aedes broker gives
+// the ceiling: ratio = hub ÷ bare.
+
+import { performance } from 'node:perf_hooks';
+import {
+  ADMIN_TOKEN,
+  deleteRule,
+  type IngestMetrics,
+  ingestMetrics,
+  listRules,
+  registerDevices,
+} from './api.ts';
+import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
+import { type Ctx, log } from './env.ts';
+import { LoadFleet } from './fleet.ts';
+import type { Started, Target } from './hub-child.ts';
+import { READINGS_PER_MESSAGE } from './load.ts';
+import { startChild } from './proc.ts';
+import { fmt, sleep } from './stats.ts';
+
+export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'bare'>;
+
+export interface IngestRun {
+  target: IngestTarget;
+  /** What the readings/s figure counts. */
+  source: 'store (rows written metric)' | 'client PUBACKs × 3';
+  devices: number;
+  connected: number;
+  inflightPerConnection: number;
+  windowSeconds: number;
+  readingsPerSec: number;
+  /** Readings acknowledged to the clients per second (PUBACKs × 3) in the same window. */
+  ackedReadingsPerSec: number;
+  messagesPerSec: number;
+  ackLatencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  errors: number;
+  registerSeconds?: number;
+  /** Enabled hub rules that apply to the benchmark's air-quality devices (evaluated on every message). */
+  rules?: string[];
+  connectSeconds: number;
+  /** Total rows in the telemetry table at the end (count(*)) vs the hub's own counter. */
+  storeRows?: number;
+  metricRows?: number;
+  drained: boolean;
+  /** Cores in use during the window, by process. */
+  cpu: CpuUse;
+  /** CPU time per acknowledged message: the hub (or bare broker) process, and the PostgreSQL server. */
+  cpuMicrosPerMessage: { hubProcess: number; postgres: number };
+  /** The hub's store writer over the window, from gridhub_flush_seconds (hub runs only). */
+  writer?: {
+    flushesPerSec: number;
+    readingsPerFlush: number;
+    meanFlushMs: number;
+    /** Share of wall time inside a batch write; near 1 means the one-write-at-a-time flush is the limit. */
+    busyFraction: number;
+    pushbacks: number;
+  };
+  hubPid?: number;
+  loadPids?: number[];
+}
+
+export interface IngestResult {
+  layout: string;
+  runs: IngestRun[];
+  errors: { target: IngestTarget; error: string }[];
+  /** hub readings/s ÷ bare-broker readings/s, per store. */
+  ratios: Partial<Record<'pg' | 'pglite', number>>;
+  /** bare-broker CPU per message ÷ hub-process CPU per message (1 = the hub costs what the broker does). */
+  cpuRatios: Partial<Record<'pg' | 'pglite', number>>;
+}
+
+export function ingestLayout(ctx: Ctx): string {
+  const k = ctx.knobs;
+  return [
+    `hub (or bare Aedes) in its own child process${k.pin ? ' pinned to CPU 0' : ''}`,
+    `load generator in ${k.loadProcs} child process${k.loadProcs > 1 ? 'es' : ''}${k.pin ? ' pinned to CPU 1' : ''}` +
+      ` (${k.devices} connections, ${k.inflight} QoS 1 messages in flight each, TCP_NODELAY ${k.noDelay ? 'on' : 'off'})`,
+    `hub rules ${k.rules === 'off' ? 'deleted (BENCH_RULES=off)' : 'as seeded'}`,
+    'orchestrator (registration over HTTP, /metrics scraping) in the parent process',
+    'PostgreSQL server processes separate, unpinned',
+  ].join('; ');
+}
+
+async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
+  const k = ctx.knobs;
+  const databaseUrl = target === 'pg' ? await ctx.pg.database() : undefined;
+  log(`ingest/${target}: starting ${target === 'bare' ? 'bare Aedes broker' : `hub on ${target}`}`);
+  const hub = startChild('./hub-child.ts', {
+    quietLogs: true,
+    name: `hub-${target}`,
+    cpu: k.pin ? 0 : undefined,
+    nofile: k.devices + 1024,
+    // One directory per target: the tsx loader thread writes a profile of its own (the smaller file).
+    nodeArgs: k.hubProf ? ['--cpu-prof', '--cpu-prof-dir', `${k.hubProf}/${target}`] : [],
+  });
+  let fleet: LoadFleet | undefined;
+  try {
+    const started = await hub.call<Started>('start', { target, databaseUrl, adminToken: ADMIN_TOKEN });
+    const ids = Array.from({ length: k.devices }, (_, i) => `aq-${String(i).padStart(5, '0')}`);
+    let tokens = ids;
+    let registerSeconds: number | undefined;
+    let rulesForProfile: string[] | undefined;
+    if (started.httpUrl) {
+      const reg = await registerDevices(started.httpUrl, ids, {
+        profile: 'air-quality',
+        concurrency: k.registerConcurrency,
+      });
+      tokens = reg.tokens;
+      registerSeconds = reg.ms / 1000;
+      log(`ingest/${target}: registered ${ids.length} devices in ${(reg.ms / 1000).toFixed(1)} s`);
+      let rules = await listRules(started.httpUrl);
+      if (k.rules === 'off') {
+        for (const r of rules) await deleteRule(started.httpUrl, r.id);
+        rules = await listRules(started.httpUrl);
+      }
+      rulesForProfile = rules
+        .filter(
+          (r) => r.enabled !== false && (!r.appliesTo?.profile || r.appliesTo.profile === 'air-quality'),
+        )
+        .map((r) => r.id);
+      log(
+        `ingest/${target}: ${rulesForProfile.length} enabled rule(s) apply to air-quality devices` +
+          (rulesForProfile.length ? ` (${rulesForProfile.join(', ')})` : '') +
+          (k.rules === 'off' ? ' — BENCH_RULES=off deleted the rest' : ''),
+      );
+    }
+    fleet = LoadFleet.start({
+      url: started.mqttUrl,
+      tokens,
+      procs: k.loadProcs,
+      idPrefix: `bench-${target}-`,
+      inflight: k.inflight,
+      keepalive: 60,
+      connectConcurrency: k.connectConcurrency,
+      noDelay: k.noDelay,
+      cpu: k.pin ? 1 : undefined,
+      label: `ingest/${target}`,
+    });
+    const conn = await fleet.connect();
+    log(
+      `ingest/${target}: ${conn.connected}/${k.devices} connected in ${(conn.ms / 1000).toFixed(1)} s` +
+        (conn.failed ? ` (${conn.failed} failed: ${conn.firstError})` : ''),
+    );
+    if (conn.connected === 0) throw new Error(`no connection succeeded: ${conn.firstError}`);
+
+    const isHub = started.httpUrl !== undefined;
+    const httpUrl = started.httpUrl ?? '';
+    const loadPids = fleet.pids;
+    const none: IngestMetrics = { rows: 0, flushSeconds: 0, flushes: 0, pushback: 0, queueDepth: 0 };
+    const sample = async () => {
+      const hm = isHub ? await ingestMetrics(httpUrl) : none;
+      const snap = await fleet!.snapshot();
+      return { t: performance.now(), rows: hm.rows, hm, snap, cpu: cpuSample(started.pid, loadPids) };
+    };
+    type Sample = Awaited<ReturnType<typeof sample>>;
+    const rate = (a: Sample, b: Sample) => {
+      const s = (b.t - a.t) / 1000;
+      const flushes = b.hm.flushes - a.hm.flushes;
+      return {
+        stored: (b.rows - a.rows) / s,
+        acked: ((b.snap.acked - a.snap.acked) * READINGS_PER_MESSAGE) / s,
+        cpu: cpuUse(a.cpu, b.cpu),
+        flushesPerSec: flushes / s,
+        meanFlushMs: flushes ? ((b.hm.flushSeconds - a.hm.flushSeconds) * 1000) / flushes : Number.NaN,
+        readingsPerFlush: flushes ? (b.rows - a.rows) / flushes : Number.NaN,
+        /** Share of the wall time the (single) store writer spent inside a batch write. */
+        writerBusy: (b.hm.flushSeconds - a.hm.flushSeconds) / s,
+      };
+    };
+    const describe = (r: ReturnType<typeof rate>) =>
+      (isHub
+        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %`
+        : `${fmt(r.acked)} readings/s acked`) +
+      ` · cores: ${target === 'bare' ? 'broker' : 'hub'} ${fmt(r.cpu.hub, 2)}, load ${fmt(r.cpu.load, 2)}, postgres ${fmt(r.cpu.postgres, 2)}, other ${fmt(r.cpu.other, 2)}`;
+
+    await fleet.start();
+    log(`ingest/${target}: publishing; warm-up ${k.warmup} s`);
+    let prev = await sample();
+    const tick = 5000;
+    const warmEnd = performance.now() + k.warmup * 1000;
+    while (performance.now() < warmEnd) {
+      await sleep(Math.min(tick, warmEnd - performance.now()));
+      const cur = await sample();
+      log(`ingest/${target}:   warm-up ${describe(rate(prev, cur))}`);
+      prev = cur;
+    }
+
+    await fleet.mark();
+    const first = await sample();
+    prev = first;
+    const end = first.t + k.seconds * 1000;
+    while (performance.now() < end) {
+      await sleep(Math.max(0, Math.min(tick, end - performance.now())));
+      const cur = await sample();
+      log(`ingest/${target}:   ${describe(rate(prev, cur))}`);
+      prev = cur;
+    }
+    const last = prev;
+    const windowSeconds = (last.t - first.t) / 1000;
+    const snap = last.snap;
+    const whole = rate(first, last);
+    const cpu = whole.cpu;
+    const stop = await fleet.stopPublishing();
+    await fleet.stop();
+    fleet = undefined;
+
+    let storeRows: number | undefined;
+    let metricRows: number | undefined;
+    if (isHub) {
+      // Let the last batch commit before counting.
+      await sleep(300);
+      metricRows = (await ingestMetrics(httpUrl)).rows;
+      const r = await hub.call<{ n: string | number }[]>('query', {
+        sql: 'SELECT count(*) AS n FROM telemetry',
+      });
+      storeRows = Number(r[0]?.n);
+    }
+    const ackedRate = (snap.acked * READINGS_PER_MESSAGE) / windowSeconds;
+    const run: IngestRun = {
+      target,
+      source: isHub ? 'store (rows written metric)' : 'client PUBACKs × 3',
+      devices: k.devices,
+      connected: conn.connected,
+      inflightPerConnection: k.inflight,
+      windowSeconds,
+      readingsPerSec: isHub ? (last.rows - first.rows) / windowSeconds : ackedRate,
+      ackedReadingsPerSec: ackedRate,
+      messagesPerSec: snap.acked / windowSeconds,
+      ackLatencyMs: {
+        p50: snap.hist.percentile(50),
+        p90: snap.hist.percentile(90),
+        p99: snap.hist.percentile(99),
+        p999: snap.hist.percentile(99.9),
+        max: snap.hist.percentile(100),
+      },
+      errors: snap.errors,
+      registerSeconds,
+      rules: rulesForProfile,
+      connectSeconds: conn.ms / 1000,
+      storeRows,
+      metricRows,
+      drained: stop.drained,
+      cpu,
+      cpuMicrosPerMessage: {
+        hubProcess: (cpu.hub / (snap.acked / windowSeconds)) * 1e6,
+        postgres: (cpu.postgres / (snap.acked / windowSeconds)) * 1e6,
+      },
+      writer: isHub
+        ? {
+            flushesPerSec: whole.flushesPerSec,
+            readingsPerFlush: whole.readingsPerFlush,
+            meanFlushMs: whole.meanFlushMs,
+            busyFraction: whole.writerBusy,
+            pushbacks: last.hm.pushback - first.hm.pushback,
+          }
+        : undefined,
+      hubPid: started.pid,
+      loadPids,
+    };
+    log(
+      `ingest/${target}: ${fmt(run.readingsPerSec)} readings/s over ${windowSeconds.toFixed(1)} s` +
+        ` (ack p50 ${fmt(run.ackLatencyMs.p50, 1)} ms, p99 ${fmt(run.ackLatencyMs.p99, 1)} ms;` +
+        ` ${fmt(run.cpuMicrosPerMessage.hubProcess, 1)} µs ${isHub ? 'hub' : 'broker'} CPU per message)` +
+        (storeRows !== undefined
+          ? `; store holds ${fmt(storeRows)} rows, metric says ${fmt(metricRows)}`
+          : ''),
+    );
+    if (cpu.other > 0.25)
+      log(
+        `ingest/${target}: note — ${fmt(cpu.other, 2)} cores were busy outside the benchmark's processes during the window; figures may be low`,
+      );
+    return run;
+  } finally {
+    await fleet?.stop();
+    await hub.stop();
+    await ctx.pg.drop(databaseUrl).catch((err) => log(`could not drop the database: ${err.message}`));
+  }
+}
+
+export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
+  const layout = ingestLayout(ctx);
+  log(`ingest: layout — ${layout}`);
+  const targets: IngestTarget[] = [];
+  for (const s of ctx.knobs.ingestStores) {
+    if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
+    if (s === 'pg' && !ctx.pg.available()) {
+      log('ingest: PostgreSQL server binaries not found; skipping the PostgreSQL run');
+      continue;
+    }
+    targets.push(s);
+  }
+  targets.push('bare');
+  const runs: IngestRun[] = [];
+  const errors: IngestResult['errors'] = [];
+  for (const t of targets) {
+    try {
+      runs.push(await runTarget(ctx, t));
+    } catch (err) {
+      log(`ingest/${t}: FAILED — ${(err as Error).stack ?? err}`);
+      errors.push({ target: t, error: String((err as Error).message ?? err) });
+    }
+  }
+  const bare = runs.find((r) => r.target === 'bare');
+  const ratios: IngestResult['ratios'] = {};
+  const cpuRatios: IngestResult['cpuRatios'] = {};
+  for (const r of runs) {
+    if (r.target === 'bare' || !bare) continue;
+    if (bare.readingsPerSec > 0) ratios[r.target] = r.readingsPerSec / bare.readingsPerSec;
+    if (r.cpuMicrosPerMessage.hubProcess > 0)
+      cpuRatios[r.target] = bare.cpuMicrosPerMessage.hubProcess / r.cpuMicrosPerMessage.hubProcess;
+  }
+  return { layout, runs, errors, ratios, cpuRatios };
+}
