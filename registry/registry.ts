@@ -294,7 +294,9 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     );
     if (!rows[0]) throw conflict(`device '${input.id}' already exists`);
     const device = remember(rows[0]);
-    if (!device.gridCode) logger.warn({ deviceId: device.id }, 'device is outside every grid');
+    // Flagged on the device (`gridCode: null`); not a warning per device, which would flood the log
+    // when a fleet is registered before its grids.
+    if (!device.gridCode) logger.debug({ deviceId: device.id }, 'device is outside every grid');
     return { device, accessToken: token };
   }
 

@@ -201,13 +201,16 @@ export function createTelemetryReader(db: Db, dialect: Dialect) {
     const origin = new Date(q.originMs);
     if (dialect === 'timescale') {
       // Whole-hour buckets read the hourly rollup, whole minutes the per-minute one; smaller
-      // buckets read raw rows. Real-time aggregation covers what is not materialised yet.
+      // buckets read raw rows. Real-time aggregation covers what is not materialised yet. The
+      // rollup's own buckets are the resolution: a `from` inside one includes that whole bucket, so
+      // the point count matches the raw path.
       const view =
         q.bucketMs % HOUR === 0 ? 'telemetry_1h' : q.bucketMs % MINUTE === 0 ? 'telemetry_1m' : undefined;
       if (view) {
         const rows = await db.query<{ ts: Date; value: number }>(
           `SELECT time_bucket($5::interval, bucket, $6::timestamptz) AS ts, ${ROLLUP_AGG[q.agg]} AS value
-             FROM ${view} WHERE device_id = ANY($1::text[]) AND key = $2 AND bucket >= $3 AND bucket < $4
+             FROM ${view} WHERE device_id = ANY($1::text[]) AND key = $2
+              AND bucket >= time_bucket(INTERVAL '${view === 'telemetry_1h' ? '1 hour' : '1 minute'}', $3::timestamptz) AND bucket < $4
             GROUP BY 1 ORDER BY 1 LIMIT $7`,
           [ids, q.key, from, to, interval, origin, q.limit],
         );

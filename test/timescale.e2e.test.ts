@@ -89,6 +89,13 @@ describe('timescale dialect', () => {
     );
     expect(materialised[0]!.n).toBeGreaterThan(0);
     await check();
+    // A `from` inside an hour still yields that hour's bucket, as the raw path (date_bin) does.
+    const midHour = await t.api(
+      'GET',
+      `/api/devices/ts-dust/series?key=pm10&from=${base + 30 * 60_000}&to=${base + 6 * HOUR}&bucket=1h&agg=count`,
+    );
+    expect(midHour.body.points).toHaveLength(6);
+    expect(midHour.body.points[0].ts).toBe(new Date(base).toISOString());
     const day = await series('bucket=1d&agg=count');
     expect(day.reduce((s, p) => s + p.value, 0)).toBe(360);
   });

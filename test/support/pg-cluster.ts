@@ -284,13 +284,14 @@ export async function startPgCluster(opts: StartPgClusterOptions = {}): Promise<
       async stop() {
         if (stopped) return;
         stopped = true;
-        process.off('exit', stopSync);
         try {
           await run(bin, 'pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop'], dir, STOP_TIMEOUT_MS);
         } catch (err) {
           log(`postgres: pg_ctl stop failed: ${(err as Error).message}`);
         } finally {
           removeDir();
+          // Only now: an exit while pg_ctl was still stopping must still clean up.
+          process.off('exit', stopSync);
         }
       },
     };
