@@ -15,6 +15,8 @@ export interface GatewayOptions {
   tls?: { cert: Buffer; key: Buffer; port: number };
 }
 
+const TELEMETRY = 'v1/devices/me/telemetry';
+
 const authError = (message: string, returnCode: 4 | 5) => {
   const err = new Error(message) as AuthenticateError;
   err.returnCode = returnCode;
@@ -49,6 +51,7 @@ export function createGateway(deps: {
     ),
   };
   const deviceOf = new WeakMap<Client, Device>();
+  const telemetryTopicOf = new WeakMap<Client, string>();
   /** Children a gateway connection announced, so they go offline with it. */
   const childrenOf = new WeakMap<Client, Set<string>>();
   const connections = new Map<string, number>();
@@ -211,8 +214,14 @@ export function createGateway(deps: {
         cb(null, true);
       },
       authorizePublish(client, packet, cb) {
-        const device = client ? deviceOf.get(client) : undefined;
-        if (!client || !device) return cb(new Error('not authenticated'));
+        const authenticated = client ? deviceOf.get(client) : undefined;
+        if (!client || !authenticated) return cb(new Error('not authenticated'));
+        // The registry's current view (grid, attributes); a device deleted meanwhile is cut off.
+        const device = registry.devices.find(authenticated.id);
+        if (!device) {
+          refuse('publish', client, packet.topic, `device '${authenticated.id}' was deleted`);
+          return cb(new Error('device deleted'));
+        }
         // A QoS 2 retransmission of a message already received is not ingested twice.
         if (packet.qos === 2 && packet.dup) {
           (
@@ -228,6 +237,19 @@ export function createGateway(deps: {
               },
               () => void handle(client, device, packet, cb).catch((err) => cb(err)),
             );
+          return;
+        }
+        // Hot path: plain telemetry skips the general router (and its promise).
+        if (packet.topic === TELEMETRY && packet.qos !== 2) {
+          packet.retain = false;
+          let inbound = telemetryTopicOf.get(client);
+          if (!inbound) {
+            inbound = inboundTopic(device.id, TELEMETRY);
+            telemetryTopicOf.set(client, inbound);
+          }
+          packet.topic = inbound;
+          const msg = { device, clientId: client.id, topic: TELEMETRY, payload: packet.payload as Buffer, qos: packet.qos };
+          ingest.telemetry(msg, (err) => cb(err ?? null));
           return;
         }
         handle(client, device, packet, cb).catch((err) => {

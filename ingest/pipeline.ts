@@ -311,7 +311,7 @@ export function createIngest(deps: {
     while (held.length && buffered + retrying < options.maxBuffered) held.shift()!();
   }
 
-  async function telemetry(msg: Inbound, done: Done) {
+  function telemetry(msg: Inbound, done: Done): void {
     countTelemetry();
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {

@@ -226,6 +226,47 @@ describe.each<StoreKind>(['pglite', 'pg'])('ingest end to end on %s', (store) =>
     });
   });
 
+  describe('hub → device', () => {
+    it('shared attributes are pushed to that device only, and answered on request', async () => {
+      const a = await t.connect(await t.device({ id: 'attr-1', profile: 'air-quality', location: LOC }));
+      const b = await t.connect(await t.device({ id: 'attr-2', profile: 'air-quality', location: LOC }));
+      await a.subscribeAsync(['v1/devices/me/attributes', 'v1/devices/me/attributes/response/+'], { qos: 1 });
+      await b.subscribeAsync('v1/devices/me/attributes', { qos: 1 });
+      const gotA: [string, unknown][] = [];
+      const gotB: string[] = [];
+      a.on('message', (topic, payload) => gotA.push([topic, JSON.parse(payload.toString())]));
+      b.on('message', (topic) => gotB.push(topic));
+      const put = await t.api('PUT', '/api/devices/attr-1/attributes', {
+        server: { pm10Limit: 60 },
+        shared: { sampling: 30 },
+      });
+      expect(put.body).toMatchObject({
+        serverAttributes: { pm10Limit: 60 },
+        sharedAttributes: { sampling: 30 },
+      });
+      await eventually(() => gotA.length === 1);
+      expect(gotA[0]).toEqual(['v1/devices/me/attributes', { sampling: 30 }]);
+      await a.publishAsync('v1/devices/me/attributes/request/7', JSON.stringify({ sharedKeys: 'sampling' }), {
+        qos: 1,
+      });
+      await eventually(() => gotA.length === 2);
+      expect(gotA[1]).toEqual([
+        'v1/devices/me/attributes/response/7',
+        { client: {}, shared: { sampling: 30 } },
+      ]);
+      expect(gotB).toEqual([]);
+    });
+
+    it('a deleted device is cut off at its next publish', async () => {
+      const c = await t.connect(await t.device({ id: 'del-1', profile: 'noise-level', location: LOC }));
+      expect((await t.api('DELETE', '/api/devices/del-1')).status).toBe(200);
+      const closed = new Promise<void>((r) => c.once('close', () => r()));
+      c.publish('v1/devices/me/telemetry', '{"LAeq":50}', { qos: 1 });
+      await closed;
+      expect(c.connected).toBe(false);
+    });
+  });
+
   describe('gateways', () => {
     it('connect creates children; telemetry lands per child; foreign names are refused', async () => {
       const token = await t.device({ id: 'site-gw', profile: 'generic', location: LOC, gateway: true });
