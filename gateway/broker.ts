@@ -248,7 +248,13 @@ export function createGateway(deps: {
             telemetryTopicOf.set(client, inbound);
           }
           packet.topic = inbound;
-          const msg = { device, clientId: client.id, topic: TELEMETRY, payload: packet.payload as Buffer, qos: packet.qos };
+          const msg = {
+            device,
+            clientId: client.id,
+            topic: TELEMETRY,
+            payload: packet.payload as Buffer,
+            qos: packet.qos,
+          };
           ingest.telemetry(msg, (err) => cb(err ?? null));
           return;
         }

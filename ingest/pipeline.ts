@@ -316,12 +316,14 @@ export function createIngest(deps: {
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
-      return done();
+      done();
+      return;
     }
     const json = parseJson(msg.payload);
     if (!json.ok) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [json.problem]);
-      return done();
+      done();
+      return;
     }
     const { records, problems } = parseTelemetry(json.value);
     accept(msg.device, records, problems, msg, done);
