@@ -144,30 +144,46 @@ export async function loadCase(db: Queryable, id: string): Promise<CaseRecord | 
   return rows[0] && fromRow(rows[0]);
 }
 
+type EventRow = {
+  case_id: string;
+  at: Date;
+  action: string;
+  from_status: string | null;
+  to_status: string;
+  actor: string;
+  role: string;
+  note: string | null;
+  data: Record<string, unknown>;
+};
+
+const toEntry = (r: EventRow) =>
+  ({
+    ...r.data,
+    action: r.action,
+    from: r.from_status,
+    to: r.to_status,
+    actor: r.actor,
+    role: r.role,
+    at: new Date(r.at).getTime(),
+    ...(r.note === null ? {} : { note: r.note }),
+  }) as TimelineEntry;
+
 export async function loadTimeline(db: Queryable, id: string): Promise<TimelineEntry[]> {
-  const rows = await db.query<{
-    at: Date;
-    action: string;
-    from_status: string | null;
-    to_status: string;
-    actor: string;
-    role: string;
-    note: string | null;
-    data: Record<string, unknown>;
-  }>('SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq', [id]);
-  return rows.map(
-    (r) =>
-      ({
-        ...r.data,
-        action: r.action,
-        from: r.from_status,
-        to: r.to_status,
-        actor: r.actor,
-        role: r.role,
-        at: new Date(r.at).getTime(),
-        ...(r.note === null ? {} : { note: r.note }),
-      }) as TimelineEntry,
+  return (await db.query<EventRow>('SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq', [id])).map(
+    toEntry,
   );
+}
+
+/** Timelines of many cases in one query (KPIs). */
+export async function loadTimelines(db: Queryable, ids: string[]): Promise<Map<string, TimelineEntry[]>> {
+  const out = new Map<string, TimelineEntry[]>(ids.map((id) => [id, []]));
+  if (ids.length === 0) return out;
+  const rows = await db.query<EventRow>(
+    'SELECT * FROM case_events WHERE case_id = ANY($1::text[]) ORDER BY case_id, seq',
+    [ids],
+  );
+  for (const r of rows) out.get(r.case_id)?.push(toEntry(r));
+  return out;
 }
 
 export type { CaseRow };

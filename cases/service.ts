@@ -11,7 +11,15 @@ import { deadlineFor } from './calendar.ts';
 import type { Catalogue } from './catalogue.ts';
 import type { Urgency } from './categories.ts';
 import { computeKpis, type KpiCase, type KpiLevel } from './kpi.ts';
-import { type CaseRecord, type CaseRow, fromRow, loadCase, loadTimeline, saveCase } from './repo.ts';
+import {
+  type CaseRecord,
+  type CaseRow,
+  fromRow,
+  loadCase,
+  loadTimeline,
+  loadTimelines,
+  saveCase,
+} from './repo.ts';
 import {
   type Actor,
   allowedActions,
@@ -325,7 +333,8 @@ export function createCaseService(deps: {
         verified++;
       }
       const overdue = await db.query<CaseRow>(
-        `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline < $1`,
+        `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline < $1
+           AND escalation_level <> 'district'`,
         [new Date(now)],
       );
       for (const row of overdue) {
@@ -537,22 +546,22 @@ export function createCaseService(deps: {
           OR EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.at >= $1 AND e.at < $2)`,
       [new Date(from), new Date(to)],
     );
-    const input: KpiCase[] = [];
-    for (const row of rows) {
-      const c = fromRow(row);
-      if (!c.gridCode) continue;
-      input.push({
-        id: c.id,
-        gridCode: c.gridCode,
-        urgency: c.urgency,
-        openedAt: c.openedAt,
-        deadline: c.deadline,
-        closedAt: c.closedAt,
-        status: c.state.status,
-        assignee: c.assignee,
-        timeline: await loadTimeline(db, c.id),
-      });
-    }
+    const records = rows.map(fromRow).filter((c) => c.gridCode !== null);
+    const timelines = await loadTimelines(
+      db,
+      records.map((c) => c.id),
+    );
+    const input: KpiCase[] = records.map((c) => ({
+      id: c.id,
+      gridCode: c.gridCode!,
+      urgency: c.urgency,
+      openedAt: c.openedAt,
+      deadline: c.deadline,
+      closedAt: c.closedAt,
+      status: c.state.status,
+      assignee: c.assignee,
+      timeline: timelines.get(c.id) ?? [],
+    }));
     const report = computeKpis(input, { from, to, level });
     return { ...report, from: new Date(from).toISOString(), to: new Date(to).toISOString() };
   }
