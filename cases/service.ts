@@ -425,6 +425,15 @@ export function createCaseService(deps: {
         throw badRequest(
           'location: outside every grid (give a location inside the city grids, or a gridCode)',
         );
+      // A grid worker reports in the grids assigned to them (责任田).
+      const placed = gridCode;
+      if (principal.role === 'inspector' && !(principal.gridCodes ?? []).some((g) => placed.startsWith(g))) {
+        throw new GridhubError(
+          'GRIDHUB_ERR_FORBIDDEN',
+          `grid ${placed} is not among the grids assigned to you`,
+          403,
+        );
+      }
       const now = clock.now();
       const urgency = input.urgency ?? category.defaultUrgency;
       const opened = openCase({

@@ -238,6 +238,19 @@ describe('sensor cases through the closed loop', () => {
       tokens.insp1,
     );
     expect(outside.status).toBe(400);
+    // An inspector reports only in the grids assigned to them.
+    await t.api('PUT', '/api/grids', {
+      type: 'FeatureCollection',
+      features: [cell('330102002001001', 120.01, 30)],
+    });
+    const elsewhere = await t.api(
+      'POST',
+      '/api/cases',
+      { category: '0101', description: 'x', gridCode: '330102002001001' },
+      tokens.insp1,
+    );
+    expect(elsewhere.status).toBe(403);
+    expect(elsewhere.body.error.message).toMatch(/330102002001001/);
     expect(outside.body.error.message).toMatch(/location/);
 
     await setClock(Date.parse('2026-03-03T08:31:00Z'));
