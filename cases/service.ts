@@ -333,7 +333,7 @@ export function createCaseService(deps: {
         verified++;
       }
       const overdue = await db.query<CaseRow>(
-        `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline < $1
+        `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline <= $1
            AND escalation_level <> 'district'`,
         [new Date(now)],
       );
@@ -488,7 +488,7 @@ export function createCaseService(deps: {
       lastSeenAt: iso(c.lastSeenAt),
       clearedAt: iso(c.clearedAt),
       overdue:
-        c.deadline !== null && c.status !== 'closed' && c.status !== 'rejected' && c.deadline < clock.now(),
+        c.deadline !== null && c.status !== 'closed' && c.status !== 'rejected' && c.deadline <= clock.now(),
       peak: c.peak && { ...c.peak, ts: iso(c.peak.ts) },
     };
   }
@@ -521,8 +521,8 @@ export function createCaseService(deps: {
     if (f.overdue !== undefined) {
       add(
         f.overdue
-          ? `${OPEN_SQL} AND deadline < ?`
-          : `NOT (${OPEN_SQL} AND deadline IS NOT NULL AND deadline < ?)`,
+          ? `${OPEN_SQL} AND deadline <= ?`
+          : `NOT (${OPEN_SQL} AND deadline IS NOT NULL AND deadline <= ?)`,
         new Date(clock.now()),
       );
     }

@@ -12,6 +12,7 @@ Commands:
   start                 start the hub (MQTT broker, ingest, rules, HTTP API)
   demo                  start the hub with a simulated demo district and fleet
   simulate              run a simulated fleet against a hub (--mqtt, --api, --token)
+  scenario run|check F  rehearse scenario files against a manual-clock hub (scenarios/README.md)
   migrate               bring the store's schema up to date and exit
   admin token           print where the admin token is kept
 
@@ -81,6 +82,10 @@ async function main(argv: string[]): Promise<number> {
     case 'simulate': {
       const { runSimulateCommand } = await import('../simulators/cli.ts');
       return runSimulateCommand(values as Record<string, string | boolean | undefined>);
+    }
+    case 'scenario': {
+      const { runScenarioCommand } = await import('../simulators/scenario/cli.ts');
+      return runScenarioCommand(argv);
     }
     default:
       process.stderr.write(`unknown command '${command}'\n\n${HELP}`);

@@ -96,6 +96,7 @@ export function createRulesEngine(deps: {
   let persistTimer: NodeJS.Timeout | undefined;
   let unsubscribeClock: (() => void) | undefined;
   let ticking: Promise<void> | undefined;
+  let rerun: Promise<void> | undefined;
 
   function index() {
     byProfile = new Map();
@@ -232,8 +233,18 @@ export function createRulesEngine(deps: {
   }
 
   /** Hub-clock work: absence and event expiry for every device a ticking rule covers, then cases. */
+  /**
+   * Runs a pass at the current hub time. A call during a pass gets a further pass once that one
+   * ends, so a clock moved mid-pass is never left unprocessed.
+   */
   function runTick(): Promise<void> {
-    if (ticking) return ticking;
+    if (ticking) {
+      rerun ??= ticking.then(() => {
+        rerun = undefined;
+        return runTick();
+      });
+      return rerun;
+    }
     ticking = (async () => {
       const now = clock.now();
       for (const l of rules.values()) {

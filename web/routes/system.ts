@@ -59,6 +59,8 @@ export const systemRoutes = (deps: WebDeps) => async (app: App) => {
           );
         manual.advance(ms);
       } else manual.set(req.body.set);
+      // Answer once the hub has caught up with its new time: absence, verification, escalation.
+      await deps.rules.tickNow();
       return { now: new Date(manual.now()).toISOString() };
     },
   );
