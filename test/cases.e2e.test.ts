@@ -3,27 +3,14 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, tick } from '../rules/evaluate.ts';
+import { cell as squareCell } from './support/grids.ts';
 import { eventually, startTestHub, type TestHub } from './support/hub.ts';
 
 // Tuesday 2026-03-03 10:00 in Asia/Shanghai (UTC+8).
 const T0 = Date.parse('2026-03-03T02:00:00Z');
 const MIN = 60_000;
-const cell = (code: string, x0: number, y0: number) => ({
-  type: 'Feature',
-  properties: { code, streetName: '清波街道', communityName: '柳翠井巷社区' },
-  geometry: {
-    type: 'Polygon',
-    coordinates: [
-      [
-        [x0, y0],
-        [x0 + 0.001, y0],
-        [x0 + 0.001, y0 + 0.001],
-        [x0, y0 + 0.001],
-        [x0, y0],
-      ],
-    ],
-  },
-});
+const NAMES = { streetName: '清波街道', communityName: '柳翠井巷社区' };
+const cell = (code: string, x0: number, y0: number) => squareCell(code, x0, y0, NAMES);
 const GRID_A = '330102001001001';
 const GRID_B = '330102001001002';
 const IN_A = { lng: 120.0005, lat: 30.0005 };

@@ -1,23 +1,7 @@
 // Grids and device placement through the HTTP API, on the real embedded store.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cell } from './support/grids.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';
-
-const cell = (code: string, x0: number, y0: number, extra: Record<string, unknown> = {}) => ({
-  type: 'Feature',
-  properties: { code, ...extra },
-  geometry: {
-    type: 'Polygon',
-    coordinates: [
-      [
-        [x0, y0],
-        [x0 + 0.001, y0],
-        [x0 + 0.001, y0 + 0.001],
-        [x0, y0 + 0.001],
-        [x0, y0],
-      ],
-    ],
-  },
-});
 
 describe('grids and placement', () => {
   let t: TestHub;
