@@ -11,7 +11,8 @@ Usage: gridhub <command> [options]
 Commands:
   start                 start the hub (MQTT broker, ingest, rules, HTTP API)
   demo                  start the hub with a simulated demo district and fleet
-  simulate              run a simulated fleet against a hub (--mqtt, --api, --token)
+  simulate              a simulated fleet (or --fleet FILE) against a hub: real time, --fast-forward 6h,
+                        or --load --devices 10000; see gridhub simulate --help
   scenario run|check F  rehearse scenario files against a manual-clock hub (scenarios/README.md)
   migrate               bring the store's schema up to date and exit
   admin token           print where the admin token is kept
@@ -27,6 +28,16 @@ ${Object.entries(ENV_KEYS)
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // The simulators parse their own options (and their own --help).
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first === 'simulate') {
+    const { runSimulateCommand } = await import('../simulators/cli.ts');
+    return runSimulateCommand(argv);
+  }
+  if (first === 'scenario') {
+    const { runScenarioCommand } = await import('../simulators/scenario/cli.ts');
+    return runScenarioCommand(argv);
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -34,11 +45,6 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       help: { type: 'boolean' },
-      mqtt: { type: 'string' },
-      api: { type: 'string' },
-      token: { type: 'string' },
-      seed: { type: 'string' },
-      interval: { type: 'string' },
     },
   });
   const command = positionals[0];
@@ -78,14 +84,6 @@ async function main(argv: string[]): Promise<number> {
       }
       process.stderr.write('usage: gridhub admin token\n');
       return 2;
-    }
-    case 'simulate': {
-      const { runSimulateCommand } = await import('../simulators/cli.ts');
-      return runSimulateCommand(values as Record<string, string | boolean | undefined>);
-    }
-    case 'scenario': {
-      const { runScenarioCommand } = await import('../simulators/scenario/cli.ts');
-      return runScenarioCommand(argv);
     }
     default:
       process.stderr.write(`unknown command '${command}'\n\n${HELP}`);

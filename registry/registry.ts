@@ -366,33 +366,57 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
    * else generic; the gateway's location). Returns an error reason when the name belongs to a
    * device the gateway does not own.
    */
+  /** Creations under way, so a connect and telemetry for a new child in one read create it once. */
+  const creating = new Map<string, Promise<Device | { refused: string }>>();
+
+  /**
+   * A gateway's child by name, created on first sight as ThingsBoard does (profile from `type`,
+   * else generic; the gateway's location). A child first seen in telemetry (generic) takes the
+   * profile a later connect names. Refused when the name belongs to a device the gateway does not own.
+   */
   async function ensureChild(
     gateway: Device,
     name: string,
     type?: string,
   ): Promise<Device | { refused: string }> {
+    const pending = creating.get(name);
+    if (pending) await pending;
     const existing = devices.get(name);
     if (existing) {
       if (existing.parentId !== gateway.id)
         return { refused: `device '${name}' is not registered under gateway '${gateway.id}'` };
+      if (existing.profile === 'generic' && isProfileName(type) && type !== 'generic') {
+        const [row] = await db.query<DeviceRow>('UPDATE devices SET profile = $2 WHERE id = $1 RETURNING *', [
+          name,
+          type,
+        ]);
+        if (row) return remember(row);
+      }
       return existing;
     }
     const profile = isProfileName(type) ? type : 'generic';
+    const create = createDevice({
+      id: name,
+      name,
+      profile,
+      location: gateway.location,
+      parentId: gateway.id,
+      gridCode: gateway.gridOverride ? gateway.gridCode : undefined,
+    }).then(
+      ({ device }) => {
+        logger.info({ gatewayId: gateway.id, deviceId: name, profile }, 'gateway child created');
+        return device;
+      },
+      (err: Error) => {
+        const again = devices.get(name);
+        return again?.parentId === gateway.id ? again : { refused: err.message };
+      },
+    );
+    creating.set(name, create);
     try {
-      const { device } = await createDevice({
-        id: name,
-        name,
-        profile,
-        location: gateway.location,
-        parentId: gateway.id,
-        gridCode: gateway.gridOverride ? gateway.gridCode : undefined,
-      });
-      logger.info({ gatewayId: gateway.id, deviceId: name, profile }, 'gateway child created');
-      return device;
-    } catch (err) {
-      const again = devices.get(name);
-      if (again?.parentId === gateway.id) return again;
-      return { refused: (err as Error).message };
+      return await create;
+    } finally {
+      creating.delete(name);
     }
   }
 

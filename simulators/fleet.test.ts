@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { demoDistrict, gridAt } from './district.ts';
-import { createFleet, FleetError, fleetDevices } from './fleet.ts';
+import { createFleet, type FleetDeviceSpec, FleetError, fleetDevices, TokenBucket } from './fleet.ts';
 
 // A fake MQTT client (no network): connects on the next tick unless its token is listed in
 // `failing`, and acknowledges every publish.
@@ -83,6 +83,7 @@ function fakeApi(existing: string[] = []) {
     }
     const m = /\/api\/devices\/([^/]+)\/token$/.exec(url);
     if (m && init.method === 'POST') return json(200, { accessToken: `rotated-${m[1]}` });
+    if (/\/api\/devices\/[^/]+$/.test(url) && init.method === 'PATCH') return json(200, body);
     return json(404, { error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: 'no route' } });
   });
   vi.stubGlobal('fetch', fetchFn);
@@ -268,10 +269,11 @@ describe('start / stop', () => {
     for (const c of mq.clients) {
       for (const p of c.published) {
         const msg = JSON.parse(p.payload);
-        if (p.topic === 'v1/devices/me/telemetry') values += Object.keys(msg.values).length;
+        if (p.topic === 'v1/devices/me/telemetry')
+          for (const r of [msg].flat()) values += Object.keys(r.values).length;
         if (p.topic === 'v1/gateway/telemetry') {
           for (const list of Object.values(msg) as { values: object }[][])
-            values += Object.keys(list[0]!.values).length;
+            for (const r of list) values += Object.keys(r.values).length;
         }
       }
     }
@@ -322,5 +324,185 @@ describe('start / stop', () => {
     const fleet = createFleet({ mqttUrl: 'mqtt://h', apiUrl: API, adminToken: 'a' });
     await expect(fleet.start()).rejects.toThrow(/cannot connect any device to the MQTT broker at mqtt:\/\/h/);
     expect(mq.clients.every((c) => c.ended)).toBe(true);
+  });
+});
+
+describe('TokenBucket', () => {
+  it('starts full, spends, and refills at the rate up to the burst', () => {
+    let t = 0;
+    const b = new TokenBucket(10, { burst: 3, now: () => t });
+    expect(b.take()).toBe(true);
+    expect(b.take(2)).toBe(true);
+    expect(b.take()).toBe(false);
+    expect(b.waitMs()).toBe(100);
+    t += 50;
+    expect(b.take()).toBe(false);
+    expect(b.waitMs()).toBe(50);
+    t += 50;
+    expect(b.take()).toBe(true);
+    t += 10_000; // a long pause refills only up to the burst
+    expect(b.available).toBe(3);
+    expect(b.take(3)).toBe(true);
+    expect(b.take()).toBe(false);
+  });
+
+  it('defaults the burst to a tenth of a second, at least one token', () => {
+    expect(new TokenBucket(30_000).burst).toBe(3000);
+    expect(new TokenBucket(2).burst).toBe(1);
+    expect(() => new TokenBucket(0)).toThrow(RangeError);
+  });
+});
+
+const here = { lng: 120.165, lat: 30.255 };
+const smallFleet: FleetDeviceSpec[] = [
+  { id: 'b1', name: 'b1', profile: 'waste-container', location: here },
+  { id: 'c1', name: 'c1', profile: 'camera', location: here, scene: 'street' },
+  {
+    id: 'gw',
+    name: 'gw',
+    profile: 'generic',
+    location: here,
+    gateway: true,
+    children: [
+      { id: 'gw-dust', profile: 'air-quality' },
+      { id: 'gw-noise', profile: 'noise-level', everyMs: 120_000, location: { lng: 120.17, lat: 30.26 } },
+    ],
+  },
+];
+const NOW = Date.parse('2025-11-24T12:00:00+08:00');
+const HOUR = 3_600_000;
+
+/** The telemetry records of one client, flattened: [device, ts, values]. */
+function recordsOf(c: (typeof mq.clients)[number], self: string) {
+  const out: { id: string; ts: number; values: Record<string, unknown> }[] = [];
+  for (const p of c.published) {
+    const msg = JSON.parse(p.payload);
+    if (p.topic === 'v1/devices/me/telemetry') for (const r of [msg].flat()) out.push({ id: self, ...r });
+    if (p.topic === 'v1/gateway/telemetry')
+      for (const [id, list] of Object.entries(msg))
+        for (const r of list as object[]) out.push({ id, ...(r as any) });
+  }
+  return out;
+}
+
+async function replay(seed: number, extra: Partial<Parameters<typeof createFleet>[0]> = {}) {
+  mq.clients.length = 0;
+  fakeApi();
+  const fleet = createFleet({
+    mqttUrl: 'mqtt://h',
+    apiUrl: API,
+    adminToken: 'a',
+    devices: smallFleet,
+    seed,
+    intervalMs: 60_000,
+    fastForwardMs: 2 * HOUR,
+    now: () => NOW,
+    ...extra,
+  });
+  await fleet.start();
+  await fleet.caughtUp();
+  const stats = fleet.stats();
+  await fleet.stop();
+  const by = (token: string) => mq.clients.find((c) => String(c.options.username) === token)!;
+  return {
+    stats,
+    bin: recordsOf(by('tok-b1'), 'b1'),
+    cam: recordsOf(by('tok-c1'), 'c1'),
+    gw: recordsOf(by('tok-gw'), 'gw'),
+    gwClient: by('tok-gw'),
+    binClient: by('tok-b1'),
+  };
+}
+
+describe('fast-forward', () => {
+  it('replays the window with the readings timestamps, several records per message', async () => {
+    const r = await replay(1);
+    expect(r.stats.phase).toBe('done');
+    expect(r.stats.replay).toEqual({ from: NOW - 2 * HOUR, to: NOW });
+    expect(r.stats.errors).toBe(0);
+    expect(r.stats.sent).toBe(r.stats.messages);
+    // a bin every minute for two hours
+    expect(r.bin).toHaveLength(120);
+    const ts = r.bin.map((x) => x.ts);
+    expect(ts[0]).toBeGreaterThanOrEqual(NOW - 2 * HOUR);
+    expect(ts.at(-1)).toBeLessThanOrEqual(NOW);
+    for (let i = 1; i < ts.length; i++) expect(ts[i]! - ts[i - 1]!).toBe(60_000);
+    // batched: 10 records per message while catching up
+    expect(r.binClient.published.length).toBe(12);
+    expect(JSON.parse(r.binClient.published[0]!.payload)).toHaveLength(10);
+    // gateway: its children announced first, then their records (each at its own period)
+    expect(r.gwClient.published.slice(0, 2).map((p) => p.topic)).toEqual([
+      'v1/gateway/connect',
+      'v1/gateway/connect',
+    ]);
+    expect(r.gw.filter((x) => x.id === 'gw-dust')).toHaveLength(120);
+    expect(r.gw.filter((x) => x.id === 'gw-noise')).toHaveLength(60);
+    // the camera: detections and status reports, all inside the window
+    expect(r.cam.length).toBeGreaterThan(5);
+    for (const x of r.cam) {
+      expect(x.ts).toBeGreaterThan(NOW - 2 * HOUR);
+      expect(x.ts).toBeLessThanOrEqual(NOW);
+      expect(Object.keys(x.values).sort()).toEqual(
+        'event' in x.values ? ['event'] : ['batteryLevel', 'rssi'],
+      );
+    }
+    // readings = every value acknowledged
+    const n = [...r.bin, ...r.cam, ...r.gw].reduce((k, x) => k + Object.keys(x.values).length, 0);
+    expect(r.stats.readings).toBe(n);
+  });
+
+  it('gives the same readings for the same seed and window, other readings for another seed', async () => {
+    const a = await replay(7);
+    const b = await replay(7);
+    const c = await replay(8);
+    expect(b.bin).toEqual(a.bin);
+    expect(b.cam).toEqual(a.cam);
+    expect(b.gw).toEqual(a.gw);
+    expect(c.bin).not.toEqual(a.bin);
+  });
+
+  it('moves a gateway child to its own location once announced', async () => {
+    const { calls } = fakeApi();
+    mq.clients.length = 0;
+    const fleet = createFleet({
+      mqttUrl: 'mqtt://h',
+      apiUrl: API,
+      adminToken: 'a',
+      devices: smallFleet,
+      intervalMs: 60_000,
+      fastForwardMs: HOUR,
+      now: () => NOW,
+    });
+    await fleet.start();
+    await fleet.caughtUp();
+    await sleep(20);
+    await fleet.stop();
+    const patches = calls.filter((c) => c.method === 'PATCH');
+    expect(patches.map((p) => [p.url, p.body])).toEqual([
+      [`${API}/api/devices/gw-noise`, { location: { lng: 120.17, lat: 30.26 } }],
+    ]);
+  });
+
+  it('keeps to the rate: messages per second over all devices', async () => {
+    fakeApi();
+    const fleet = createFleet({
+      mqttUrl: 'mqtt://h',
+      apiUrl: API,
+      adminToken: 'a',
+      devices: smallFleet,
+      intervalMs: 1000,
+      fastForwardMs: HOUR,
+      batch: 1,
+      rate: 40,
+    });
+    await fleet.start();
+    const t0 = Date.now();
+    const sent0 = fleet.stats().sent;
+    await sleep(500);
+    const sent = fleet.stats().sent - sent0;
+    const elapsed = (Date.now() - t0) / 1000;
+    await fleet.stop({ drainMs: 100 });
+    expect(sent).toBeGreaterThan(40 * elapsed * 0.6);
+    expect(sent).toBeLessThanOrEqual(40 * elapsed + 4 + 1);
   });
 });

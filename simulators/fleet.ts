@@ -1,41 +1,73 @@
 /**
- * A small fleet publisher for the demo district: provisions the grids and devices through the HTTP
- * API, then runs every device as a ThingsBoard-style MQTT client publishing the models' readings.
+ * A fleet publisher: provisions devices through the HTTP API, then runs every device as a
+ * ThingsBoard-style MQTT client publishing the models' readings.
  *
  *   const fleet = createFleet({ mqttUrl, apiUrl, adminToken });
  *   await fleet.provision(); await fleet.start(); … await fleet.stop();
  *
- * Devices: a bin per bin location (`bin-01`…, waste-container); per site `site-N-dust`
- * (air-quality) and `site-N-noise` (noise-level); sites 1–2 also `site-N-crane` (tower-crane).
- * Site 3 reports through the gateway `site-3-gateway` (its dust and noise monitors are the
- * gateway's children, created by `v1/gateway/connect`).
+ * The devices are the demo district's by default: a bin per bin location (`bin-01`…,
+ * waste-container); per site `site-N-dust` (air-quality), `site-N-noise` (noise-level) and
+ * `site-N-camera` (camera watching the site); sites 1–2 also `site-N-crane` (tower-crane); street
+ * cameras `cam-01`… next to some bins. Site 3 reports its dust and noise through the gateway
+ * `site-3-gateway` (its monitors are the gateway's children, created by `v1/gateway/connect`).
+ * `devices` replaces them (see fleet-file.ts).
+ *
+ * Timing. Every device publishes every `everyMs` (default `intervalMs`) at a seeded phase, with the
+ * reading's own timestamp. Live, a device publishes when its time comes; with `fastForwardMs` the
+ * schedule starts that far in the past and the backlog goes out as fast as the hub acknowledges
+ * (several records per message, at most `inflight` unacknowledged messages per connection, and
+ * at most `rate` messages per second overall), until it has caught up with the end of the window
+ * (`live: false`) or with now, after which it runs live. Same seed and same window ⇒ same readings.
  */
+import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { type DemoDistrict, demoDistrict, type LngLat } from './district.ts';
 import {
   type BaseState,
+  type CameraScene,
+  type CameraState,
+  cameraModel,
   DEFAULT_TIME_ZONE,
   MODELS,
   type Model,
-  type Profile,
-  type Readings,
+  type SimProfile,
 } from './models.ts';
 import { deriveSeed, Random } from './random.ts';
+
+export type { SimProfile } from './models.ts';
 
 export interface FleetOptions {
   mqttUrl: string;
   apiUrl: string;
   adminToken: string;
   seed?: number;
-  /** Publishing period of every device (ms); default 5000. */
+  /** Publishing period of every device that sets none (ms); default 5000. */
   intervalMs?: number;
   district?: ReturnType<typeof demoDistrict>;
+  /** The devices to simulate instead of the district's (their grids are not uploaded). */
+  devices?: FleetDeviceSpec[];
   logger?: Logger;
   /** IANA zone for the models' time of day; default Asia/Shanghai. */
   timeZone?: string;
   /** Attempts per HTTP request while the hub is unreachable (default 5, backoff 0.5 s doubling). */
   attempts?: number;
+  /** Told before each retry of an unreachable hub (the CLI prints it). */
+  onRetry?: (message: string) => void;
+  /** Replay this much history (ms) ending now, with its timestamps, before or instead of live. */
+  fastForwardMs?: number;
+  /** After a replay, go on in real time (default false: the fleet is done once it has caught up). */
+  thenLive?: boolean;
+  /** Messages per second, all devices together (token bucket); default unlimited. */
+  rate?: number;
+  /** QoS of the telemetry (default 1). */
+  qos?: 0 | 1;
+  /** Unacknowledged telemetry messages per connection (default 16). */
+  inflight?: number;
+  /** Records per device and message while catching up (default 10). */
+  batch?: number;
+  /** Clock (ms since epoch); for tests. */
+  now?: () => number;
 }
 
 export interface FleetStats {
@@ -43,26 +75,42 @@ export interface FleetStats {
   devices: number;
   /** Of those, how many have their MQTT connection (or their gateway's) up. */
   connected: number;
-  /** MQTT PUBLISHes acknowledged by the hub. */
+  /** Telemetry PUBLISHes handed to the MQTT clients. */
+  sent: number;
+  /** Telemetry PUBLISHes acknowledged by the hub (QoS 1) or written to the socket (QoS 0). */
   messages: number;
-  /** Readings (key values) in acknowledged telemetry. */
+  /** Readings (key values; a camera detection is one) in acknowledged telemetry. */
   readings: number;
+  /** Telemetry messages sent and not acknowledged (yet). */
+  inflight: number;
   /** Connection, publish and provisioning errors. */
   errors: number;
+  /** `replay` while catching up on the fast-forward window, then `live` (or `done`). */
+  phase: 'idle' | 'replay' | 'live' | 'done' | 'stopped';
+  /** How far the most-behind device is behind the window's end or now (ms); 0 live. */
+  behindMs: number;
+  /** The fast-forward window, when there is one. */
+  replay?: { from: number; to: number };
 }
 
 export interface Fleet {
   provision(): Promise<void>;
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /** Stops publishing, waits up to `drainMs` (default 5000) for acknowledgements, disconnects. */
+  stop(opts?: { drainMs?: number }): Promise<void>;
   stats(): FleetStats;
+  /** Resolves once every device has caught up with the replay window (at once without one). */
+  caughtUp(): Promise<void>;
 }
-
-export type SimProfile = Profile;
 
 export interface FleetChildSpec {
   id: string;
   profile: SimProfile;
+  name?: string;
+  /** Where the child really is (the hub first places it at its gateway). */
+  location?: LngLat;
+  everyMs?: number;
+  scene?: CameraScene;
 }
 
 export interface FleetDeviceSpec {
@@ -74,6 +122,8 @@ export interface FleetDeviceSpec {
   gateway?: true;
   /** A gateway's children (they publish through it). */
   children?: FleetChildSpec[];
+  everyMs?: number;
+  scene?: CameraScene;
 }
 
 /** A user-facing failure (hub unreachable, token refused…): the message says it all, no stack. */
@@ -93,6 +143,8 @@ export const GATEWAY_TELEMETRY_TOPIC = 'v1/gateway/telemetry';
 /** The sites whose monitors go through a gateway, and those with a tower crane. */
 const GATEWAY_SITES = new Set(['site-3']);
 const CRANE_SITES = new Set(['site-1', 'site-2']);
+/** Bins (1-based) with a street camera next to them. */
+const STREET_CAMERA_BINS = [3, 10, 17, 24];
 
 /** The devices of the fleet for a district (pure). */
 export function fleetDevices(district: DemoDistrict): FleetDeviceSpec[] {
@@ -114,37 +166,137 @@ export function fleetDevices(district: DemoDistrict): FleetDeviceSpec[] {
         gateway: true,
         children: monitors.map(({ id, profile }) => ({ id, profile })),
       });
-      continue;
+      monitors.length = 0;
     }
     if (CRANE_SITES.has(site.id)) {
       monitors.push({ id: `${site.id}-crane`, name: `${site.name} 塔吊安全监测`, profile: 'tower-crane' });
     }
     for (const m of monitors) out.push({ ...m, location: site.location });
+    out.push({
+      id: `${site.id}-camera`,
+      name: `${site.name} 视频监控`,
+      profile: 'camera',
+      location: site.location,
+      scene: 'site',
+    });
   }
+  STREET_CAMERA_BINS.forEach((b, k) => {
+    const location = district.bins[b - 1];
+    if (!location) return;
+    const n = String(k + 1).padStart(2, '0');
+    out.push({ id: `cam-${n}`, name: `街面视频监控 ${n}`, profile: 'camera', location, scene: 'street' });
+  });
   return out;
 }
 
-interface Sim {
-  id: string;
-  model: Model<BaseState>;
-  state: BaseState;
+// ---- pacing ------------------------------------------------------------------------------------
+
+/**
+ * A token bucket: `rate` tokens per second, holding at most `burst` (default a tenth of a second's
+ * worth, at least 1). It starts full. `now` is in milliseconds (performance.now by default).
+ */
+export class TokenBucket {
+  readonly rate: number;
+  readonly burst: number;
+  #tokens: number;
+  #last: number;
+  readonly #now: () => number;
+
+  constructor(rate: number, opts: { burst?: number; now?: () => number } = {}) {
+    if (!(rate > 0) || !Number.isFinite(rate))
+      throw new RangeError(`rate must be a positive number, got ${rate}`);
+    this.rate = rate;
+    this.burst = Math.max(1, opts.burst ?? rate / 10);
+    this.#now = opts.now ?? (() => performance.now());
+    this.#tokens = this.burst;
+    this.#last = this.#now();
+  }
+
+  #refill(): void {
+    const t = this.#now();
+    if (t > this.#last) {
+      this.#tokens = Math.min(this.burst, this.#tokens + ((t - this.#last) * this.rate) / 1000);
+      this.#last = t;
+    }
+  }
+
+  /** Tokens available now (fractional). */
+  get available(): number {
+    this.#refill();
+    return this.#tokens;
+  }
+
+  /** Takes `n` tokens if they are there. */
+  take(n = 1): boolean {
+    this.#refill();
+    if (this.#tokens < n) return false;
+    this.#tokens -= n;
+    return true;
+  }
+
+  /** Milliseconds until `n` tokens are there (0 if they are). */
+  waitMs(n = 1): number {
+    this.#refill();
+    return this.#tokens >= n ? 0 : Math.ceil(((n - this.#tokens) * 1000) / this.rate);
+  }
 }
 
-interface Conn {
-  spec: FleetDeviceSpec;
-  token?: string;
-  client?: MqttClient;
-  connected: boolean;
-  errorLogged: boolean;
-  sims: Sim[];
-  phase?: ReturnType<typeof setTimeout>;
-  timer?: ReturnType<typeof setInterval>;
+/** A min-heap on `key`. */
+class Heap<T extends { key: number }> {
+  #a: T[] = [];
+  get size() {
+    return this.#a.length;
+  }
+  peek(): T | undefined {
+    return this.#a[0];
+  }
+  push(x: T): void {
+    const a = this.#a;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.key <= x.key) break;
+      a[i] = a[p]!;
+      i = p;
+    }
+    a[i] = x;
+  }
+  pop(): T | undefined {
+    const a = this.#a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        let mk = last.key;
+        if (l < a.length && a[l]!.key < mk) {
+          m = l;
+          mk = a[l]!.key;
+        }
+        if (r < a.length && a[r]!.key < mk) m = r;
+        if (m === i) break;
+        a[i] = a[m]!;
+        i = m;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+  clear(): void {
+    this.#a = [];
+  }
 }
+
+// ---- HTTP --------------------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The most useful words of a fetch failure: `connect ECONNREFUSED 127.0.0.1:8080`, `timeout`… */
-function reasonOf(err: unknown): string {
+export function reasonOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'request timed out';
   const cause = (err as { cause?: unknown }).cause;
@@ -158,42 +310,35 @@ function errorMessageOf(body: unknown): string | undefined {
   return e && typeof e.message === 'string' ? e.message : undefined;
 }
 
-export function createFleet(opts: FleetOptions): Fleet {
+export interface HubApi {
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** Creates a device (or rotates the token of an existing one); returns its access token. */
+  provisionDevice(spec: {
+    id: string;
+    name?: string;
+    profile: string;
+    location?: LngLat;
+    gateway?: boolean;
+  }): Promise<string>;
+  /** A FleetError for a refusal (says so when the admin token is refused). */
+  refused(what: string, res: { status: number; body: unknown }): FleetError;
+}
+
+/** The hub's HTTP API with retries while it is unreachable (502/503/504 or no answer). */
+export function createHubApi(opts: {
+  apiUrl: string;
+  adminToken: string;
+  attempts?: number;
+  onRetry?: (message: string) => void;
+  logger?: Logger;
+  onError?: () => void;
+}): HubApi {
   const apiUrl = opts.apiUrl.replace(/\/+$/, '');
-  const seed = opts.seed ?? 1;
-  const intervalMs = opts.intervalMs ?? 5000;
-  if (!(intervalMs > 0)) throw new FleetError(`intervalMs must be a positive number, got ${opts.intervalMs}`);
   const attempts = Math.max(1, opts.attempts ?? 5);
-  const timeZone = opts.timeZone ?? DEFAULT_TIME_ZONE;
-  const log = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'fleet' });
-  const district = opts.district ?? demoDistrict(seed);
-  const specs = fleetDevices(district);
-  const conns: Conn[] = specs.map((spec) => ({ spec, connected: false, errorLogged: false, sims: [] }));
-  const counters = { messages: 0, readings: 0, errors: 0 };
-  let provisioned = false;
-  let running = false;
+  const log = opts.logger ?? pino({ level: 'silent' });
+  const onError = opts.onError ?? (() => {});
 
-  const fail = (conn: Conn | undefined, what: string, err: unknown) => {
-    counters.errors++;
-    const message = err instanceof Error ? err.message : String(err);
-    if (conn && !conn.errorLogged) {
-      conn.errorLogged = true;
-      log.warn(
-        { device: conn.spec.id, err: message },
-        `${what} failed (further errors of this device are counted)`,
-      );
-    } else {
-      log.debug({ device: conn?.spec.id, err: message }, `${what} failed`);
-    }
-  };
-
-  // ---- HTTP ------------------------------------------------------------------------------------
-
-  async function call(
-    method: string,
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: unknown }> {
+  async function call(method: string, path: string, body?: unknown) {
     let reason = '';
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
@@ -222,17 +367,20 @@ export function createFleet(opts: FleetOptions): Fleet {
       if (attempt < attempts) {
         const wait = Math.min(5000, 500 * 2 ** (attempt - 1));
         log.info({ attempt, reason }, `hub not reachable at ${apiUrl}, retrying in ${wait} ms`);
+        opts.onRetry?.(
+          `hub not reachable at ${apiUrl} (${reason}); retrying in ${wait / 1000} s (attempt ${attempt + 1}/${attempts})`,
+        );
         await sleep(wait);
       }
     }
-    counters.errors++;
+    onError();
     throw new FleetError(
       `cannot reach the hub at ${apiUrl} (${reason}) after ${attempts} attempt${attempts > 1 ? 's' : ''}; is it running?`,
     );
   }
 
   function refused(what: string, res: { status: number; body: unknown }): FleetError {
-    counters.errors++;
+    onError();
     const detail = errorMessageOf(res.body);
     if (res.status === 401 || res.status === 403) {
       return new FleetError(
@@ -248,13 +396,13 @@ export function createFleet(opts: FleetOptions): Fleet {
     return typeof t === 'string' && t.length > 0 ? t : undefined;
   };
 
-  async function provisionDevice(conn: Conn): Promise<void> {
-    const { id, name, profile, location, gateway } = conn.spec;
+  async function provisionDevice(spec: Parameters<HubApi['provisionDevice']>[0]): Promise<string> {
+    const { id, name, profile, location, gateway } = spec;
     const res = await call('POST', '/api/devices', {
       id,
-      name,
+      ...(name !== undefined ? { name } : {}),
       profile,
-      location: { lng: location.lng, lat: location.lat },
+      ...(location ? { location: { lng: location.lng, lat: location.lat } } : {}),
       ...(gateway ? { gateway: true } : {}),
     });
     let token: string | undefined;
@@ -269,69 +417,416 @@ export function createFleet(opts: FleetOptions): Fleet {
       throw refused(`creating device ${id}`, res);
     }
     if (!token) {
-      counters.errors++;
+      onError();
       throw new FleetError(`the hub's answer for device ${id} carries no accessToken`);
     }
-    conn.token = token;
+    return token;
   }
 
+  return { call, provisionDevice, refused };
+}
+
+/** Runs `fn` over `items` with at most `n` at a time; the first failure stops the rest. */
+export async function eachLimit<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  let failed = false;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (!failed && next < items.length) {
+        const item = items[next++] as T;
+        try {
+          await fn(item);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    }),
+  );
+}
+
+// ---- simulation ----------------------------------------------------------------------------------
+
+/** One record of ThingsBoard telemetry. */
+export interface TelemetryRecord {
+  ts: number;
+  values: Record<string, unknown>;
+}
+
+interface Sim {
+  id: string;
+  everyMs: number;
+  /** Timestamp of the next record. */
+  nextTs: number;
+  /** The records at `ts` (advances the model). */
+  gen: (ts: number) => TelemetryRecord[];
+}
+
+/** A simulated device (its model, its schedule) for a seed; pure apart from its own state. */
+function makeSim(
+  spec: { id: string; profile: SimProfile; everyMs: number; scene?: CameraScene },
+  seed: number,
+  phaseKey: string,
+  from: number,
+  timeZone: string,
+): Sim {
+  const every = spec.everyMs;
+  // A seeded phase inside the period, on a grid aligned to the period (same seed ⇒ same times).
+  const phase = Math.floor(new Random(deriveSeed(seed, `phase:${phaseKey}`)).range(0, every));
+  const aligned = Math.floor(from / every) * every;
+  let first = aligned + phase;
+  if (first < from) first += every;
+  const t0 = first - every;
+  const modelSeed = deriveSeed(seed, spec.id);
+  let gen: Sim['gen'];
+  if (spec.profile === 'camera') {
+    let state: CameraState = cameraModel.init(modelSeed, t0, {
+      timeZone,
+      ...(spec.scene ? { scene: spec.scene } : {}),
+      snapshotBase: `http://camera.local/snapshots/${encodeURIComponent(spec.id)}`,
+    });
+    gen = (ts) => {
+      const r = cameraModel.step(state, ts);
+      state = r.state;
+      const out: TelemetryRecord[] = r.events.map((e) => ({ ts: e.ts, values: { event: e.event } }));
+      if (Object.keys(r.values).length > 0) out.push({ ts, values: r.values });
+      return out;
+    };
+  } else {
+    const model = MODELS[spec.profile] as Model<BaseState>;
+    let state = model.init(modelSeed, t0, { timeZone });
+    gen = (ts) => {
+      const r = model.step(state, ts);
+      state = r.state;
+      return [{ ts, values: r.values }];
+    };
+  }
+  return { id: spec.id, everyMs: every, nextTs: first, gen };
+}
+
+interface Conn {
+  spec: FleetDeviceSpec;
+  token?: string;
+  client?: MqttClient;
+  connected: boolean;
+  errorLogged: boolean;
+  sims: Sim[];
+  /** Heap key: the earliest next record of its sims. */
+  key: number;
+  /** In the heap, or waiting (disconnected, window full). */
+  queued: boolean;
+  inflight: number;
+  /** Gateways: where the next message starts among the children (fairness). */
+  rr: number;
+  /** Children whose location was set after their creation. */
+  located: boolean;
+  /** Connected, and (a gateway) its children announced: telemetry may flow. */
+  ready: boolean;
+}
+
+/** Largest payload the fleet builds (the hub's default limit is 64 KiB). */
+const MAX_PAYLOAD_BYTES = 48 * 1024;
+/** Model steps at most per message build (a quiet camera may step far without a record). */
+const MAX_STEPS_PER_BUILD = 20_000;
+
+const countReadings = (records: readonly TelemetryRecord[]) => {
+  let n = 0;
+  for (const r of records) for (const _ in r.values) n++;
+  return n;
+};
+
+export function createFleet(opts: FleetOptions): Fleet {
+  const seed = opts.seed ?? 1;
+  const intervalMs = opts.intervalMs ?? 5000;
+  if (!(intervalMs > 0)) throw new FleetError(`intervalMs must be a positive number, got ${opts.intervalMs}`);
+  const timeZone = opts.timeZone ?? DEFAULT_TIME_ZONE;
+  const log = (opts.logger ?? pino({ level: 'silent' })).child({ module: 'fleet' });
+  const now = opts.now ?? Date.now;
+  const qos = opts.qos ?? 1;
+  const window = Math.max(1, opts.inflight ?? 16);
+  const batch = Math.max(1, opts.batch ?? 10);
+  const ffMs = Math.max(0, opts.fastForwardMs ?? 0);
+  const thenLive = ffMs === 0 || (opts.thenLive ?? false);
+  const bucket = opts.rate ? new TokenBucket(opts.rate) : undefined;
+  const district = opts.devices ? undefined : (opts.district ?? demoDistrict(seed));
+  const specs = opts.devices ?? fleetDevices(district!);
+  const conns: Conn[] = specs.map((spec) => ({
+    spec,
+    connected: false,
+    errorLogged: false,
+    sims: [],
+    key: 0,
+    queued: false,
+    inflight: 0,
+    rr: 0,
+    located: false,
+    ready: false,
+  }));
+  const counters = { sent: 0, messages: 0, readings: 0, errors: 0 };
+  let provisioned = false;
+  let running = false;
+  let phase: FleetStats['phase'] = 'idle';
+  let replay: { from: number; to: number } | undefined;
+  const heap = new Heap<Conn>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+  let pumpQueued = false;
+  let caughtUpResolve: (() => void) | undefined;
+  const caughtUpPromise = new Promise<void>((resolve) => {
+    caughtUpResolve = resolve;
+  });
+  let drained: (() => void) | undefined;
+  let totalInflight = 0;
+
+  const fail = (conn: Conn | undefined, what: string, err: unknown) => {
+    counters.errors++;
+    const message = err instanceof Error ? err.message : String(err);
+    if (conn && !conn.errorLogged) {
+      conn.errorLogged = true;
+      log.warn(
+        { device: conn.spec.id, err: message },
+        `${what} failed (further errors of this device are counted)`,
+      );
+    } else {
+      log.debug({ device: conn?.spec.id, err: message }, `${what} failed`);
+    }
+  };
+
+  const api = createHubApi({
+    apiUrl: opts.apiUrl,
+    adminToken: opts.adminToken,
+    attempts: opts.attempts,
+    onRetry: opts.onRetry,
+    logger: log,
+    onError: () => {
+      counters.errors++;
+    },
+  });
+
   async function provision(): Promise<void> {
-    const grids = await call('PUT', '/api/grids', district.grids);
-    if (grids.status < 200 || grids.status >= 300)
-      throw refused('uploading the grids (PUT /api/grids)', grids);
-    log.info({ grids: district.grids.features.length }, 'grids uploaded');
-    // A few requests at a time.
-    const queue = conns.slice();
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        for (let conn = queue.shift(); conn; conn = queue.shift()) await provisionDevice(conn);
-      }),
-    );
+    if (district) {
+      const grids = await api.call('PUT', '/api/grids', district.grids);
+      if (grids.status < 200 || grids.status >= 300)
+        throw api.refused('uploading the grids (PUT /api/grids)', grids);
+      log.info({ grids: district.grids.features.length }, 'grids uploaded');
+    }
+    await eachLimit(conns, district ? 4 : 16, async (conn) => {
+      const { id, name, profile, location, gateway } = conn.spec;
+      conn.token = await api.provisionDevice({ id, name, profile, location, gateway });
+    });
     provisioned = true;
     log.info({ devices: conns.length }, 'devices provisioned');
   }
 
   // ---- MQTT ------------------------------------------------------------------------------------
 
-  const publish = (conn: Conn, topic: string, payload: unknown, readings: number) => {
-    conn.client?.publish(topic, JSON.stringify(payload), { qos: 1 }, (err) => {
+  const settle = (conn: Conn) => {
+    conn.inflight--;
+    totalInflight--;
+    if (running) {
+      wake(conn);
+      if (phase === 'replay') schedulePump(); // the last acknowledgement ends a replay
+    } else if (totalInflight === 0) drained?.();
+  };
+
+  /** Puts a waiting connection back in the heap when it can send again. */
+  const wake = (conn: Conn) => {
+    if (!running || conn.queued || !conn.ready || conn.inflight >= window || conn.sims.length === 0) return;
+    conn.queued = true;
+    heap.push(conn);
+    schedulePump();
+  };
+
+  const schedulePump = () => {
+    if (pumpQueued || !running) return;
+    pumpQueued = true;
+    setImmediate(pump);
+  };
+
+  const armTimer = (at: number) => {
+    if (timer && timerAt <= at) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        timerAt = Number.POSITIVE_INFINITY;
+        pump();
+      },
+      Math.max(0, at - now()),
+    );
+  };
+
+  const publishTelemetry = (conn: Conn, topic: string, payload: string, readings: number) => {
+    const client = conn.client;
+    if (!client) return;
+    conn.inflight++;
+    totalInflight++;
+    counters.sent++;
+    client.publish(topic, payload, { qos }, (err) => {
       if (err) {
         if (running) fail(conn, `publish on ${topic}`, err);
-        return;
+        else counters.errors++;
+      } else {
+        counters.messages++;
+        counters.readings += readings;
       }
-      counters.messages++;
-      counters.readings += readings;
+      settle(conn);
     });
   };
 
+  /** The records of a sim due by `horizon`, at most `max` of them (advances its schedule). */
+  const take = (sim: Sim, horizon: number, max: number): TelemetryRecord[] => {
+    const out: TelemetryRecord[] = [];
+    for (let steps = 0; sim.nextTs <= horizon && out.length < max && steps < MAX_STEPS_PER_BUILD; steps++) {
+      for (const r of sim.gen(sim.nextTs)) out.push(r);
+      sim.nextTs += sim.everyMs;
+    }
+    return out;
+  };
+
+  const keyOf = (conn: Conn) => {
+    let k = Number.POSITIVE_INFINITY;
+    for (const s of conn.sims) if (s.nextTs < k) k = s.nextTs;
+    return k;
+  };
+
+  /** Builds and sends the next message of a connection; false if it had nothing to say. */
+  const sendNext = (conn: Conn, horizon: number): boolean => {
+    // Live, one record per device and message; catching up, up to `batch`.
+    if (conn.spec.gateway) {
+      const parts: string[] = [];
+      let bytes = 2;
+      let readings = 0;
+      const n = conn.sims.length;
+      const start = conn.rr % n;
+      for (let k = 0; k < n && bytes < MAX_PAYLOAD_BYTES; k++) {
+        const sim = conn.sims[(start + k) % n]!;
+        if (sim.nextTs > horizon) continue;
+        const behind = horizon - sim.nextTs >= Math.max(sim.everyMs, 1000);
+        const records = take(sim, horizon, behind ? batch : 1);
+        if (records.length === 0) continue;
+        const part = `${JSON.stringify(sim.id)}:${JSON.stringify(records)}`;
+        parts.push(part);
+        bytes += part.length + 1;
+        readings += countReadings(records);
+        conn.rr = (start + k + 1) % n;
+      }
+      if (parts.length === 0) return false;
+      publishTelemetry(conn, GATEWAY_TELEMETRY_TOPIC, `{${parts.join(',')}}`, readings);
+      return true;
+    }
+    const sim = conn.sims[0];
+    if (!sim) return false;
+    const behind = horizon - sim.nextTs >= Math.max(sim.everyMs, 1000);
+    const records = take(sim, horizon, behind ? batch : 1);
+    if (records.length === 0) return false;
+    const payload = JSON.stringify(records.length === 1 ? records[0] : records);
+    publishTelemetry(conn, TELEMETRY_TOPIC, payload, countReadings(records));
+    return true;
+  };
+
+  const horizonAt = (t: number) => (thenLive ? t : (replay?.to ?? t));
+
+  function pump(): void {
+    pumpQueued = false;
+    if (!running) return;
+    const t = now();
+    const horizon = horizonAt(t);
+    let budget = 2000; // messages per turn of the event loop
+    for (;;) {
+      const conn = heap.peek();
+      if (!conn || conn.key > horizon) break;
+      if (!conn.ready || conn.inflight >= window || !conn.client) {
+        heap.pop();
+        conn.queued = false; // woken by its acknowledgement or its reconnection
+        continue;
+      }
+      if (bucket && bucket.available < 1) {
+        armTimer(t + bucket.waitMs(1));
+        return;
+      }
+      if (budget-- <= 0) {
+        schedulePump();
+        return;
+      }
+      heap.pop();
+      conn.queued = false;
+      try {
+        if (sendNext(conn, horizon)) bucket?.take(1);
+      } catch (err) {
+        fail(conn, 'publishing', err);
+      }
+      conn.key = keyOf(conn);
+      if (Number.isFinite(conn.key)) wake(conn);
+    }
+    updatePhase(t);
+    const next = heap.peek();
+    if (next && thenLive) armTimer(next.key);
+  }
+
+  /** Replay → live (or done): when no device is a period or more behind. */
+  function updatePhase(t: number): void {
+    if (phase !== 'replay') return;
+    const horizon = horizonAt(t);
+    for (const c of conns) {
+      for (const s of c.sims) {
+        if (thenLive ? horizon - s.nextTs >= s.everyMs : s.nextTs <= horizon) return;
+      }
+    }
+    if (!thenLive && totalInflight > 0) return; // done once the last ones are acknowledged
+    phase = thenLive ? 'live' : 'done';
+    log.info({ phase }, 'replay caught up');
+    caughtUpResolve?.();
+  }
+
+  /**
+   * A gateway announces its children (`v1/gateway/connect` with their profile) and starts their
+   * telemetry once the hub has acknowledged them all: the hub handles the PUBLISHes of one read
+   * concurrently, and telemetry for a child it has not created yet would create it as `generic`.
+   */
   const announceChildren = (conn: Conn) => {
-    for (const child of conn.spec.children ?? []) {
-      publish(conn, GATEWAY_CONNECT_TOPIC, { device: child.id, type: child.profile }, 0);
+    const client = conn.client;
+    const children = conn.spec.children ?? [];
+    if (!client) return;
+    let pending = children.length;
+    const oneDone = () => {
+      if (--pending > 0 || client !== conn.client || !conn.connected) return;
+      conn.ready = true;
+      wake(conn);
+    };
+    if (pending === 0) {
+      pending = 1;
+      oneDone();
+      return;
+    }
+    for (const child of children) {
+      client.publish(
+        GATEWAY_CONNECT_TOPIC,
+        JSON.stringify({ device: child.id, type: child.profile }),
+        { qos: 1 },
+        (err) => {
+          if (err) {
+            if (running) fail(conn, `announcing ${child.id}`, err);
+          } else if (child.location && !conn.located) void locateChild(conn, child);
+          oneDone();
+        },
+      );
     }
   };
 
-  const tick = (conn: Conn) => {
+  /** A gateway child is created at its gateway's location; move it where the fleet says. */
+  async function locateChild(conn: Conn, child: FleetChildSpec) {
     try {
-      if (!running || !conn.client || !conn.connected) return;
-      const ts = Date.now();
-      const batch: { id: string; values: Readings }[] = conn.sims.map((sim) => {
-        const r = sim.model.step(sim.state, ts);
-        sim.state = r.state;
-        return { id: sim.id, values: r.values };
+      const res = await api.call('PATCH', `/api/devices/${encodeURIComponent(child.id)}`, {
+        location: child.location,
       });
-      let n = 0;
-      for (const b of batch) n += Object.keys(b.values).length;
-      if (conn.spec.gateway) {
-        const payload: Record<string, { ts: number; values: Readings }[]> = {};
-        for (const b of batch) payload[b.id] = [{ ts, values: b.values }];
-        publish(conn, GATEWAY_TELEMETRY_TOPIC, payload, n);
-      } else if (batch[0]) {
-        publish(conn, TELEMETRY_TOPIC, { ts, values: batch[0].values }, n);
-      }
+      if (res.status >= 300) fail(conn, `locating ${child.id}`, new Error(`HTTP ${res.status}`));
     } catch (err) {
-      fail(conn, 'publishing', err);
+      fail(conn, `locating ${child.id}`, err);
     }
-  };
+    if (child === conn.spec.children?.at(-1)) conn.located = true;
+  }
 
   /** Connects one device; resolves at its first CONNACK or first error (it keeps retrying after). */
   function connectDevice(conn: Conn): Promise<string | undefined> {
@@ -350,7 +845,7 @@ export function createFleet(opts: FleetOptions): Fleet {
     conn.client = client;
     return new Promise((resolve) => {
       let settled = false;
-      const settle = (err?: string) => {
+      const done = (err?: string) => {
         if (!settled) {
           settled = true;
           resolve(err);
@@ -360,16 +855,19 @@ export function createFleet(opts: FleetOptions): Fleet {
         conn.connected = true;
         log.debug({ device: conn.spec.id }, 'connected');
         if (conn.spec.gateway) announceChildren(conn);
-        settle();
+        else conn.ready = true;
+        wake(conn);
+        done();
       });
       client.on('close', () => {
         conn.connected = false;
+        conn.ready = false;
       });
       client.on('error', (err) => {
         if (running) fail(conn, 'MQTT connection', err);
-        settle(err.message);
+        done(err.message);
       });
-      setTimeout(() => settle('no CONNACK within 10 s'), 10_000).unref();
+      setTimeout(() => done('no CONNACK within 10 s'), 10_000).unref();
     });
   }
 
@@ -377,23 +875,29 @@ export function createFleet(opts: FleetOptions): Fleet {
     if (running) return;
     if (!provisioned) await provision();
     running = true;
-    const t0 = Date.now();
+    const t = now();
+    const from = t - ffMs;
+    if (ffMs > 0) {
+      replay = { from, to: t };
+      phase = 'replay';
+    } else phase = 'live';
     for (const conn of conns) {
-      const children = conn.spec.children ?? [];
-      const simulated: { id: string; profile: SimProfile | 'generic' }[] = conn.spec.gateway
-        ? children
-        : [{ id: conn.spec.id, profile: conn.spec.profile }];
-      conn.sims = simulated.flatMap(({ id, profile }) =>
-        profile === 'generic'
+      const { spec } = conn;
+      const devices: FleetChildSpec[] = spec.gateway
+        ? (spec.children ?? [])
+        : spec.profile === 'generic'
           ? []
-          : [
-              {
-                id,
-                model: MODELS[profile],
-                state: MODELS[profile].init(deriveSeed(seed, id), t0, { timeZone }),
-              },
-            ],
+          : [{ id: spec.id, profile: spec.profile, everyMs: spec.everyMs, scene: spec.scene }];
+      conn.sims = devices.map((d) =>
+        makeSim(
+          { id: d.id, profile: d.profile, everyMs: d.everyMs ?? intervalMs, scene: d.scene },
+          seed,
+          spec.id,
+          from,
+          timeZone,
+        ),
       );
+      conn.key = keyOf(conn);
       conn.errorLogged = false;
     }
     const results = await Promise.all(conns.map((conn) => connectDevice(conn)));
@@ -401,34 +905,43 @@ export function createFleet(opts: FleetOptions): Fleet {
     const up = conns.filter((c) => c.connected).length;
     if (up === 0) {
       const reason = results.find((r) => r !== undefined) ?? 'unknown error';
-      await stop();
+      await stop({ drainMs: 0 });
       throw new FleetError(`cannot connect any device to the MQTT broker at ${opts.mqttUrl} (${reason})`);
     }
     if (up < conns.length)
       log.warn({ up, total: conns.length }, 'some devices could not connect yet (retrying)');
-    const rnd = new Random(deriveSeed(seed, 'phase'));
-    for (const conn of conns) {
-      conn.phase = setTimeout(
-        () => {
-          conn.phase = undefined;
-          if (!running) return;
-          conn.timer = setInterval(() => tick(conn), intervalMs);
-          tick(conn);
-        },
-        rnd.range(0, intervalMs),
-      );
-    }
-    log.info({ devices: stats().devices, connected: stats().connected, intervalMs }, 'fleet started');
+    for (const conn of conns) wake(conn);
+    if (phase === 'replay') updatePhase(now());
+    else caughtUpResolve?.();
+    log.info(
+      { devices: stats().devices, connected: stats().connected, intervalMs, fastForwardMs: ffMs },
+      'fleet started',
+    );
   }
 
-  async function stop(): Promise<void> {
+  async function stop(stopOpts: { drainMs?: number } = {}): Promise<void> {
+    const wasRunning = running;
     running = false;
+    if (phase !== 'idle') phase = 'stopped';
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    timerAt = Number.POSITIVE_INFINITY;
+    heap.clear();
+    for (const c of conns) c.queued = false;
+    // Let in-flight messages be acknowledged, but not forever.
+    const drainMs = stopOpts.drainMs ?? 5000;
+    if (wasRunning && totalInflight > 0 && drainMs > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, drainMs);
+        drained = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      drained = undefined;
+    }
     await Promise.all(
       conns.map(async (conn) => {
-        if (conn.phase) clearTimeout(conn.phase);
-        if (conn.timer) clearInterval(conn.timer);
-        conn.phase = undefined;
-        conn.timer = undefined;
         const client = conn.client;
         conn.client = undefined;
         if (!client) return;
@@ -438,13 +951,13 @@ export function createFleet(opts: FleetOptions): Fleet {
               client.publish(GATEWAY_DISCONNECT_TOPIC, JSON.stringify({ device: child.id }), { qos: 1 });
             }
           }
-          // Let in-flight QoS 1 messages finish, but not forever.
           const ended = client.endAsync(false).then(() => true);
           if (!(await Promise.race([ended, sleep(3000).then(() => false)]))) await client.endAsync(true);
         } catch (err) {
           log.debug({ device: conn.spec.id, err: (err as Error).message }, 'closing the MQTT client failed');
         }
         conn.connected = false;
+        conn.ready = false;
       }),
     );
   }
@@ -452,13 +965,27 @@ export function createFleet(opts: FleetOptions): Fleet {
   function stats(): FleetStats {
     let devices = 0;
     let connected = 0;
+    let oldest = Number.POSITIVE_INFINITY;
     for (const conn of conns) {
-      const n = 1 + (conn.spec.children?.length ?? 0);
+      const n = conn.spec.gateway ? 1 + (conn.spec.children?.length ?? 0) : 1;
       devices += n;
       if (conn.connected) connected += n;
+      for (const s of conn.sims) if (s.nextTs < oldest) oldest = s.nextTs;
     }
-    return { devices, connected, ...counters };
+    const t = now();
+    const horizon = horizonAt(t);
+    const behindMs =
+      phase === 'replay' && Number.isFinite(oldest) ? Math.max(0, Math.min(horizon, t) - oldest) : 0;
+    return {
+      devices,
+      connected,
+      ...counters,
+      inflight: totalInflight,
+      phase,
+      behindMs,
+      ...(replay ? { replay } : {}),
+    };
   }
 
-  return { provision, start, stop, stats };
+  return { provision, start, stop, stats, caughtUp: () => caughtUpPromise };
 }

@@ -307,6 +307,28 @@ describe.each<StoreKind>(['pglite', 'pg'])('ingest end to end on %s', (store) =>
     });
   });
 
+  it('a connect and telemetry sent back to back create the child once, with the connect type', async () => {
+    const gw = await t.connect(
+      await t.device({ id: 'race-gw', profile: 'generic', location: LOC, gateway: true }),
+    );
+    const ts = Date.now() - 1000;
+    await Promise.all([
+      gw.publishAsync('v1/gateway/connect', JSON.stringify({ device: 'race-child', type: 'noise-level' }), {
+        qos: 1,
+      }),
+      gw.publishAsync(
+        'v1/gateway/telemetry',
+        JSON.stringify({ 'race-child': [{ ts, values: { LAeq: 61 } }] }),
+        { qos: 1 },
+      ),
+    ]);
+    expect((await t.api('GET', '/api/devices/race-child')).body).toMatchObject({
+      profile: 'noise-level',
+      parentId: 'race-gw',
+    });
+    expect((await series('race-child', 'LAeq')).map((p) => p.value)).toEqual([61]);
+  });
+
   it('MQTT over WebSocket at /mqtt', async () => {
     const token = await t.device({ id: 'ws-1', profile: 'noise-level', location: LOC });
     const c = await mqtt.connectAsync(`${t.httpUrl.replace('http', 'ws')}/mqtt`, {

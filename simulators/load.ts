@@ -1,0 +1,692 @@
+/**
+ * Load generator: many devices, a target rate, and an honest account of what the hub did with it.
+ *
+ *   const report = await runLoad({ mqttUrl, apiUrl, adminToken, devices: 10_000, sockets: 100,
+ *                                  qos: 1, rate: 30_000, durationMs: 60_000, signal });
+ *
+ * Devices are `air-quality` monitors publishing `keys` readings per record (pm10, pm25,
+ * windSpeed, windDirection, relativeHumidity, temperature). Two layouts:
+ * - one socket per device (`sockets: 'per-device'`, or as many sockets as devices): each device is
+ *   registered through the API (`POST /api/devices`; an existing one gets a fresh token) and
+ *   publishes `{"pm10": …}` on `v1/devices/me/telemetry` over its own connection;
+ * - multiplexed (`sockets` below `devices`): `sockets` gateways (`PREFIX-gw001`…) each carry their
+ *   share of the devices as children (`PREFIX-gw001-0001`…, announced with `v1/gateway/connect`)
+ *   and publish `v1/gateway/telemetry` `{"CHILD": [{"ts", "values"}]}` with `batch` children per
+ *   message (default 1, so a message is one device's record in both layouts).
+ *
+ * A message is one PUBLISH. The pace: at most `inflight` unacknowledged messages per socket and,
+ * with `rate`, at most that many messages per second overall (token bucket). QoS 1 messages count
+ * as acknowledged at their PUBACK (which the hub sends once the readings are committed); QoS 0
+ * messages have no acknowledgement, the report then says what was written to the sockets and what
+ * the hub counted (`/metrics`).
+ *
+ * Refused = CONNACK refusals + SUBACK refusals (0x80) + connections the hub closed + publishes
+ * never acknowledged (within `drainMs` of the end).
+ */
+import { performance } from 'node:perf_hooks';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import {
+  createHubApi,
+  eachLimit,
+  FleetError,
+  GATEWAY_CONNECT_TOPIC,
+  GATEWAY_TELEMETRY_TOPIC,
+  TELEMETRY_TOPIC,
+  TokenBucket,
+} from './fleet.ts';
+import { Random } from './random.ts';
+
+export const LOAD_KEYS = [
+  'pm10',
+  'pm25',
+  'windSpeed',
+  'windDirection',
+  'relativeHumidity',
+  'temperature',
+] as const;
+
+export interface LoadOptions {
+  mqttUrl: string;
+  apiUrl: string;
+  adminToken: string;
+  devices: number;
+  /** A number of sockets (gateways when below `devices`) or one per device. */
+  sockets: number | 'per-device';
+  qos: 0 | 1;
+  /** Messages per second overall; default: as fast as the window allows. */
+  rate?: number;
+  /** Stops by itself after this long of publishing (else at `signal`). */
+  durationMs?: number;
+  signal?: AbortSignal;
+  /** Readings per record, 1–6 (default 3). */
+  keys?: number;
+  /** Multiplexed: children per gateway message (default 1). */
+  batch?: number;
+  /** Unacknowledged messages per socket (default: 4,000 over all sockets, 1–64 each). */
+  inflight?: number;
+  /** Device ids start with this (default `load`). */
+  prefix?: string;
+  seed?: number;
+  /** Longest wait for the last acknowledgements after the end (default 10 s). */
+  drainMs?: number;
+  /** Subscribe as the ThingsBoard SDKs do (default true), to see SUBACK refusals. */
+  subscribe?: boolean;
+  /** HTTP attempts while the hub is unreachable (default 5). */
+  attempts?: number;
+  onRetry?: (message: string) => void;
+  connectConcurrency?: number;
+  registerConcurrency?: number;
+}
+
+export type LoadPhase = 'provision' | 'connect' | 'announce' | 'publish' | 'drain' | 'close' | 'done';
+
+export interface LoadSnapshot {
+  phase: LoadPhase;
+  /** Progress of provision/connect/announce: done of total. */
+  step: { done: number; total: number };
+  sockets: number;
+  connected: number;
+  devices: number;
+  sent: number;
+  acked: number;
+  /** Readings in acknowledged messages (QoS 0: in written messages). */
+  readings: number;
+  refused: number;
+  errors: number;
+  inflight: number;
+  /** Since publishing started. */
+  elapsedMs: number;
+}
+
+export interface LoadReport {
+  devices: number;
+  sockets: number;
+  layout: 'per-device' | 'gateways';
+  qos: 0 | 1;
+  keys: number;
+  batch: number;
+  inflightPerSocket: number;
+  /** Target messages/s, or null for as fast as acknowledged. */
+  rate: number | null;
+  provisionMs: number;
+  connectMs: number;
+  /** Gateway children announced (multiplexed layout), and how long that took. */
+  announced: number;
+  announceMs: number;
+  /** Publishing window (ms) and what happened in it. */
+  durationMs: number;
+  connected: number;
+  sent: number;
+  /** PUBACKs (QoS 1); for QoS 0, messages written to the sockets. */
+  acknowledged: number;
+  refused: { total: number; connack: number; suback: number; closed: number; unacked: number };
+  errors: number;
+  /** Readings acknowledged (QoS 0: written). */
+  readings: number;
+  messagesPerSec: number;
+  readingsPerSec: number;
+  /** Publish → PUBACK (QoS 1) or → written (QoS 0). */
+  ackLatencyMs: { p50: number; p99: number; max: number } | null;
+  /** What the hub's /metrics says it accepted meanwhile (all devices), if it could be read. */
+  hubAccepted: number | null;
+  /** QoS 0: hubAccepted over the time until the hub had it all (what it really kept up with). */
+  hubReadingsPerSec: number | null;
+  /** The first few distinct error messages. */
+  firstErrors: string[];
+}
+
+/** A log-bucket latency histogram (2 % resolution, 10 µs .. ~100 s). */
+export class LatencyHistogram {
+  static readonly BASE = 1.02;
+  static readonly MIN_MS = 0.01;
+  readonly counts = new Float64Array(1000);
+  n = 0;
+  max = 0;
+  record(ms: number): void {
+    const i =
+      ms <= LatencyHistogram.MIN_MS
+        ? 0
+        : Math.min(999, Math.ceil(Math.log(ms / LatencyHistogram.MIN_MS) / Math.log(LatencyHistogram.BASE)));
+    this.counts[i]!++;
+    this.n++;
+    if (ms > this.max) this.max = ms;
+  }
+  /** Upper edge of the bucket holding the p-th percentile (ms), NaN when empty. */
+  percentile(p: number): number {
+    if (this.n === 0) return Number.NaN;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.n));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) return Math.min(this.max, LatencyHistogram.MIN_MS * LatencyHistogram.BASE ** i);
+    }
+    return this.max;
+  }
+}
+
+interface Sock {
+  index: number;
+  id: string;
+  token?: string;
+  client?: MqttClient;
+  connected: boolean;
+  /** Device ids this socket speaks for (itself, or the gateway's children). */
+  children: string[];
+  /** Next child (round robin). */
+  next: number;
+  inflight: number;
+  queued: boolean;
+  closedCounted: boolean;
+  /** Closed under us: its messages in flight are lost (never acknowledged). */
+  dead: boolean;
+}
+
+export interface LoadRun {
+  snapshot(): LoadSnapshot;
+  /** The report, once the run has ended (duration, signal) and the sockets are closed. */
+  done: Promise<LoadReport>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Sum of a metric's samples in Prometheus text. */
+export function metricTotal(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
+
+async function hubAcceptedReadings(apiUrl: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/metrics`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return null;
+    return metricTotal(await res.text(), 'gridhub_readings_accepted_total');
+  } catch {
+    return null;
+  }
+}
+
+/** Starts a load run; `snapshot()` for a progress display, `done` for the report. */
+export function startLoad(opts: LoadOptions): LoadRun {
+  const devices = Math.floor(opts.devices);
+  if (!(devices >= 1)) throw new FleetError(`devices must be at least 1, got ${opts.devices}`);
+  const perDevice = opts.sockets === 'per-device' || opts.sockets >= devices;
+  const nSockets = perDevice ? devices : Math.max(1, Math.floor(opts.sockets as number));
+  const keys = Math.min(LOAD_KEYS.length, Math.max(1, Math.floor(opts.keys ?? 3)));
+  const batch = perDevice ? 1 : Math.max(1, Math.floor(opts.batch ?? 1));
+  const window = Math.max(
+    1,
+    Math.floor(opts.inflight ?? Math.min(64, Math.max(1, Math.ceil(4000 / nSockets)))),
+  );
+  const qos = opts.qos;
+  const prefix = opts.prefix ?? 'load';
+  const drainMs = opts.drainMs ?? 10_000;
+  const rnd = new Random(opts.seed ?? 1);
+  const bucket = opts.rate ? new TokenBucket(opts.rate, { burst: Math.max(1, opts.rate / 20) }) : undefined;
+  const api = createHubApi({
+    apiUrl: opts.apiUrl,
+    adminToken: opts.adminToken,
+    attempts: opts.attempts,
+    onRetry: opts.onRetry,
+  });
+
+  const pad = (n: number, w: number) => String(n).padStart(w, '0');
+  const socks: Sock[] = [];
+  if (perDevice) {
+    const w = Math.max(5, String(devices).length);
+    for (let i = 0; i < devices; i++) {
+      const id = `${prefix}-d${pad(i + 1, w)}`;
+      socks.push({
+        index: i,
+        id,
+        connected: false,
+        children: [id],
+        next: 0,
+        inflight: 0,
+        queued: false,
+        closedCounted: false,
+        dead: false,
+      });
+    }
+  } else {
+    const w = Math.max(3, String(nSockets).length);
+    const per = Math.floor(devices / nSockets);
+    const extra = devices % nSockets;
+    for (let g = 0; g < nSockets; g++) {
+      const id = `${prefix}-gw${pad(g + 1, w)}`;
+      const n = per + (g < extra ? 1 : 0);
+      const cw = Math.max(4, String(n).length);
+      socks.push({
+        index: g,
+        id,
+        connected: false,
+        children: Array.from({ length: n }, (_, j) => `${id}-${pad(j + 1, cw)}`),
+        next: 0,
+        inflight: 0,
+        queued: false,
+        closedCounted: false,
+        dead: false,
+      });
+    }
+  }
+
+  let phase: LoadPhase = 'provision';
+  const step = { done: 0, total: nSockets };
+  const c = {
+    sent: 0,
+    acked: 0,
+    readings: 0,
+    errors: 0,
+    connack: 0,
+    suback: 0,
+    closed: 0,
+    failedAcks: 0,
+    lost: 0,
+    announced: 0,
+  };
+  let inflight = 0;
+  let publishing = false;
+  let publishStart = 0;
+  let publishEnd = 0;
+  let lastAckAt = 0;
+  const hist = new LatencyHistogram();
+  const firstErrors: string[] = [];
+  const noteError = (message: string) => {
+    c.errors++;
+    if (firstErrors.length < 5 && !firstErrors.includes(message)) firstErrors.push(message);
+  };
+
+  // ---- payloads (cheap, plausible, in range) ----------------------------------------------------
+  const gens: Record<(typeof LOAD_KEYS)[number], () => string> = {
+    pm10: () => (20 + rnd.next() * 180).toFixed(1),
+    pm25: () => (5 + rnd.next() * 95).toFixed(1),
+    windSpeed: () => (rnd.next() * 12).toFixed(1),
+    windDirection: () => String(Math.floor(rnd.next() * 360)),
+    relativeHumidity: () => (0.3 + rnd.next() * 0.6).toFixed(2),
+    temperature: () => (5 + rnd.next() * 25).toFixed(1),
+  };
+  const keyList = LOAD_KEYS.slice(0, keys);
+  const values = () => {
+    let s = '{';
+    for (let k = 0; k < keyList.length; k++) {
+      const key = keyList[k]!;
+      s += `${k ? ',' : ''}"${key}":${gens[key]()}`;
+    }
+    return `${s}}`;
+  };
+
+  // ---- pump ------------------------------------------------------------------------------------
+  const ready: Sock[] = [];
+  let readyHead = 0;
+  let pumpQueued = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let drained: (() => void) | undefined;
+
+  const enqueue = (s: Sock) => {
+    if (s.queued || !publishing || !s.connected || s.inflight >= window) return;
+    s.queued = true;
+    ready.push(s);
+    if (!pumpQueued) {
+      pumpQueued = true;
+      setImmediate(pump);
+    }
+  };
+
+  const send = (s: Sock) => {
+    const client = s.client!;
+    let topic: string;
+    let payload: string;
+    let readings: number;
+    if (perDevice) {
+      topic = TELEMETRY_TOPIC;
+      payload = values();
+      readings = keys;
+    } else {
+      topic = GATEWAY_TELEMETRY_TOPIC;
+      const ts = Date.now();
+      const parts: string[] = [];
+      const n = Math.min(batch, s.children.length);
+      for (let k = 0; k < n; k++) {
+        const child = s.children[s.next]!;
+        s.next = (s.next + 1) % s.children.length;
+        parts.push(`"${child}":[{"ts":${ts},"values":${values()}}]`);
+      }
+      payload = `{${parts.join(',')}}`;
+      readings = keys * n;
+    }
+    s.inflight++;
+    inflight++;
+    c.sent++;
+    const t0 = performance.now();
+    client.publish(topic, payload, { qos }, (err) => {
+      if (s.dead) return; // counted as lost when the connection closed
+      s.inflight--;
+      inflight--;
+      if (err) {
+        c.failedAcks++;
+        noteError(`publish: ${err.message}`);
+      } else {
+        const t = performance.now();
+        c.acked++;
+        c.readings += readings;
+        hist.record(t - t0);
+        lastAckAt = t;
+      }
+      if (publishing) enqueue(s);
+      else if (inflight === 0) drained?.();
+    });
+  };
+
+  function pump(): void {
+    pumpQueued = false;
+    if (!publishing) return;
+    let budget = 5000;
+    while (readyHead < ready.length) {
+      const s = ready[readyHead]!;
+      if (!s.connected || s.inflight >= window) {
+        readyHead++;
+        s.queued = false; // back when its acknowledgement comes
+        continue;
+      }
+      if (budget-- <= 0) {
+        pumpQueued = true;
+        setImmediate(pump);
+        break;
+      }
+      if (bucket && !bucket.take(1)) {
+        if (!timer)
+          timer = setTimeout(() => {
+            timer = undefined;
+            pump();
+          }, bucket.waitMs(1));
+        break;
+      }
+      readyHead++;
+      s.queued = false;
+      send(s);
+      enqueue(s);
+    }
+    if (readyHead > 4096 && readyHead * 2 > ready.length) {
+      ready.splice(0, readyHead);
+      readyHead = 0;
+    }
+  }
+
+  // ---- connections -----------------------------------------------------------------------------
+  const connectOne = (s: Sock): Promise<void> =>
+    new Promise((resolve) => {
+      const options: IClientOptions = {
+        username: s.token,
+        clientId: '',
+        clean: true,
+        protocolVersion: 4,
+        reconnectPeriod: 0,
+        connectTimeout: 30_000,
+        keepalive: 60,
+      };
+      const client = connect(opts.mqttUrl, options);
+      s.client = client;
+      let settled = false;
+      const done = () => {
+        if (!settled) {
+          settled = true;
+          resolve();
+        }
+      };
+      client.once('connect', () => {
+        s.connected = true;
+        (client.stream as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
+        if (opts.subscribe === false) return done();
+        const topic = perDevice ? 'v1/devices/me/attributes' : 'v1/gateway/attributes';
+        client.subscribe(topic, { qos: 1 }, (err, granted) => {
+          if (err) noteError(`subscribe: ${err.message}`);
+          else if (granted?.some((g) => g.qos === 128)) {
+            c.suback++;
+            noteError(`SUBACK refused ${topic}`);
+          }
+          done();
+        });
+      });
+      client.on('error', (err) => {
+        const code = (err as { code?: unknown }).code;
+        if (!s.connected && typeof code === 'number') {
+          c.connack++;
+          noteError(`CONNACK ${code}: ${err.message}`);
+        } else if (!s.connected) noteError(`connect: ${err.message}`);
+        else noteError(`connection: ${err.message}`);
+        if (!s.connected) {
+          client.end(true);
+          done();
+        }
+      });
+      client.on('close', () => {
+        const was = s.connected;
+        s.connected = false;
+        if (was && phase !== 'close' && phase !== 'done' && !s.closedCounted) {
+          s.closedCounted = true;
+          c.closed++;
+          noteError('connection closed by the hub');
+          // no reconnection: what it had in flight will never be acknowledged
+          s.dead = true;
+          c.lost += s.inflight;
+          inflight -= s.inflight;
+          s.inflight = 0;
+          if (!publishing && inflight === 0) drained?.();
+        }
+        done();
+      });
+    });
+
+  async function closeAll(): Promise<void> {
+    await Promise.all(
+      socks.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const client = s.client;
+            s.client = undefined;
+            if (!client) return resolve();
+            const t = setTimeout(resolve, 5000);
+            client.end(!s.connected, () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
+    for (const s of socks) s.connected = false;
+  }
+
+  const aborted = () => opts.signal?.aborted === true;
+
+  async function run(): Promise<LoadReport> {
+    const t0 = performance.now();
+    // 1. Provision: every device, or the gateways (their children come with v1/gateway/connect).
+    phase = 'provision';
+    step.done = 0;
+    step.total = nSockets;
+    await eachLimit(socks, opts.registerConcurrency ?? 32, async (s) => {
+      if (aborted()) return;
+      s.token = await api.provisionDevice({
+        id: s.id,
+        profile: perDevice ? 'air-quality' : 'generic',
+        ...(perDevice ? {} : { gateway: true }),
+      });
+      step.done++;
+    });
+    const provisionMs = performance.now() - t0;
+
+    // 2. Connect.
+    const t1 = performance.now();
+    phase = 'connect';
+    step.done = 0;
+    await eachLimit(socks, opts.connectConcurrency ?? 200, async (s) => {
+      if (aborted()) return;
+      await connectOne(s);
+      step.done++;
+    });
+    const connectMs = performance.now() - t1;
+    const up = socks.filter((s) => s.connected).length;
+    if (up === 0 && !aborted()) {
+      await closeAll();
+      throw new FleetError(
+        `cannot connect to the MQTT broker at ${opts.mqttUrl}${firstErrors[0] ? ` (${firstErrors[0]})` : ''}`,
+      );
+    }
+
+    // 3. Gateways announce their children (QoS 1, so they exist with their profile).
+    const t2 = performance.now();
+    if (!perDevice && !aborted()) {
+      phase = 'announce';
+      step.done = 0;
+      step.total = devices;
+      await eachLimit(socks, socks.length, async (s) => {
+        const client = s.client;
+        if (!client || !s.connected) return;
+        await eachLimit(s.children, 32, async (child) => {
+          if (aborted() || !s.connected) return;
+          await new Promise<void>((resolve) => {
+            client.publish(
+              GATEWAY_CONNECT_TOPIC,
+              `{"device":"${child}","type":"air-quality"}`,
+              { qos: 1 },
+              (err) => {
+                if (err) noteError(`announce: ${err.message}`);
+                else c.announced++;
+                step.done++;
+                resolve();
+              },
+            );
+          });
+        });
+      });
+    }
+
+    const announceMs = performance.now() - t2;
+
+    // 4. Publish until the duration is over or the signal says stop.
+    const before = aborted() ? null : await hubAcceptedReadings(opts.apiUrl);
+    phase = 'publish';
+    publishing = true;
+    publishStart = performance.now();
+    for (const s of socks) enqueue(s);
+    await new Promise<void>((resolve) => {
+      if (aborted()) return resolve();
+      const t = opts.durationMs !== undefined ? setTimeout(resolve, opts.durationMs) : undefined;
+      opts.signal?.addEventListener(
+        'abort',
+        () => {
+          if (t) clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+    publishing = false;
+    publishEnd = performance.now();
+    if (timer) clearTimeout(timer);
+
+    // 5. Drain: the last acknowledgements, within a bound.
+    phase = 'drain';
+    if (inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, drainMs);
+        drained = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      drained = undefined;
+    }
+    const unacked = inflight + c.failedAcks + c.lost;
+    let after = before === null ? null : await hubAcceptedReadings(opts.apiUrl);
+    let hubSettledAt = performance.now();
+    if (qos === 0 && before !== null) {
+      // QoS 0 has no acknowledgement: what was written may still sit in socket buffers. Wait until
+      // the hub's count stops moving (or it has all of it), within the drain bound.
+      const until = performance.now() + drainMs;
+      let last = Number.NaN;
+      while (performance.now() < until) {
+        if (after !== null && (after === last || after - before >= c.readings)) break;
+        if (after !== null && after !== last) hubSettledAt = performance.now();
+        last = after ?? Number.NaN;
+        await sleep(500);
+        after = (await hubAcceptedReadings(opts.apiUrl)) ?? after;
+      }
+    }
+
+    // 6. Close.
+    phase = 'close';
+    const connected = socks.filter((s) => s.connected).length;
+    await closeAll();
+    phase = 'done';
+
+    const windowMs = publishEnd - publishStart;
+    const ackSpan = Math.max(windowMs, (lastAckAt || publishEnd) - publishStart);
+    const refused = { connack: c.connack, suback: c.suback, closed: c.closed, unacked };
+    return {
+      devices,
+      sockets: nSockets,
+      layout: perDevice ? 'per-device' : 'gateways',
+      qos,
+      keys,
+      batch,
+      inflightPerSocket: window,
+      rate: opts.rate ?? null,
+      provisionMs,
+      connectMs,
+      announced: c.announced,
+      announceMs,
+      durationMs: windowMs,
+      connected,
+      sent: c.sent,
+      acknowledged: c.acked,
+      refused: { total: refused.connack + refused.suback + refused.closed + refused.unacked, ...refused },
+      errors: c.errors,
+      readings: c.readings,
+      messagesPerSec: ackSpan > 0 ? (c.acked * 1000) / ackSpan : 0,
+      readingsPerSec: ackSpan > 0 ? (c.readings * 1000) / ackSpan : 0,
+      ackLatencyMs: hist.n > 0 ? { p50: hist.percentile(50), p99: hist.percentile(99), max: hist.max } : null,
+      hubAccepted: before !== null && after !== null ? after - before : null,
+      hubReadingsPerSec:
+        qos === 0 && before !== null && after !== null
+          ? ((after - before) * 1000) / Math.max(windowMs, hubSettledAt - publishStart)
+          : null,
+      firstErrors,
+    };
+  }
+
+  const done = run().catch(async (err) => {
+    publishing = false;
+    await closeAll().catch(() => {});
+    throw err;
+  });
+
+  return {
+    snapshot: () => ({
+      phase,
+      step: { ...step },
+      sockets: nSockets,
+      connected: socks.reduce((n, s) => n + (s.connected ? 1 : 0), 0),
+      devices,
+      sent: c.sent,
+      acked: c.acked,
+      readings: c.readings,
+      refused: c.connack + c.suback + c.closed + c.failedAcks + c.lost,
+      errors: c.errors,
+      inflight,
+      elapsedMs: publishStart ? (publishEnd || performance.now()) - publishStart : 0,
+    }),
+    done,
+  };
+}
+
+/** Runs a load and resolves with its report (see startLoad). */
+export function runLoad(opts: LoadOptions): Promise<LoadReport> {
+  return startLoad(opts).done;
+}
