@@ -1,4 +1,4 @@
-// gridhub benchmark: `npm run bench [-- ingest|idle|series …]` (default: all three).
+// gridhub benchmark: `npm run bench [-- ingest|idle|series|rules …]` (default: all four).
 //
 // Prints figures and ratios against the targets and writes them to bench/results/latest.json. It never
 // fails on timing: the exit code is non-zero only when a part crashed. Loopback only; everything it
@@ -13,6 +13,9 @@
 // BENCH_NODELAY (1), BENCH_TIMEOUT (600 s), BENCH_OUT
 // (bench/results/latest.json), BENCH_HUB_PROF (a directory: CPU profiles of the ingest runs' hub and
 // bare-broker processes). The hub's own GRIDHUB_INGEST_* variables reach the hub under test.
+// Rules part: BENCH_RULES_DEVICES (10000), BENCH_RULES_SECONDS (10), BENCH_RULES_WARMUP_ROUNDS (180),
+// BENCH_RULES_INTERVAL_MS (1000), BENCH_CASE_RATE (25000, without an ingest figure), BENCH_CASE_DEVICES
+// (1000), BENCH_CASE_PROBES (40), BENCH_CASE_PERIOD_MS (1000), BENCH_CASE_SECONDS (20).
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,10 +26,11 @@ import { type Ctx, log, PgHolder, readKnobs } from './env.ts';
 import { benchIdle, type IdleResult } from './idle.ts';
 import { benchIngest, type IngestResult } from './ingest.ts';
 import { killAllChildren, stopAllChildren } from './proc.ts';
+import { benchRules, type RulesResult } from './rules.ts';
 import { benchSeries, type SeriesResult } from './series.ts';
 import { fmt, mb } from './stats.ts';
 
-const PARTS = ['ingest', 'idle', 'series'] as const;
+const PARTS = ['ingest', 'idle', 'series', 'rules'] as const;
 type Part = (typeof PARTS)[number];
 
 const NOISY_CORES = 0.25;
@@ -36,6 +40,9 @@ const TARGETS = {
   ratio: 0.6,
   idleRssMb: 400,
   seriesP50PgMs: 20,
+  /** Rule-evaluation capacity on one core ÷ the PostgreSQL hub's ingest rate (messages/s). */
+  rulesCapacityRatio: 1,
+  caseLatencyP99Ms: 100,
 };
 
 interface Results {
@@ -49,6 +56,7 @@ interface Results {
   ingest?: IngestResult;
   idle?: IdleResult;
   series?: SeriesResult;
+  rules?: RulesResult;
   errors: { part: Part; error: string }[];
 }
 
@@ -184,6 +192,60 @@ function table(r: Results): string {
     }
     for (const e of ser.errors) rows.push([`3 series ${e.store}`, 'FAILED', '', '']);
   }
+  const ru = r.rules;
+  if (ru) {
+    const t = ru.throughput;
+    if (t) {
+      rows.push([
+        `4 rules: evaluations/s, ${t.rulesPerProfile} rules × ${fmt(t.devices)} devices, 1 core`,
+        `${fmt(t.evaluationsPerSec)} /s`,
+        '',
+        '',
+      ]);
+      rows.push([
+        '    messages/s (µs per message)',
+        `${fmt(t.messagesPerSec)} (${fmt(t.microsPerMessage, 1)} µs)`,
+        '',
+        '',
+      ]);
+      rows.push([
+        '    rules capacity ÷ ingest rate (messages/s)',
+        ru.capacityOverIngest === undefined
+          ? 'no ingest figure'
+          : `${fmt(ru.capacityOverIngest, 2)} (ingest ${fmt(ru.ingestMessagesPerSec)} msg/s)`,
+        `> ${TARGETS.rulesCapacityRatio}`,
+        ru.capacityOverIngest === undefined ? '' : yes(ru.capacityOverIngest > TARGETS.rulesCapacityRatio),
+      ]);
+    }
+    const c = ru.caseLatency;
+    if (c) {
+      rows.push([
+        `4 reading → case p50 / p99 (hub histogram, ${fmt(c.hub.count)})`,
+        mark(`${fmt(c.hub.p50, 1)} / ${c.hub.overMaxBucket ? '> ' : ''}${fmt(c.hub.p99, 1)} ms`, c.cpu.other),
+        `p99 < ${TARGETS.caseLatencyP99Ms} ms`,
+        yes(!c.hub.overMaxBucket && c.hub.p99 < TARGETS.caseLatencyP99Ms),
+      ]);
+      rows.push([
+        `    publish → SSE case event p50 / p99 (${fmt(c.external.count)})`,
+        mark(`${fmt(c.external.p50, 1)} / ${fmt(c.external.p99, 1)} ms`, c.cpu.other),
+        `p99 < ${TARGETS.caseLatencyP99Ms} ms`,
+        yes(c.external.p99 < TARGETS.caseLatencyP99Ms),
+      ]);
+      rows.push([
+        '    background readings/s stored (asked)',
+        `${fmt(c.storedReadingsPerSec)} (${fmt(c.targetReadingsPerSec)})`,
+        '',
+        '',
+      ]);
+      rows.push([
+        '    cores: hub / load / postgres / other',
+        `${fmt(c.cpu.hub, 2)} / ${fmt(c.cpu.load, 2)} / ${fmt(c.cpu.postgres, 2)} / ${fmt(c.cpu.other, 2)}`,
+        '',
+        '',
+      ]);
+    }
+    for (const e of ru.errors) rows.push([`4 rules ${e.step}`, 'FAILED', '', '']);
+  }
   for (const e of r.errors) rows.push([`${e.part}`, 'FAILED', '', '']);
   const head: Row = ['Figure', 'Measured', 'Target', 'Met'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -259,7 +321,8 @@ async function main(): Promise<number> {
             continue;
           }
           results.idle = await benchIdle(ctx);
-        } else results.series = await benchSeries(ctx);
+        } else if (part === 'series') results.series = await benchSeries(ctx);
+        else results.rules = await benchRules(ctx, results.ingest);
       } catch (err) {
         log(`${part}: FAILED — ${(err as Error).stack ?? err}`);
         results.errors.push({ part, error: String((err as Error).message ?? err) });
@@ -283,7 +346,10 @@ async function main(): Promise<number> {
   console.log('');
   console.log(`results: ${out}`);
   const failed =
-    results.errors.length + (results.ingest?.errors.length ?? 0) + (results.series?.errors.length ?? 0);
+    results.errors.length +
+    (results.ingest?.errors.length ?? 0) +
+    (results.series?.errors.length ?? 0) +
+    (results.rules?.errors.length ?? 0);
   clearTimeout(watchdog);
   return failed ? 1 : 0;
 }

@@ -203,6 +203,7 @@ export function createRulesEngine(deps: {
     if (!list) return;
     const arrivedAt = performance.now();
     const inputs = toInputs(batch.readings, clock.now());
+    const ctx = context(device);
     for (const l of list) {
       if (l.disabledReason || !applies(l, device)) continue;
       const k = stateKey(l.rule.id, device.id);
@@ -216,7 +217,7 @@ export function createRulesEngine(deps: {
           ) {
             continue;
           }
-          const ev = run.evaluate(l.rule, state, input, context(device));
+          const ev = run.evaluate(l.rule, state, input, ctx);
           m.evaluations.inc();
           state = ev.state;
           handle(l, device, ev, arrivedAt, input.ts);
@@ -275,32 +276,50 @@ export function createRulesEngine(deps: {
     return ticking;
   }
 
-  async function persist() {
-    if (dirty.size === 0) return;
-    const keys = [...dirty];
-    dirty.clear();
-    const rows = keys.flatMap((k) => {
-      const [ruleId, deviceId] = k.split('\u0000') as [string, string];
-      const l = rules.get(ruleId);
-      const s = states.get(k);
-      return l && s ? [{ ruleId, deviceId, version: l.version, state: JSON.stringify(s) }] : [];
-    });
-    try {
-      await db.query(
-        `INSERT INTO rule_state (rule_id, device_id, rule_version, state, updated_at)
-         SELECT r, d, v, s::jsonb, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS u(r, d, v, s)
-         ON CONFLICT (rule_id, device_id) DO UPDATE SET rule_version = excluded.rule_version, state = excluded.state, updated_at = now()`,
-        [
-          rows.map((r) => r.ruleId),
-          rows.map((r) => r.deviceId),
-          rows.map((r) => r.version),
-          rows.map((r) => r.state),
-        ],
-      );
-    } catch (err) {
-      for (const k of keys) dirty.add(k);
-      log.error({ err }, 'rule state could not be saved; will retry');
-    }
+  let persisting: Promise<void> | undefined;
+  /** Saves changed rule states in slices of a few milliseconds each, so serialising large windows
+   * never stalls ingest or case latency for long. */
+  function persist(): Promise<void> {
+    persisting ??= (async () => {
+      try {
+        while (dirty.size > 0) {
+          const keys: string[] = [];
+          const rows: { ruleId: string; deviceId: string; version: number; state: string }[] = [];
+          const sliceStart = performance.now();
+          for (const k of dirty) {
+            dirty.delete(k);
+            keys.push(k);
+            const [ruleId, deviceId] = k.split('\u0000') as [string, string];
+            const l = rules.get(ruleId);
+            const st = states.get(k);
+            if (l && st) rows.push({ ruleId, deviceId, version: l.version, state: JSON.stringify(st) });
+            if (performance.now() - sliceStart > 8 || rows.length >= 2000) break;
+          }
+          try {
+            await db.query(
+              `INSERT INTO rule_state (rule_id, device_id, rule_version, state, updated_at)
+               SELECT r, d, v, s::jsonb, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS u(r, d, v, s)
+               ON CONFLICT (rule_id, device_id) DO UPDATE SET rule_version = excluded.rule_version, state = excluded.state, updated_at = now()`,
+              [
+                rows.map((r) => r.ruleId),
+                rows.map((r) => r.deviceId),
+                rows.map((r) => r.version),
+                rows.map((r) => r.state),
+              ],
+            );
+          } catch (err) {
+            for (const k of keys) dirty.add(k);
+            log.error({ err }, 'rule state could not be saved; will retry');
+            return;
+          }
+          // Let readings through between slices.
+          await new Promise((r) => setImmediate(r));
+        }
+      } finally {
+        persisting = undefined;
+      }
+    })();
+    return persisting;
   }
 
   async function load() {

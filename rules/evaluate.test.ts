@@ -391,6 +391,23 @@ describe('rate', () => {
     expect(evs[4]!.observed).toEqual({ temperature_rate_per_min: 5 });
   });
 
+  it('minSpan measures against a reading at least that much older, so noise seconds apart is no rise', () => {
+    const slow = mkRule({
+      kind: 'rate',
+      key: 'temperature',
+      perMinute: 10,
+      direction: 'rise',
+      minSpan: '1m',
+    });
+    const noisy = [20, 21, 20.2, 21.1, 20.4, 21, 20.5, 21.2, 20.6, 21, 20.8, 21.3, 21];
+    const steps = noisy.map((v, i) => at(i * 5000, { temperature: v }));
+    // Without minSpan, 20 → 21 in 5 s reads as +12/min.
+    expect(actives(runSteps(rise, steps)).some(Boolean)).toBe(true);
+    expect(actives(runSteps(slow, steps)).some(Boolean)).toBe(false);
+    // A real rise over a minute still opens.
+    expect(actives(runSteps(slow, [...steps, at(2 * MIN, { temperature: 35 })])).at(-1)).toBe(true);
+  });
+
   it('falls and either', () => {
     const fall = mkRule({ kind: 'rate', key: 'fillingLevel', perMinute: 0.3, direction: 'fall' });
     const either = mkRule({ kind: 'rate', key: 'fillingLevel', perMinute: 0.3, direction: 'either' });
@@ -810,6 +827,10 @@ describe('restart safety and robustness', () => {
     const plain = runSteps(complex, steps);
     const restarted = runSteps(complex, steps, mkCtx(), { roundTrip: true });
     expect(restarted).toEqual(plain);
+    // explanation and observed are getters (written when read): compared on their own
+    expect(restarted.map((e) => [e.explanation, e.observed])).toEqual(
+      plain.map((e) => [e.explanation, e.observed]),
+    );
     // the sequence does exercise the rule
     expect(plain.filter((e) => e.transition === 'open').length).toBeGreaterThan(1);
     expect(plain.filter((e) => e.transition === 'clear').length).toBeGreaterThan(1);
@@ -822,6 +843,9 @@ describe('restart safety and robustness', () => {
     const saved = JSON.parse(JSON.stringify(all[mid - 1]!.state)) as RuleState;
     const resumed = runSteps(complex, steps.slice(mid), mkCtx(), { state: saved });
     expect(resumed).toEqual(all.slice(mid));
+    expect(resumed.map((e) => [e.explanation, e.observed])).toEqual(
+      all.slice(mid).map((e) => [e.explanation, e.observed]),
+    );
   });
 
   it('starts afresh from a malformed state instead of throwing', () => {

@@ -94,6 +94,7 @@ export interface RateCondition {
   key: string;
   perMinute: number;
   direction: 'rise' | 'fall' | 'either';
+  minSpan?: string;
 }
 export interface ReferenceCondition {
   kind: 'reference';
@@ -238,6 +239,9 @@ const rateSchema = z
     key: keySchema,
     perMinute: finite('perMinute').positive({ error: 'perMinute must be a positive change per minute' }),
     direction: z.enum(['rise', 'fall', 'either'], { error: "expected one of 'rise', 'fall', 'either'" }),
+    /** The change is measured against a reading at least this much older (default 1s): over a
+     * minute, sensor noise between readings seconds apart is not mistaken for a rise. */
+    minSpan: durationSchema.optional(),
   })
   .strict();
 

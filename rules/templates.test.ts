@@ -94,12 +94,15 @@ describe('template sequences', () => {
       [false, 'clear'],
     ]);
     expect(hot[1]!.explanation).toBe('temperature 61 °C ≥ 60');
+    // The rise is measured over at least a minute (minSpan): half a minute in, nothing yet.
     const jump = runSteps(byId('bin-fire'), [
       read(T, { temperature: 20 }),
       read(T + 30_000, { temperature: 28 }),
+      read(T + 60_000, { temperature: 36 }),
     ]);
+    expect(jump[1]!.transition).toBeNull();
     expect(last(jump).transition).toBe('open');
-    expect(last(jump).observed).toEqual({ temperature: 28, temperature_rate_per_min: 16 });
+    expect(last(jump).observed).toEqual({ temperature: 36, temperature_rate_per_min: 16 });
     expect(last(jump).explanation).toMatch(/^temperature rising 16 °C\/min/);
   });
 

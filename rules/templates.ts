@@ -73,7 +73,8 @@ export function builtInRules(opts: { pm10Limit?: number } = {}): Rule[] {
         kind: 'any',
         conditions: [
           { kind: 'threshold', key: 'temperature', op: '>=', value: 60, clear: 50 },
-          { kind: 'rate', key: 'temperature', perMinute: 10, direction: 'rise' },
+          // Over at least a minute: bins reporting every few seconds must not turn noise into fire.
+          { kind: 'rate', key: 'temperature', perMinute: 10, direction: 'rise', minSpan: '1m' },
         ],
       },
     }),

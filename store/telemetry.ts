@@ -127,9 +127,11 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
 
 /** One row per (device, key) — the caller deduplicates — and an older reading never wins. */
 async function upsertLatest(tx: Queryable, rows: LatestRow[]) {
+  // Two batches in flight must take their row locks in the same order, or they deadlock (40P01).
   await tx.query(
     `INSERT INTO telemetry_latest (device_id, key, ts, value, value_json)
      SELECT d, k, ${TS}, v, j::jsonb FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[]) AS u(d, k, t, v, j)
+     ORDER BY d, k
      ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, value_json = excluded.value_json
      WHERE telemetry_latest.ts <= excluded.ts`,
     [
