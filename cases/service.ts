@@ -99,12 +99,26 @@ export function createCaseService(deps: {
     ),
   };
 
-  let queue: Promise<unknown> = Promise.resolve();
-  function serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = queue.then(fn, fn);
-    queue = run.catch(() => {});
+  // Mutations of one case never interleave: they queue per key (a sensor case by device and rule,
+  // since its id may not exist yet; a reported case by id). Different cases proceed in parallel, so
+  // a busy store delays one case, not every case behind it.
+  const queues = new Map<string, Promise<unknown>>();
+  const inFlight = new Set<Promise<unknown>>();
+  function withKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = queues.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const settled = run.catch(() => {});
+    queues.set(key, settled);
+    inFlight.add(settled);
+    void settled.then(() => {
+      inFlight.delete(settled);
+      if (queues.get(key) === settled) queues.delete(key);
+    });
     return run;
   }
+  const sensorKey = (deviceId: string, ruleId: string) => `s:${deviceId}\u0000${ruleId}`;
+  const keyOf = (c: CaseRecord) =>
+    c.source === 'sensor' && c.deviceId && c.ruleId ? sensorKey(c.deviceId, c.ruleId) : `c:${c.id}`;
 
   function newId(now: number): string {
     const local = new Date(now + zoneOffsetMs(catalogue.calendar().timezone, now));
@@ -165,7 +179,7 @@ export function createCaseService(deps: {
 
   /** The sensor's condition opened: a new case, an occurrence of the open one, or a relapse. */
   function sensorActive(a: SensorAnomaly): Promise<CaseRecord | undefined> {
-    return serial(async () => {
+    return withKey(sensorKey(a.device.id, a.ruleId), async () => {
       const now = clock.now();
       const at = Math.min(a.ts, now);
       const peak = Object.entries(a.observed)[0];
@@ -298,7 +312,7 @@ export function createCaseService(deps: {
 
   /** The sensor's condition cleared: remember when, for verification. */
   function sensorCleared(deviceId: string, ruleId: string, ts: number): Promise<void> {
-    return serial(async () => {
+    return withKey(sensorKey(deviceId, ruleId), async () => {
       await db.query(
         `UPDATE cases SET cleared_at = $3, updated_at = now()
           WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND ${OPEN_SQL} AND cleared_at IS NULL`,
@@ -311,38 +325,48 @@ export function createCaseService(deps: {
    * Hub-clock work: the sensor verifies handled cases whose condition stayed clear long enough
    * after handling; overdue cases escalate one level up, once per level.
    */
-  function tick(): Promise<{ verified: number; escalated: number }> {
-    return serial(async () => {
-      const now = clock.now();
-      let verified = 0;
-      let escalated = 0;
-      const handled = await db.query<CaseRow>(
-        `SELECT * FROM cases WHERE source = 'sensor' AND status = 'handled' AND cleared_at IS NOT NULL`,
-      );
-      for (const row of handled) {
-        const c = fromRow(row);
-        const since = Math.max(c.clearedAt!, c.state.handledAt ?? 0);
-        if (now - since < deps.verifyAfterMs(c.ruleId ?? '')) continue;
+  /** Re-reads a case under its key and applies `step` to the current version. */
+  function update(found: CaseRecord, step: (c: CaseRecord) => Promise<boolean>): Promise<boolean> {
+    return withKey(keyOf(found), async () => {
+      const c = await loadCase(db, found.id);
+      return c ? step(c) : false;
+    });
+  }
+
+  async function tick(): Promise<{ verified: number; escalated: number }> {
+    const now = clock.now();
+    let verified = 0;
+    let escalated = 0;
+    const handled = await db.query<CaseRow>(
+      `SELECT * FROM cases WHERE source = 'sensor' AND status = 'handled' AND cleared_at IS NOT NULL`,
+    );
+    for (const row of handled) {
+      const done = await update(fromRow(row), async (c) => {
+        if (c.status !== 'handled' || c.clearedAt === null) return false;
+        const since = Math.max(c.clearedAt, c.state.handledAt ?? 0);
+        if (now - since < deps.verifyAfterMs(c.ruleId ?? '')) return false;
         const r = transition(c.state, 'verify', {
           actor: SENSOR_ACTOR,
           now,
-          note: `condition clear since ${new Date(c.clearedAt!).toISOString()}`,
+          note: `condition clear since ${new Date(c.clearedAt).toISOString()}`,
         });
-        if (!r.ok) continue;
+        if (!r.ok) return false;
         await persist(applyState(c, r.next), [r.entry]);
-        verified++;
-      }
-      const overdue = await db.query<CaseRow>(
-        `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline <= $1
-           AND escalation_level <> 'district'`,
-        [new Date(now)],
-      );
-      for (const row of overdue) {
-        let c = fromRow(row);
+        return true;
+      });
+      if (done) verified++;
+    }
+    const overdue = await db.query<CaseRow>(
+      `SELECT * FROM cases WHERE status NOT IN ('closed', 'rejected', 'deferred') AND deadline <= $1
+         AND escalation_level <> 'district'`,
+      [new Date(now)],
+    );
+    for (const row of overdue) {
+      await update(fromRow(row), async (current) => {
+        let c = current;
         const entries: TimelineEntry[] = [];
         for (let i = 0; i < 3; i++) {
-          const level = overdueEscalation(c.state, now);
-          if (!level) break;
+          if (!overdueEscalation(c.state, now)) break;
           const r = transition(c.state, 'escalate', {
             actor: SYSTEM_ACTOR,
             now,
@@ -353,13 +377,13 @@ export function createCaseService(deps: {
           entries.push(r.entry);
           m.escalations.inc();
         }
-        if (entries.length) {
-          await persist(c, entries);
-          escalated += entries.length;
-        }
-      }
-      return { verified, escalated };
-    });
+        if (entries.length === 0) return false;
+        await persist(c, entries);
+        escalated += entries.length;
+        return true;
+      });
+    }
+    return { verified, escalated };
   }
 
   function actorOf(p: {
@@ -381,25 +405,28 @@ export function createCaseService(deps: {
     action: CaseAction,
     opts: { principal: Parameters<typeof actorOf>[0]; note?: string; assignee?: string },
   ): Promise<CaseRecord> {
-    return serial(async () => {
-      const c = await loadCase(db, id);
-      if (!c) throw notFound('case', id);
-      if (action === 'dispatch' && opts.assignee && !people.units.get(opts.assignee)) {
-        throw badRequest(`assignee: no unit '${opts.assignee}'`);
-      }
-      const r = transition(c.state, action, {
-        actor: actorOf(opts.principal),
-        now: clock.now(),
-        note: opts.note,
-        assignee: opts.assignee,
-        deadlineFor: deadlineOf(c.category, c.urgency),
-        relapseWindowMs: c.ruleId ? deps.relapseWindowMs(c.ruleId) : undefined,
+    return (async () => {
+      const found = await loadCase(db, id);
+      if (!found) throw notFound('case', id);
+      return withKey(keyOf(found), async () => {
+        const c = (await loadCase(db, id)) ?? found;
+        if (action === 'dispatch' && opts.assignee && !people.units.get(opts.assignee)) {
+          throw badRequest(`assignee: no unit '${opts.assignee}'`);
+        }
+        const r = transition(c.state, action, {
+          actor: actorOf(opts.principal),
+          now: clock.now(),
+          note: opts.note,
+          assignee: opts.assignee,
+          deadlineFor: deadlineOf(c.category, c.urgency),
+          relapseWindowMs: c.ruleId ? deps.relapseWindowMs(c.ruleId) : undefined,
+        });
+        if (!r.ok) fail(r);
+        const next = applyState(c, r.next);
+        await persist(next, [r.entry]);
+        return next;
       });
-      if (!r.ok) fail(r);
-      const next = applyState(c, r.next);
-      await persist(next, [r.entry]);
-      return next;
-    });
+    })();
   }
 
   /** A case reported by a person (POST /api/cases): placed by its location or given grid. */
@@ -414,7 +441,7 @@ export function createCaseService(deps: {
     },
     principal: Parameters<typeof actorOf>[0],
   ): Promise<CaseRecord> {
-    return serial(async () => {
+    return (async () => {
       const category = catalogue.categories.get(input.category);
       if (!category) throw badRequest(`category: unknown category '${input.category}'`);
       let gridCode = input.gridCode ?? null;
@@ -474,7 +501,7 @@ export function createCaseService(deps: {
       await persist(c, opened.entries);
       m.opened.inc({ source: 'report' });
       return c;
-    });
+    })();
   }
 
   function view(c: CaseRecord) {
@@ -584,7 +611,10 @@ export function createCaseService(deps: {
     get,
     list,
     kpis,
-    idle: () => serial(async () => {}),
+    /** Resolves when every queued case mutation is done (tests, the scenario runner). */
+    idle: async () => {
+      while (inFlight.size) await Promise.all([...inFlight]);
+    },
   };
 }
 export type CaseService = ReturnType<typeof createCaseService>;
