@@ -130,7 +130,7 @@ export function createCaseService(deps: {
     deadlineFor(catalogue.calendar(), catalogue.categories.require(category).limits[urgency]);
 
   async function persist(c: CaseRecord, entries: TimelineEntry[]) {
-    await db.transaction((tx) => saveCase(tx, c, entries));
+    await saveCase(db, c, entries);
     for (const e of entries) {
       events.publish({
         type: 'case',
