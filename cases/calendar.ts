@@ -24,6 +24,7 @@
  * computation scans more than {@link MAX_SCAN_DAYS} days.
  */
 import { z } from 'zod';
+import { zoneFormatter } from '../hub/time.ts';
 import type { TimeLimit } from './categories.ts';
 
 export interface WorkingHours {
@@ -182,16 +183,7 @@ function compile(cal: WorkingCalendar): Compiled {
     throw new NoWorkingTimeError(
       `calendar has no working time at all (${dayLengthMs === 0 ? 'no working hours' : 'no working days'})`,
     );
-  const fmt = new Intl.DateTimeFormat('en-US', {
-    timeZone: cal.timezone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  });
+  const fmt = zoneFormatter(cal.timezone);
   const c: Compiled = { zone: cal.timezone, spans, dayLengthMs, workdays, holidays, extra, fmt };
   compiledCache.set(cal, c);
   return c;

@@ -1,17 +1,29 @@
 /** Time helpers for a city's zone (IANA), without a date library. */
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** A cached formatter giving a zone's local calendar date and 24-hour time in parts. */
+export function zoneFormatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
 /** Offset of `zone` from UTC at `epochMs`, in milliseconds (Asia/Shanghai → +8 h). */
 export function zoneOffsetMs(zone: string, epochMs: number): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone: zone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(epochMs));
+  const parts = zoneFormatter(zone).formatToParts(new Date(epochMs));
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
   const asUtc = Date.UTC(
     get('year'),

@@ -664,6 +664,22 @@ function threshold(p: Plan, w: Walk): Result {
   const s = loadLeaf(w, p);
   const x = readingOf(w, c.key);
   if (x === undefined || isLate(s, w.env.time)) return keep(p, s, w);
+  return compareToLimit('threshold', p, s, w, x, c);
+}
+
+/**
+ * Threshold and reference share this: the value against the (attribute) limit, with hysteresis
+ * when `clear` is given; `extra` is kept on the node for the explanation.
+ */
+function compareToLimit(
+  k: 'threshold' | 'reference',
+  p: Plan,
+  s: Leaf,
+  w: Walk,
+  x: number,
+  c: { op: Comparison; value: ValueRef; clear?: ValueRef },
+  extra?: Partial<Leaf>,
+): Result {
   const time = w.env.time;
   const limit = limitOf(c.value, w.ctx.attributes);
   if (Number.isNaN(limit)) {
@@ -676,7 +692,7 @@ function threshold(p: Plan, w: Walk): Result {
   const o = decide(s.v, x, c.op, limit, clear);
   const v = o === 'hit' || o === 'held';
   const n: Leaf = {
-    k: 'threshold',
+    k,
     v,
     ts: time,
     o,
@@ -684,6 +700,7 @@ function threshold(p: Plan, w: Walk): Result {
     lim: limit,
     ls,
     clr: o === 'held' || o === 'back' ? clear : null,
+    ...extra,
   };
   w.next[p.path] = n;
   return leafResult(v, true, p, n, '');
@@ -1083,31 +1100,7 @@ function reference(p: Plan, w: Walk): Result {
     w.next[p.path] = n;
     return keep(p, n, w);
   }
-  const diff = x - ref.value;
-  const limit = limitOf(c.value, w.ctx.attributes);
-  if (Number.isNaN(limit)) {
-    const n: Leaf = { ...s, ts: time, o: 'unset' };
-    w.next[p.path] = n;
-    return keep(p, n, w);
-  }
-  const ls = limitSource;
-  const clear = c.clear === undefined ? Number.NaN : limitOf(c.clear, w.ctx.attributes);
-  const o = decide(s.v, diff, c.op, limit, clear);
-  const v = o === 'hit' || o === 'held';
-  const n: Leaf = {
-    k: 'reference',
-    v,
-    ts: time,
-    o,
-    x: diff,
-    lim: limit,
-    ls,
-    clr: o === 'held' || o === 'back' ? clear : null,
-    own: x,
-    rv: ref.value,
-  };
-  w.next[p.path] = n;
-  return leafResult(v, true, p, n, '');
+  return compareToLimit('reference', p, s, w, x - ref.value, c, { own: x, rv: ref.value });
 }
 
 // ---------------------------------------------------------------------------------------------

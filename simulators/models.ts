@@ -13,6 +13,7 @@
  * the detections (`{type, confidence, snapshot}`) that happened since the previous step, each at its
  * own time, and a status report (`batteryLevel`, `rssi`) every ~10 minutes.
  */
+import { zoneFormatter } from '../hub/time.ts';
 import { Random } from './random.ts';
 
 export type Profile = 'waste-container' | 'air-quality' | 'noise-level' | 'tower-crane';
@@ -91,26 +92,9 @@ export interface LocalTime {
   day: string;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
 const offsets = new Map<string, Map<number, number>>();
 
-function formatter(tz: string): Intl.DateTimeFormat {
-  let f = formatters.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(tz, f);
-  }
-  return f;
-}
+const formatter = zoneFormatter;
 
 /** UTC offset (ms) of a zone, evaluated at the start of the 15-minute bucket of `ts` (cached). */
 function zoneOffset(ts: number, tz: string): number {
