@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { type Logger, pino } from 'pino';
 import { type DemoDistrict, demoDistrict, type LngLat } from './district.ts';
+import { HubUnreachable, requestWithRetry } from './http.ts';
 import {
   type BaseState,
   type CameraScene,
@@ -295,16 +296,6 @@ class Heap<T extends { key: number }> {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** The most useful words of a fetch failure: `connect ECONNREFUSED 127.0.0.1:8080`, `timeout`… */
-export function reasonOf(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'request timed out';
-  const cause = (err as { cause?: unknown }).cause;
-  if (cause instanceof AggregateError && cause.errors.length > 0) return reasonOf(cause.errors[0]);
-  if (cause instanceof Error) return cause.message || (cause as { code?: string }).code || err.message;
-  return err.message;
-}
-
 function errorMessageOf(body: unknown): string | undefined {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   return e && typeof e.message === 'string' ? e.message : undefined;
@@ -339,44 +330,25 @@ export function createHubApi(opts: {
   const onError = opts.onError ?? (() => {});
 
   async function call(method: string, path: string, body?: unknown) {
-    let reason = '';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      try {
-        const res = await fetch(`${apiUrl}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${opts.adminToken}`,
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(10_000),
-        });
-        const text = await res.text();
-        let parsed: unknown = null;
-        try {
-          parsed = text ? JSON.parse(text) : null;
-        } catch {
-          parsed = { error: { message: text.slice(0, 200) } };
-        }
-        if (res.status !== 502 && res.status !== 503 && res.status !== 504)
-          return { status: res.status, body: parsed };
-        reason = `HTTP ${res.status}${errorMessageOf(parsed) ? `: ${errorMessageOf(parsed)}` : ''}`;
-      } catch (err) {
-        reason = reasonOf(err);
-      }
-      if (attempt < attempts) {
-        const wait = Math.min(5000, 500 * 2 ** (attempt - 1));
-        log.info({ attempt, reason }, `hub not reachable at ${apiUrl}, retrying in ${wait} ms`);
-        opts.onRetry?.(
-          `hub not reachable at ${apiUrl} (${reason}); retrying in ${wait / 1000} s (attempt ${attempt + 1}/${attempts})`,
-        );
-        await sleep(wait);
-      }
+    try {
+      return await requestWithRetry({
+        base: apiUrl,
+        method,
+        path,
+        body,
+        bearer: opts.adminToken,
+        attempts,
+        timeoutMs: 10_000,
+        onRetry: (message, attempt, reason) => {
+          log.info({ attempt, reason }, message);
+          opts.onRetry?.(message);
+        },
+      });
+    } catch (err) {
+      onError();
+      if (err instanceof HubUnreachable) throw new FleetError(err.message);
+      throw err;
     }
-    onError();
-    throw new FleetError(
-      `cannot reach the hub at ${apiUrl} (${reason}) after ${attempts} attempt${attempts > 1 ? 's' : ''}; is it running?`,
-    );
   }
 
   function refused(what: string, res: { status: number; body: unknown }): FleetError {
