@@ -10,6 +10,7 @@ export async function startDemo(opts: {
   hub: Hub;
   urls: { httpUrl: string; mqttUrl: string };
   intervalMs?: number;
+  backfillMs?: number;
   out?: NodeJS.WritableStream;
 }): Promise<Fleet> {
   const { hub, urls } = opts;
@@ -19,6 +20,10 @@ export async function startDemo(opts: {
     apiUrl: urls.httpUrl,
     adminToken: hub.adminToken,
     intervalMs: opts.intervalMs ?? 5000,
+    // Replay the last three hours first (readings with their timestamps), so the charts have
+    // history and the rules have had time to open cases; then go on live.
+    fastForwardMs: opts.backfillMs ?? 3 * 3_600_000,
+    thenLive: true,
     timeZone: hub.config.timezone,
     logger: hub.logger.child({ module: 'simulator' }),
   });
@@ -33,6 +38,7 @@ export async function startDemo(opts: {
     [
       '',
       `gridhub demo: ${s.devices} simulated devices in 42 unit grids of district 330102 are publishing every ${(opts.intervalMs ?? 5000) / 1000} s`,
+      '  (the last 3 hours are being replayed first, so charts and the case inbox have history)',
       `  API      ${urls.httpUrl}/api   (OpenAPI: ${urls.httpUrl}/docs)`,
       `  health   ${urls.httpUrl}/api/health`,
       `  MQTT     ${urls.mqttUrl}   (WebSocket: ${urls.httpUrl.replace(/^http/, 'ws')}/mqtt)`,
