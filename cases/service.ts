@@ -129,8 +129,28 @@ export function createCaseService(deps: {
   const deadlineOf = (category: string, urgency: Urgency) =>
     deadlineFor(catalogue.calendar(), catalogue.categories.require(category).limits[urgency]);
 
+  // The open sensor cases, by device and rule: the sensor's hot path (an occurrence, a clear)
+  // reads here instead of the store. Every write goes through persist(), which keeps it current.
+  // (Several hubs sharing one store will need this invalidated over the bus.)
+  const openSensorCases = new Map<string, CaseRecord>();
+
+  async function load() {
+    openSensorCases.clear();
+    const rows = await db.query<CaseRow>(`SELECT * FROM cases WHERE source = 'sensor' AND ${OPEN_SQL}`);
+    for (const row of rows) remember(fromRow(row));
+  }
+
+  function remember(c: CaseRecord) {
+    if (c.source !== 'sensor' || !c.deviceId || !c.ruleId) return;
+    const key = sensorKey(c.deviceId, c.ruleId);
+    if (c.status === 'closed' || c.status === 'rejected') {
+      if (openSensorCases.get(key)?.id === c.id) openSensorCases.delete(key);
+    } else openSensorCases.set(key, c);
+  }
+
   async function persist(c: CaseRecord, entries: TimelineEntry[]) {
     await saveCase(db, c, entries);
+    remember(c);
     for (const e of entries) {
       events.publish({
         type: 'case',
@@ -169,13 +189,8 @@ export function createCaseService(deps: {
     throw new GridhubError(code, result.message, result.code, { allowedActions: result.allowedActions });
   }
 
-  async function findOpenSensorCase(deviceId: string, ruleId: string) {
-    const rows = await db.query<CaseRow>(
-      `SELECT * FROM cases WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND ${OPEN_SQL}`,
-      [deviceId, ruleId],
-    );
-    return rows[0] && fromRow(rows[0]);
-  }
+  const findOpenSensorCase = (deviceId: string, ruleId: string) =>
+    openSensorCases.get(sensorKey(deviceId, ruleId));
 
   /** The sensor's condition opened: a new case, an occurrence of the open one, or a relapse. */
   function sensorActive(a: SensorAnomaly): Promise<CaseRecord | undefined> {
@@ -187,7 +202,7 @@ export function createCaseService(deps: {
         peak && (c.peak === null || peak[1] > c.peak.value)
           ? { key: peak[0], value: peak[1], ts: a.ts }
           : c.peak;
-      const open = await findOpenSensorCase(a.device.id, a.ruleId);
+      const open = findOpenSensorCase(a.device.id, a.ruleId);
       if (open) {
         let c: CaseRecord = {
           ...open,
@@ -313,11 +328,9 @@ export function createCaseService(deps: {
   /** The sensor's condition cleared: remember when, for verification. */
   function sensorCleared(deviceId: string, ruleId: string, ts: number): Promise<void> {
     return withKey(sensorKey(deviceId, ruleId), async () => {
-      await db.query(
-        `UPDATE cases SET cleared_at = $3, updated_at = now()
-          WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND ${OPEN_SQL} AND cleared_at IS NULL`,
-        [deviceId, ruleId, new Date(Math.min(ts, clock.now()))],
-      );
+      const open = findOpenSensorCase(deviceId, ruleId);
+      if (!open || open.clearedAt !== null) return;
+      await persist({ ...open, clearedAt: Math.min(ts, clock.now()) }, []);
     });
   }
 
@@ -603,6 +616,7 @@ export function createCaseService(deps: {
   }
 
   return {
+    load,
     sensorActive,
     sensorCleared,
     tick,

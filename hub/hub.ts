@@ -132,6 +132,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         relapseWindowMs: (id) => ruleDuration(id, 'relapseWindow', 24 * 3_600_000),
         verifyAfterMs: (id) => ruleDuration(id, 'verifyAfter', 15 * 60_000),
       });
+      await cases.load();
       const rules = createRulesEngine({
         db: store.db,
         registry,
