@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
-async function api(
+export async function api(
   httpUrl: string,
   method: string,
   path: string,
@@ -24,6 +24,15 @@ async function api(
     parsed = text ? JSON.parse(text) : undefined;
   } catch {}
   return { status: res.status, body: parsed };
+}
+
+/** Like `api`, but throws on a non-2xx answer and returns the body. */
+export async function request(httpUrl: string, method: string, path: string, body?: unknown): Promise<any> {
+  const r = await api(httpUrl, method, path, body);
+  if (r.status < 200 || r.status > 299) {
+    throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+  }
+  return r.body;
 }
 
 /**

@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { findPgBin, type PgCluster, startPgCluster } from '../test/support/pg-cluster.ts';
 
-function num(name: string, dflt: number): number {
+export function num(name: string, dflt: number): number {
   const v = process.env[name];
   if (v === undefined || v === '') return dflt;
   const n = Number(v);

@@ -23,9 +23,9 @@ import * as evaluator from '../rules/evaluate.ts';
 import { type ConditionInput, type Rule, validateRule } from '../rules/schema.ts';
 import { builtInRules } from '../rules/templates.ts';
 import { cell } from '../test/support/grids.ts';
-import { ADMIN_TOKEN, registerDevices, scrape } from './api.ts';
+import { ADMIN_TOKEN, registerDevices, request, scrape } from './api.ts';
 import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
-import { type Ctx, log } from './env.ts';
+import { type Ctx, log, num } from './env.ts';
 import type { Started } from './hub-child.ts';
 import type { IngestResult } from './ingest.ts';
 import { airQualityPayload, READINGS_PER_MESSAGE } from './load.ts';
@@ -532,14 +532,7 @@ export interface RulesResult {
   errors: { step: 'throughput' | 'case-latency'; error: string }[];
 }
 
-function envNum(name: string, dflt: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0)
-    throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
-}
+const envNum = num;
 
 export function rulesKnobs() {
   return {
@@ -558,20 +551,6 @@ export function rulesKnobs() {
 const GRID = '330102001001001';
 const GRID_X0 = 120;
 const GRID_Y0 = 30;
-
-async function request(httpUrl: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${httpUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : undefined;
-}
 
 async function inParallel<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

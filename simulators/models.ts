@@ -14,6 +14,7 @@
  * own time, and a status report (`batteryLevel`, `rssi`) every ~10 minutes.
  */
 import { zoneFormatter } from '../hub/time.ts';
+import { CAMERA_EVENT_TYPES } from '../registry/profiles.ts';
 import { Random } from './random.ts';
 
 export type Profile = 'waste-container' | 'air-quality' | 'noise-level' | 'tower-crane';
@@ -759,14 +760,7 @@ export const MODELS = {
 // ---------------------------------------------------------------------------------------------
 // Camera (camera): video analytics detections, plus a status report now and then
 
-export const CAMERA_EVENT_TYPES = [
-  'street_vending',
-  'exposed_garbage',
-  'uncovered_muck_truck',
-  'no_helmet',
-  'intrusion',
-  'smoke_fire',
-] as const;
+export { CAMERA_EVENT_TYPES };
 export type CameraEventType = (typeof CAMERA_EVENT_TYPES)[number];
 
 /** What the camera watches: a street (vendors, litter, trucks) or a construction site. */
