@@ -349,7 +349,6 @@ export async function runSimulateCommand(
     return 1;
   } finally {
     unlisten();
-    void stdout;
   }
 }
 

@@ -18,9 +18,11 @@
  * expected a number from -90 to 90, got "30.25"`. The JSON is read by a small parser of its own that
  * remembers where each value starts (JSON.parse does not say where on Node 20).
  */
+
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { FleetDeviceSpec } from './fleet.ts';
+import { describeValue, formatPath } from './messages.ts';
 import { CAMERA_SCENES, type CameraScene, SIM_PROFILES, type SimProfile } from './models.ts';
 
 export interface FleetFileDevice {
@@ -69,15 +71,6 @@ const MAX_DEVICES = 100_000;
 // ---- a JSON parser that remembers where every value is --------------------------------------------
 
 type PathKey = string | number;
-
-export function formatPath(path: readonly PathKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else out += /^[A-Za-z_$][\w$]*$/.test(seg) ? `${out ? '.' : ''}${seg}` : `[${JSON.stringify(seg)}]`;
-  }
-  return out;
-}
 
 class JsonSyntaxError extends Error {
   constructor(
@@ -241,18 +234,7 @@ const lineAt = (text: string, offset: number) => {
 
 // ---- the schema ---------------------------------------------------------------------------------
 
-const describe = (v: unknown): string =>
-  v === undefined
-    ? 'nothing'
-    : v === null
-      ? 'null'
-      : typeof v === 'string'
-        ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)
-        : Array.isArray(v)
-          ? 'a list'
-          : typeof v === 'object'
-            ? 'an object'
-            : String(v);
+const describe = (v: unknown) => describeValue(v);
 
 const PROFILE_CHOICES = [...SIM_PROFILES, 'gateway'] as const;
 

@@ -4,6 +4,7 @@
  * report labels). Every problem reads `FILE:LINE: path.to.field: message`, e.g.
  * `scenarios/x.yaml:14: steps[2].over: expected a duration like 40m, got "40 min"`.
  */
+
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import { CASE_ACTIONS, CASE_STATUSES, ESCALATION_LEVELS } from '../../cases/work
 import { CAMERA_EVENT_TYPES, PROFILE_NAMES, PROFILES } from '../../registry/profiles.ts';
 import { builtInRules } from '../../rules/templates.ts';
 import { demoDistrict } from '../district.ts';
+import { describeValue, formatPath } from '../messages.ts';
 import { MODELS } from '../models.ts';
 import { formatDuration, gcd, parseDuration } from './duration.ts';
 import {
@@ -55,32 +57,11 @@ export const formatIssue = (i: ScenarioIssue) =>
 
 type Path = (string | number)[];
 
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else {
-      const s = String(seg);
-      out += /^[A-Za-z_][\w-]*$/.test(s) ? `${out ? '.' : ''}${s}` : `[${JSON.stringify(s)}]`;
-    }
-  }
-  return out;
-}
+export { formatPath };
 
 // ---- small schemas with readable messages ------------------------------------------------------------
 
-const describe = (v: unknown): string =>
-  v === undefined
-    ? 'nothing'
-    : v === null
-      ? 'null'
-      : typeof v === 'string'
-        ? JSON.stringify(v)
-        : Array.isArray(v)
-          ? 'a list'
-          : typeof v === 'object'
-            ? 'a map'
-            : String(v);
+const describe = (v: unknown) => describeValue(v, 'a map');
 
 /** A value parsed by `parse`; otherwise the issue says "expected WHAT, got …". */
 function scalar<T>(what: string, parse: (v: unknown) => T | undefined, hint?: (v: unknown) => string) {
