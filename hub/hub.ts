@@ -8,7 +8,7 @@ import { createRulesEngine, type Engine } from '../rules/index.ts';
 import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { resolveAdminToken } from './admin-token.ts';
-import { type Clock, manualClock, parseDuration, systemClock } from './clock.ts';
+import { type Clock, manualClock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createEventBus, type EventBus } from './events.ts';
@@ -112,14 +112,6 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       await catalogue.load();
       // The engine is built after the case service but the service asks it for rule windows.
       let engine: Engine | undefined;
-      const ruleDuration = (id: string, pick: 'verifyAfter' | 'relapseWindow', dflt: number) => {
-        try {
-          const text = engine?.get(id)[pick];
-          return (text ? parseDuration(text) : undefined) ?? dflt;
-        } catch {
-          return dflt;
-        }
-      };
       const cases = createCaseService({
         db: store.db,
         registry,
@@ -129,8 +121,9 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         events,
         metrics,
         logger: logger.child({ module: 'cases' }),
-        relapseWindowMs: (id) => ruleDuration(id, 'relapseWindow', 24 * 3_600_000),
-        verifyAfterMs: (id) => ruleDuration(id, 'verifyAfter', 15 * 60_000),
+        // A case whose rule was deleted keeps the rule defaults.
+        relapseWindowMs: (id) => engine?.windows(id)?.relapseWindowMs ?? 24 * 3_600_000,
+        verifyAfterMs: (id) => engine?.windows(id)?.verifyAfterMs ?? 15 * 60_000,
       });
       await cases.load();
       const rules = createRulesEngine({

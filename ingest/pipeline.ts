@@ -92,7 +92,6 @@ export function createIngest(deps: {
   let buffered = 0;
   let retrying = 0;
   const held: Done[] = [];
-  const latestCache = new Map<string, Map<string, { ts: number; value: unknown }>>();
   let timer: NodeJS.Timeout | undefined;
   /** Batches being written. PostgreSQL takes two at once, so the hub prepares one while the
    * server commits the other; the embedded store is single-threaded and takes one. */
@@ -297,13 +296,6 @@ export function createIngest(deps: {
     m.flushes.observe((performance.now() - t0) / 1000);
     retrying -= count;
     const now = clock.now();
-    for (const row of batch.latest) {
-      const perDevice = latestCache.get(row.deviceId) ?? new Map<string, { ts: number; value: unknown }>();
-      latestCache.set(row.deviceId, perDevice);
-      const prev = perDevice.get(row.key);
-      if (!prev || prev.ts <= row.ts)
-        perDevice.set(row.key, { ts: row.ts, value: row.json === null ? row.value : JSON.parse(row.json) });
-    }
     for (const a of batchAcks) {
       m.ackLatency.observe((now - a.arrived) / 1000);
       a.done();
@@ -394,7 +386,6 @@ export function createIngest(deps: {
     reject,
     flush,
     stop,
-    latest: (deviceId: string) => latestCache.get(deviceId),
     stats: () => ({
       buffered,
       retrying,

@@ -419,6 +419,16 @@ export function createRulesEngine(deps: {
         if (!l) throw notFound('rule', id);
         return view(l);
       },
+      /** How long a rule's condition must stay clear to verify, and its relapse window (ms). */
+      windows(id: string): { verifyAfterMs: number; relapseWindowMs: number } | undefined {
+        const l = rules.get(id);
+        return (
+          l && {
+            verifyAfterMs: durationMs(l.rule.verifyAfter),
+            relapseWindowMs: durationMs(l.rule.relapseWindow),
+          }
+        );
+      },
       async save(input: unknown, id?: string) {
         const body = id && input && typeof input === 'object' ? { ...(input as object), id } : input;
         const v = validateRule(body);
