@@ -248,9 +248,13 @@ export function createRulesEngine(deps: {
     }
     ticking = (async () => {
       const now = clock.now();
+      // One device list per profile per pass, shared by that profile's ticking rules.
+      const devicesOf = new Map<string, Device[]>();
       for (const l of rules.values()) {
         if (!l.ticks || l.disabledReason || !l.rule.enabled) continue;
-        for (const device of registry.devices.list({ profile: l.rule.appliesTo.profile })) {
+        const profile = l.rule.appliesTo.profile;
+        if (!devicesOf.has(profile)) devicesOf.set(profile, registry.devices.list({ profile }));
+        for (const device of devicesOf.get(profile)!) {
           if (!applies(l, device)) continue;
           const k = stateKey(l.rule.id, device.id);
           const prev = states.get(k);
