@@ -64,6 +64,11 @@ describe('sessions and hardening', () => {
       body: JSON.stringify(rule),
     });
     expect(foreign.status).toBe(403);
+    // A WebSocket upgrade from another site's page with the cookie is refused too.
+    const hijack = await rawRequest(t.httpUrl, 'GET', '/api/events', {
+      headers: { cookie, upgrade: 'websocket', connection: 'Upgrade', origin: 'https://evil.example' },
+    });
+    expect(hijack.status).toBe(403);
     const ok = await rawRequest(t.httpUrl, 'POST', '/api/auth/logout', {
       headers: { cookie, 'x-gridhub-csrf': '1', origin: t.httpUrl },
     });
