@@ -44,7 +44,7 @@ export async function startDemo(opts: {
       `  MQTT     ${urls.mqttUrl}   (WebSocket: ${urls.httpUrl.replace(/^http/, 'ws')}/mqtt)`,
       `  sign in  ${tokenHint}; send it as "Authorization: Bearer <token>"`,
       `  try      curl -H "Authorization: Bearer $(cat ${hub.config.dataDir}/admin-token)" "${urls.httpUrl}/api/devices/bin-01/series?key=fillingLevel"`,
-      `  users    operator, dispatcher, sanitation, site-office, inspector (password ${DEMO_PASSWORD}): POST /api/auth/login`,
+      `  users    admin, operator, dispatcher, sanitation, site-office, inspector, viewer (password ${DEMO_PASSWORD}): POST /api/auth/login`,
       '  stop     Ctrl-C',
       '',
     ].join('\n'),
@@ -83,11 +83,14 @@ async function provisionPeople(apiUrl: string, adminToken: string) {
   ];
   for (const u of units) await call('PUT', `/api/units/${u.id}`, { name: u.name, categories: u.categories });
   const users = [
+    // People are the admins (issue 7): the dashboard's administration pages sign in as this one.
+    { id: 'admin', name: '系统管理员', role: 'admin' },
     { id: 'operator', name: '监督中心值班员', role: 'operator' },
     { id: 'dispatcher', name: '指挥中心派遣员', role: 'dispatcher' },
     { id: 'sanitation', name: '环卫所', role: 'unit', unitId: 'sanitation' },
     { id: 'site-office', name: '工地监管办', role: 'unit', unitId: 'site-office' },
     { id: 'inspector', name: '网格员', role: 'inspector', gridCodes: ['330102'] },
+    { id: 'viewer', name: '领导驾驶舱', role: 'viewer' },
   ];
   for (const u of users) await call('POST', '/api/users', { ...u, password: DEMO_PASSWORD });
 }

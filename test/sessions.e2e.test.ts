@@ -78,6 +78,12 @@ describe('sessions and hardening', () => {
     // Body limits per route: sign-in takes at most 4 KiB.
     const big = await login('olga', 'x'.repeat(4 * 1024));
     expect(big.status).toBe(413);
+    // Without trustProxy, forwarded headers count for nothing: no Secure cookie over plain HTTP.
+    const forwarded = await login('olga', PASSWORD, {
+      'x-forwarded-proto': 'https',
+      'x-forwarded-for': '203.0.113.9',
+    });
+    expect(String((forwarded.headers['set-cookie'] as string[])[0])).not.toMatch(/Secure/);
     // Bearer requests need no such header.
     const bearer = (await login('olga')).body.token;
     expect((await t.api('POST', '/api/auth/logout', undefined, bearer)).status).toBe(204);
@@ -354,4 +360,35 @@ describe('sessions and hardening', () => {
     );
     expect(seen).toEqual([]);
   }, 300_000);
+});
+
+describe('behind a TLS-terminating proxy (trustProxy)', () => {
+  let t: TestHub;
+  beforeAll(async () => {
+    t = await startTestHub({ overrides: { security: { trustProxy: '127.0.0.1' } } });
+    await t.api('POST', '/api/users', { id: 'pat', name: 'pat', role: 'viewer', password: PASSWORD });
+  });
+  afterAll(async () => {
+    await t?.stop();
+  });
+
+  it('the forwarded address counts for the audit log and throttles, and X-Forwarded-Proto: https makes the cookie Secure', async () => {
+    const a = await rawRequest(t.httpUrl, 'POST', '/api/auth/login', {
+      body: JSON.stringify({ username: 'pat', password: PASSWORD }),
+      headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' },
+    });
+    expect(a.status).toBe(200);
+    expect(String((a.headers['set-cookie'] as string[])[0])).toMatch(/; Secure$/);
+    const entries = (await t.api('GET', '/api/audit?action=auth.login')).body.items as { address: string }[];
+    expect(entries[0]?.address).toBe('203.0.113.9');
+    // Twenty failures from one forwarded address lock that address, not the proxy's others.
+    const attempt = (xff: string, username: string) =>
+      rawRequest(t.httpUrl, 'POST', '/api/auth/login', {
+        body: JSON.stringify({ username, password: 'wrong password!' }),
+        headers: { 'x-forwarded-for': xff },
+      });
+    for (let i = 0; i < 20; i++) expect((await attempt('198.51.100.7', `spray-${i}`)).status).toBe(401);
+    expect((await attempt('198.51.100.7', 'spray-x')).status).toBe(429);
+    expect((await attempt('198.51.100.8', 'spray-y')).status).toBe(401);
+  }, 120_000);
 });
