@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
@@ -10,6 +13,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { createWebSocketStream } from 'ws';
+import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
 import type { Clock } from '../hub/clock.ts';
 import { GridhubError } from '../hub/errors.ts';
 import type { Logger } from '../hub/logger.ts';
@@ -18,12 +22,15 @@ import type { Ingest } from '../ingest/index.ts';
 import type { People, Registry } from '../registry/index.ts';
 import type { TelemetryReader } from '../store/index.ts';
 import { createAuth, type Principal } from './auth.ts';
+import { createMediaStore } from './media.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gridRoutes } from './routes/grids.ts';
+import { mediaRoutes } from './routes/media.ts';
 import { peopleRoutes } from './routes/people.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { eventRoutes, systemRoutes } from './routes/system.ts';
+import { UI_DIST } from './ui-bundle.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,6 +60,12 @@ export interface WebDeps {
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
   mqttStream: (stream: import('node:stream').Duplex) => void;
+  /** Data folder: evidence photos are kept under <dataDir>/media. */
+  dataDir?: string;
+  /** Largest accepted photo upload in bytes (default 5 MiB). */
+  mediaMaxBytes?: number;
+  /** The dashboard bundle to serve at `/` (default web/ui/dist). */
+  uiDir?: string;
 }
 
 export type App = FastifyInstance<
@@ -117,11 +130,60 @@ export async function createWeb(deps: WebDeps): Promise<App> {
       .code(500)
       .send({ error: { code: 'GRIDHUB_ERR_INTERNAL', message: 'internal error (see the hub log)' } });
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({
-      error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
-    }),
-  );
+  // The dashboard (a single-page app): any GET outside the API that is not a file answers its
+  // index.html, so deep links (/cases/C…) work after a reload.
+  const uiDir = deps.uiDir ?? UI_DIST;
+  const uiIndex = existsSync(join(uiDir, 'index.html'));
+  if (!uiIndex)
+    deps.logger.warn(
+      { uiDir },
+      'dashboard bundle missing: `/` answers 503 until it is built (npm run build:ui)',
+    );
+  const NOT_UI = /^\/(?:api|docs|metrics|mqtt)(?:\/|$)/;
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if ((req.method === 'GET' || req.method === 'HEAD') && !NOT_UI.test(path)) {
+      if (!uiIndex)
+        return reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send(
+            'gridhub: the dashboard bundle is missing. Build it with `npm run build:ui` (npm ci does it).\n',
+          );
+      return reply.header('cache-control', 'no-cache').sendFile('index.html', uiDir);
+    }
+    return reply.code(404).send({
+      error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` },
+    });
+  });
+  if (uiIndex) {
+    await app.register(fastifyStatic, {
+      root: uiDir,
+      prefix: '/',
+      index: ['index.html'],
+      wildcard: true,
+      // Hashed assets never change; index.html is revalidated so a new build is picked up.
+      setHeaders: (res, file) => {
+        res.header(
+          'cache-control',
+          file.includes(`${join('dist', 'assets')}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+        );
+      },
+    });
+  }
+  // The dashboard talks only to its own origin (a city intranet without internet).
+  app.addHook('onSend', async (req, reply, payload) => {
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (type.startsWith('text/html') && !req.url.startsWith('/docs')) {
+      reply.header(
+        'content-security-policy',
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+      );
+      reply.header('x-content-type-options', 'nosniff');
+      reply.header('referrer-policy', 'same-origin');
+    }
+    return payload;
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -156,6 +218,15 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     deps.mqttStream(createWebSocketStream(socket));
   });
 
+  // One photo store for the media routes and the case reports that take photo ids.
+  app.decorate(
+    'media',
+    createMediaStore({
+      dir: join(deps.dataDir ?? 'data', 'media'),
+      maxBytes: deps.mediaMaxBytes ?? MEDIA_MAX_BYTES_DEFAULT,
+      now: () => deps.clock.now(),
+    }),
+  );
   await app.register(systemRoutes(deps));
   await app.register(gridRoutes(deps));
   await app.register(deviceRoutes(deps));
@@ -163,5 +234,6 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(eventRoutes(deps));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
+  await app.register(mediaRoutes(deps));
   return app as unknown as App;
 }

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { CASE_ACTIONS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { caseActionBody, MEDIA_ID_RE, newCaseBody } from '../../cases/schemas.ts';
 import { badRequest } from '../../hub/errors.ts';
 import { requireRole } from '../auth.ts';
-import { limitParam, location, timeParam } from '../schemas.ts';
+import { limitParam, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
 const urgency = z.enum(['low', 'normal', 'urgent']);
@@ -31,12 +32,30 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             .optional(),
           from: timeParam.optional(),
           to: timeParam.optional(),
+          source: z.enum(['sensor', 'report']).optional(),
+          order: z.enum(['desc', 'asc']).optional(),
           limit: limitParam(500, 50),
           cursor: z.string().optional(),
         }),
       },
     },
     async (req) => cases.list(req.query),
+  );
+
+  app.get(
+    '/api/cases/summary',
+    {
+      schema: {
+        tags: ['cases'],
+        description: 'Open cases per grid, counts by status, devices in alarm (the overview map).',
+      },
+    },
+    async (req) => {
+      const p = requireRole(req.principal, 'operator', 'dispatcher', 'unit', 'inspector', 'viewer');
+      if (p.role === 'inspector') return cases.summary({ gridPrefixes: p.gridCodes ?? [] });
+      if (p.role === 'unit') return cases.summary({ assignee: p.unitId ?? '' });
+      return cases.summary();
+    },
   );
 
   app.get(
@@ -51,26 +70,22 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['cases'],
         description: 'A case reported by a person (inspector on patrol, operator taking a call).',
-        body: z
-          .object({
-            category: z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'),
-            description: z.string().min(1).max(2000),
-            location: location.optional(),
-            gridCode: z
-              .string()
-              .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-              .optional(),
-            photos: z.array(z.string().max(2048)).max(10).optional(),
-            urgency: urgency.optional(),
-          })
-          .strict(),
+        body: newCaseBody,
       },
     },
     async (req, reply) => {
       const p = requireRole(req.principal, 'inspector', 'operator');
       if (!req.body.location && !req.body.gridCode)
         throw badRequest('body.location: a location or a gridCode is required');
+      // Photos uploaded through POST /api/media are named by id: each must exist and be unclaimed.
+      const photos = req.body.photos ?? [];
+      for (const [i, ph] of photos.entries()) {
+        if (!MEDIA_ID_RE.test(ph)) continue;
+        const m = await app.media.meta(ph);
+        if (!m || m.caseId) throw badRequest(`body.photos.${i}: no uploaded photo '${ph}'`);
+      }
       const c = await cases.report(req.body, p);
+      for (const ph of photos) if (MEDIA_ID_RE.test(ph)) await app.media.link(ph, c.id);
       return reply.code(201).send(await cases.get(c.id, p));
     },
   );
@@ -81,22 +96,27 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['cases'],
         params: z.object({ id: z.string() }),
-        body: z
-          .object({
-            action: z.enum(CASE_ACTIONS),
-            note: z.string().max(2000).optional(),
-            assignee: z.string().max(64).optional(),
-          })
-          .strict(),
+        body: caseActionBody,
       },
     },
     async (req) => {
       const p = requireRole(req.principal, 'operator', 'dispatcher', 'unit', 'inspector', 'viewer');
+      // Photos taken for this action (uploaded by the same user, not yet part of a case) are
+      // linked to the case and named in the timeline note.
+      const photos = req.body.photos ?? [];
+      const me = p.userId ?? p.kind;
+      for (const [i, ph] of photos.entries()) {
+        const m = await app.media.meta(ph);
+        if (!m || m.caseId || m.uploadedBy !== me)
+          throw badRequest(`body.photos.${i}: no uploaded photo '${ph}'`);
+      }
+      const note = [req.body.note, ...photos.map((ph) => `/api/media/${ph}`)].filter(Boolean).join(' ');
       await cases.act(req.params.id, req.body.action, {
         principal: p,
-        note: req.body.note,
+        note: note || undefined,
         assignee: req.body.assignee,
       });
+      for (const ph of photos) await app.media.link(ph, req.params.id);
       return cases.get(req.params.id, p);
     },
   );

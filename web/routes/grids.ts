@@ -15,6 +15,22 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get('/api/grids', { schema: { tags: ['grids'] } }, async () => ({ items: registry.grids.tree() }));
 
+  // Every grid's polygon in one GeoJSON document: the dashboard draws the district map from it
+  // (offline, no tile server).
+  app.get(
+    '/api/grids/features',
+    { schema: { tags: ['grids'], description: 'All unit grids as one GeoJSON FeatureCollection.' } },
+    async (_req, reply) =>
+      reply.header('cache-control', 'private, no-cache').send({
+        type: 'FeatureCollection',
+        features: registry.grids.list().map((g) => ({
+          type: 'Feature',
+          properties: { code: g.code, name: g.name ?? g.code },
+          geometry: g.geometry,
+        })),
+      }),
+  );
+
   app.get(
     '/api/grids/:code',
     { schema: { tags: ['grids'], params: z.object({ code: areaCode }) } },
