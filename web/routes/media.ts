@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../cases/schemas.ts';
 import { GridhubError, notFound } from '../../hub/errors.ts';
-import { type Principal, requireRole } from '../auth.ts';
+import { access, seesCase } from '../access.ts';
+import type { Principal } from '../auth.ts';
 import { createMediaStore, type MediaStore } from '../media.ts';
 import type { App, WebDeps } from '../server.ts';
 
@@ -9,14 +10,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     media: MediaStore;
   }
-}
-
-/** May this principal see the case (contract: a unit its own cases, an inspector its grids)? */
-export function maySeeCase(p: Principal, c: { gridCode: string | null; assignee: string | null }): boolean {
-  if (p.role === 'unit') return !!p.unitId && c.assignee === p.unitId;
-  if (p.role === 'inspector')
-    return !!c.gridCode && (p.gridCodes ?? []).some((g) => c.gridCode!.startsWith(g));
-  return true;
 }
 
 const principalId = (p: Principal) => p.userId ?? p.kind;
@@ -45,6 +38,8 @@ export const mediaRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/media',
     {
       bodyLimit: maxBytes,
+      // contract.md: reporting a case with photos is for admin, operator, dispatcher, inspector.
+      config: { access: access.roles('operator', 'dispatcher', 'inspector'), audit: 'media.upload' },
       schema: {
         tags: ['cases'],
         description: `Uploads one photo (raw JPEG, PNG or WebP body, at most ${maxBytes} bytes; the type is judged by the content). Answers its id for POST /api/cases photos.`,
@@ -61,7 +56,7 @@ export const mediaRoutes = (deps: WebDeps) => async (app: App) => {
       },
     },
     async (req, reply) => {
-      const p = requireRole(req.principal, 'operator', 'dispatcher', 'inspector');
+      const p = req.principal!;
       if (!Buffer.isBuffer(req.body))
         throw new GridhubError(
           'GRIDHUB_ERR_UNSUPPORTED_MEDIA',
@@ -77,15 +72,18 @@ export const mediaRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get(
     '/api/media/:id',
-    { schema: { tags: ['cases'], params: z.object({ id: z.string().max(64) }) } },
+    {
+      config: { access: access.signedIn },
+      schema: { tags: ['cases'], params: z.object({ id: z.string().max(64) }) },
+    },
     async (req, reply) => {
-      const p = requireRole(req.principal, 'operator', 'dispatcher', 'unit', 'inspector', 'viewer');
+      const p = req.principal!;
       const meta = await store.meta(req.params.id);
       if (!meta) throw notFound('media', req.params.id);
       let visible = p.role === 'admin' || meta.uploadedBy === principalId(p);
       if (!visible && meta.caseId) {
         const c = await deps.cases.get(meta.caseId).catch(() => undefined);
-        visible = !!c && maySeeCase(p, c);
+        visible = !!c && seesCase(await req.scope(), c);
       }
       // Not one's to see: answered as if it did not exist (contract: outside scope → 404).
       if (!visible) throw notFound('media', req.params.id);

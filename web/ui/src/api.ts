@@ -1,8 +1,8 @@
 /**
  * The dashboard's API client. Same origin only; the session is the HttpOnly `gridhub_session`
- * cookie (credentials 'same-origin'; every write carries `x-gridhub-csrf: 1`). Until the hub sets
- * that cookie, the bearer token from the login answer is kept in sessionStorage for this tab and
- * sent as `Authorization: Bearer`.
+ * cookie set at sign-in (credentials 'same-origin'; every write carries `x-gridhub-csrf: 1`, which
+ * the hub requires of cookie-authenticated writes). The bearer token in the sign-in answer is for
+ * scripts: the dashboard never keeps it, so page scripts cannot read the session.
  */
 export interface Me {
   id: string;
@@ -23,8 +23,10 @@ export class ApiError extends Error {
   }
 }
 
-const TOKEN_KEY = 'gridhub.token';
-let token: string | null = sessionStorage.getItem(TOKEN_KEY);
+// Whether this browser signed in (not the session itself, which JavaScript cannot read): without
+// it the app goes straight to sign-in instead of asking /api/me for a 401.
+const HINT_KEY = 'gridhub.signedIn';
+let signedIn = localStorage.getItem(HINT_KEY) === '1';
 const expiredListeners = new Set<() => void>();
 export const onExpired = (fn: () => void) => {
   expiredListeners.add(fn);
@@ -34,7 +36,6 @@ export const onExpired = (fn: () => void) => {
 function headers(write: boolean, extra: Record<string, string> = {}): Record<string, string> {
   const h: Record<string, string> = { ...extra };
   if (write) h['x-gridhub-csrf'] = '1';
-  if (token) h.authorization = `Bearer ${token}`;
   return h;
 }
 
@@ -69,7 +70,7 @@ export async function request<T>(
     throw new ApiError(0, 'NETWORK', 'the hub cannot be reached');
   }
   if (res.status === 401 && !opts.quiet401) {
-    setToken(null);
+    setSignedIn(false);
     for (const fn of expiredListeners) fn();
   }
   if (!res.ok) throw await toError(res);
@@ -85,10 +86,10 @@ export const api = {
   del: <T>(path: string) => request<T>('DELETE', path),
 };
 
-export function setToken(t: string | null) {
-  token = t;
-  if (t) sessionStorage.setItem(TOKEN_KEY, t);
-  else sessionStorage.removeItem(TOKEN_KEY);
+function setSignedIn(v: boolean) {
+  signedIn = v;
+  if (v) localStorage.setItem(HINT_KEY, '1');
+  else localStorage.removeItem(HINT_KEY);
 }
 export const authHeaders = () => headers(false);
 
@@ -106,12 +107,12 @@ function toMe(raw: Record<string, unknown>): Me {
 
 /** The signed-in user, or null. Without a session there is nothing to ask (and no 401 to log). */
 export async function me(): Promise<Me | null> {
-  if (!token) return null;
+  if (!signedIn) return null;
   try {
     return toMe(await request<Record<string, unknown>>('GET', '/api/me', undefined, { quiet401: true }));
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
-      setToken(null);
+      setSignedIn(false);
       return null;
     }
     throw e;
@@ -119,21 +120,19 @@ export async function me(): Promise<Me | null> {
 }
 
 export async function signIn(username: string, password: string): Promise<Me> {
-  setToken(null);
-  const r = await request<{ token: string; user: Record<string, unknown> }>(
+  const r = await request<{ user: Record<string, unknown> }>(
     'POST',
     '/api/auth/login',
     { username, password },
     { quiet401: true },
   );
-  // The hub does not set the session cookie yet (issue 7): the bearer token of this tab is the session.
-  setToken(r.token);
+  setSignedIn(true);
   return toMe(r.user ?? (await me()) ?? {});
 }
 
 export async function signOut() {
   await request('POST', '/api/auth/logout', {}, { quiet401: true }).catch(() => {});
-  setToken(null);
+  setSignedIn(false);
 }
 
 export const uploadPhoto = (file: Blob) =>
