@@ -109,7 +109,8 @@ function toMe(raw: Record<string, unknown>): Me {
 export async function me(): Promise<Me | null> {
   if (!signedIn) return null;
   try {
-    return toMe(await request<Record<string, unknown>>('GET', '/api/me', undefined, { quiet401: true }));
+    // A 401 here is a session that ended (expired, signed out elsewhere): the app says so.
+    return toMe(await request<Record<string, unknown>>('GET', '/api/me'));
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       setSignedIn(false);

@@ -89,16 +89,20 @@ export function Lazy<P extends object>(props: {
   load: () => Promise<{ default: FunctionComponent<P> }>;
   props: P;
 }) {
-  const [C, setC] = useState<FunctionComponent<P> | null>(null);
+  // The component is kept with the loader it came from: on a switch of page, the old component
+  // never renders with the new page's props.
+  const [loaded, setLoaded] = useState<{ load: unknown; C: FunctionComponent<P> } | null>(null);
   useEffect(() => {
     let alive = true;
-    void props.load().then((mod) => alive && setC(() => mod.default));
+    void props.load().then((mod) => alive && setLoaded({ load: props.load, C: mod.default }));
     return () => {
       alive = false;
     };
   }, [props.load]);
   const m = useApp()?.m;
-  return C ? <C {...props.props} /> : <p class="muted">{m?.loading ?? '…'}</p>;
+  if (!loaded || loaded.load !== props.load) return <p class="muted">{m?.loading ?? '…'}</p>;
+  const C = loaded.C;
+  return <C {...props.props} />;
 }
 
 /** Fetches on mount and whenever `deps` change; `reload` refetches (live updates). */

@@ -449,6 +449,5 @@ export function fmtTime(lang: Lang, iso: string | number | null | undefined): st
     day: '2-digit',
     hour: '2-digit',
     minute: '2-digit',
-    timeZone: 'Asia/Shanghai',
   });
 }

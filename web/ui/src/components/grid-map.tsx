@@ -32,6 +32,8 @@ export interface MapProps {
   onDevice?: (id: string) => void;
   height?: number | string;
   dark?: boolean;
+  /** Grid names on the polygons (default: at community level and below). */
+  labels?: boolean;
   label: string;
   testid?: string;
 }
@@ -43,6 +45,10 @@ export function GridMap(props: MapProps) {
   const option = useMemo(() => {
     const map = mapFor(props.area, props.features);
     const alarm = new Set(props.summary?.alarmDevices ?? []);
+    // Grid names without the community's name in front (东坡路社区第1网格 → 第1网格) fit a polygon.
+    const names = new Map(
+      props.features.features.map((f) => [f.properties.code, f.properties.name.replace(/^.*社区/, '')]),
+    );
     const data = props.features.features
       .filter((f) => f.properties.code.startsWith(props.area))
       .map((f) => {
@@ -83,7 +89,12 @@ export function GridMap(props: MapProps) {
           borderWidth: 1,
         },
         emphasis: { itemStyle: { areaColor: '#ffd666' }, label: { show: true, color: '#1d2939' } },
-        label: { show: props.area.length >= 12, color: fg, fontSize: 11 },
+        label: {
+          show: props.labels ?? props.area.length >= 12,
+          color: fg,
+          fontSize: 11,
+          formatter: (p: { name: string }) => names.get(p.name) ?? p.name,
+        },
       },
       visualMap: {
         min: 0,

@@ -70,7 +70,7 @@ function Trend(props: { c: CaseView }) {
                       yAxis: limit.value,
                       name: `${m.limit} ${limit.value}`,
                       lineStyle: { color: '#d92d20', type: 'dashed' },
-                      label: { formatter: `${m.limit} ${limit.op} ${limit.value}` },
+                      label: { formatter: `${m.limit} ${limit.op} ${limit.value}`, position: 'insideEndTop' },
                     },
                   ]
                 : []),
@@ -264,7 +264,7 @@ export default function CasePage(props: { id: string }) {
         <div class="case-main">
           <Actions c={c} onDone={reload} />
           <Section title={m.evidence} id="evidence">
-            <p>{c.description}</p>
+            {c.description !== c.evidence.explanation && <p>{c.description}</p>}
             {c.evidence.explanation && (
               <p>
                 <strong>{m.explanation}:</strong> {c.evidence.explanation}
@@ -337,6 +337,7 @@ export default function CasePage(props: { id: string }) {
                 features={fc}
                 area={c.gridCode.slice(0, 12)}
                 marker={c.location}
+                labels={false}
                 height={260}
                 label={`${m.location}: ${c.location.lng.toFixed(5)}, ${c.location.lat.toFixed(5)}`}
               />
