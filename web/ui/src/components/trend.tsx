@@ -26,27 +26,30 @@ export function TrendPanel(props: {
   const [bucket, setBucket] = useState('5m');
   const [agg, setAgg] = useState('avg');
   const span = RANGES.find((r) => r[0] === range)![1];
-  const { data, error } = useData(
-    () =>
-      key
-        ? api.get<{ points: { ts: string; value: number }[] }>(
-            `${props.base}${qs({ ...props.extra, key, from: new Date(Date.now() - span).toISOString(), to: new Date().toISOString(), bucket: bucket || undefined, agg: bucket ? agg : undefined })}`,
+  const { data, error } = useData(() => {
+    const to = Date.now();
+    const from = to - span;
+    return key
+      ? api
+          .get<{ points: { ts: string; value: number }[] }>(
+            `${props.base}${qs({ ...props.extra, key, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket: bucket || undefined, agg: bucket ? agg : undefined })}`,
           )
-        : Promise.resolve({ points: [] }),
-    [key, range, bucket, agg, props.base, JSON.stringify(props.extra)],
-  );
+          .then((r) => ({ ...r, from, to }))
+      : Promise.resolve({ points: [], from, to });
+  }, [key, range, bucket, agg, props.base, JSON.stringify(props.extra)]);
   const option = useMemo(
     () => ({
       grid: { left: 50, right: 20, top: 20, bottom: 50 },
       tooltip: { trigger: 'axis' },
       dataZoom: [{ type: 'inside' }, { type: 'slider', height: 18, bottom: 8 }],
-      xAxis: AXIS_TIME,
+      xAxis: { ...AXIS_TIME, min: data?.from, max: data?.to },
       yAxis: { type: 'value', scale: true },
       series: [
         {
           type: 'line',
           name: key,
-          showSymbol: false,
+          // A sparse series shows its points (a single reading is otherwise invisible).
+          showSymbol: (data?.points.length ?? 0) < 60,
           data: (data?.points ?? []).map((p) => [p.ts, p.value]),
         },
       ],
