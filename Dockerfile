@@ -1,9 +1,21 @@
 # gridhub: runs the TypeScript sources through tsx (no build step), as `npm start` does.
+# The dashboard bundle is built with the dev dependencies (Vite) in a stage of its own.
+FROM node:20-bookworm-slim AS ui
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY cases ./cases
+COPY hub ./hub
+COPY registry ./registry
+COPY web ./web
+RUN npx vite build --config web/ui/vite.config.ts
+
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY bin ./bin
 COPY hub ./hub
 COPY store ./store
@@ -11,7 +23,9 @@ COPY registry ./registry
 COPY gateway ./gateway
 COPY ingest ./ingest
 COPY rules ./rules
+COPY cases ./cases
 COPY web ./web
+COPY --from=ui /app/web/ui/dist ./web/ui/dist
 COPY simulators ./simulators
 COPY tsconfig.json ./
 USER node
