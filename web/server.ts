@@ -44,6 +44,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     audit: import('./audit.ts').Audit;
+    routeTable: { method: string; url: string; access: unknown; audit?: string }[];
   }
 }
 
@@ -148,7 +149,14 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     routerOptions: { maxParamLength: 256 },
   }).withTypeProvider<ZodTypeProvider>();
   // Deny by default: a route that does not say who may call it is refused at registration.
-  app.addHook('onRoute', (route) => checkRouteDeclaration(route as never));
+  // The table of what was registered, with each route's declaration (the route-table test walks it).
+  const routeTable: { method: string; url: string; access: unknown; audit?: string }[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    checkRouteDeclaration(route as never);
+    for (const method of Array.isArray(route.method) ? route.method : [route.method])
+      routeTable.push({ method, url: route.url, access: route.config?.access, audit: route.config?.audit });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
