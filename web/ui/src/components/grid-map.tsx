@@ -96,7 +96,9 @@ export function GridMap(props: MapProps) {
           formatter: (p: { name: string }) => names.get(p.name) ?? p.name,
         },
       },
+      // A case's location map (with its pin) is small: no colour scale, no legend.
       visualMap: {
+        show: !props.marker,
         min: 0,
         max: Math.max(4, ...data.map((d) => d.value)),
         seriesIndex: 0,
@@ -150,6 +152,7 @@ export function GridMap(props: MapProps) {
           : []),
       ],
       legend: {
+        show: !props.marker,
         bottom: 10,
         right: 10,
         textStyle: { color: fg },
