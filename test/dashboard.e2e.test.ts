@@ -306,13 +306,15 @@ describe.skipIf(!hasChromium)(`dashboard in Chromium (needs ${CHROMIUM_HINT})`, 
       ['/rules', '.rule', 'rules-en'],
       [`/grids/${BIN_GRID}`, '#grid-devices li', 'grid-en'],
       ['/devices/bin-e2e', '[data-testid=latest] dt', 'device-en'],
+      ['/overview/wall', '[data-testid=overview-map] canvas', 'wall-en'],
     ] as const) {
       await v.page.goto(`${origin}${path}`);
       await v.page.locator(ready).first().waitFor();
       await v.page.waitForTimeout(300);
       await check(v.page, name);
     }
-    // Switch to Chinese in place.
+    // Wall mode has no header: leave it, then switch to Chinese in place.
+    await v.page.getByRole('button', { name: 'Leave wall mode' }).click();
     await v.page.getByRole('button', { name: '中文' }).click();
     await v.page.getByRole('link', { name: '一张图' }).waitFor();
   }, 180_000);
