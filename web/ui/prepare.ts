@@ -1,6 +1,7 @@
 // `npm ci` / `npm install` run this (the `prepare` script): builds the dashboard bundle. Without
 // dev dependencies (`npm ci --omit=dev`) there is no Vite: it says so and leaves the build to a
-// build stage (see the Dockerfile); the hub then says the bundle is missing.
+// build stage (see the Dockerfile); the hub then says the bundle is missing. It writes to stderr:
+// `npm pack --json` runs it and its stdout must stay JSON.
 import { buildUi } from '../ui-bundle.ts';
 
 try {
@@ -13,4 +14,4 @@ try {
 }
 const t0 = Date.now();
 await buildUi();
-console.log(`gridhub: dashboard bundle built in ${((Date.now() - t0) / 1000).toFixed(1)} s (web/ui/dist)`);
+console.warn(`gridhub: dashboard bundle built in ${((Date.now() - t0) / 1000).toFixed(1)} s (web/ui/dist)`);
