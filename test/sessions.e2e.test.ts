@@ -64,12 +64,20 @@ describe('sessions and hardening', () => {
       body: JSON.stringify(rule),
     });
     expect(foreign.status).toBe(403);
+    // A WebSocket upgrade from another site's page with the cookie is refused too.
+    const hijack = await rawRequest(t.httpUrl, 'GET', '/api/events', {
+      headers: { cookie, upgrade: 'websocket', connection: 'Upgrade', origin: 'https://evil.example' },
+    });
+    expect(hijack.status).toBe(403);
     const ok = await rawRequest(t.httpUrl, 'POST', '/api/auth/logout', {
       headers: { cookie, 'x-gridhub-csrf': '1', origin: t.httpUrl },
     });
     expect(ok.status).toBe(204);
     expect(String((ok.headers['set-cookie'] as string[])[0])).toMatch(/gridhub_session=;.*Max-Age=0/);
     expect((await rawRequest(t.httpUrl, 'GET', '/api/me', { headers: { cookie } })).status).toBe(401);
+    // Body limits per route: sign-in takes at most 4 KiB.
+    const big = await login('olga', 'x'.repeat(4 * 1024));
+    expect(big.status).toBe(413);
     // Bearer requests need no such header.
     const bearer = (await login('olga')).body.token;
     expect((await t.api('POST', '/api/auth/logout', undefined, bearer)).status).toBe(204);

@@ -71,6 +71,17 @@ export function createAuth(opts: {
         if (!required) return undefined;
         throw unauthorized('the session has ended; sign in again');
       }
+      // A WebSocket upgrade is a GET, but a cross-site page could open one with the cookie
+      // (cross-site WebSocket hijacking): its Origin must be ours too.
+      const upgrade = String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+      if (
+        upgrade &&
+        req.headers.origin !== undefined &&
+        !sameOrigin(req.headers.origin, req, opts.allowedOrigins ?? [])
+      )
+        throw forbidden(
+          `the Origin ${JSON.stringify(req.headers.origin)} may not open a WebSocket with the session cookie`,
+        );
       if (!SAFE_METHODS.has(req.method)) {
         if (req.headers[CSRF_HEADER] !== '1')
           throw forbidden(`a write made with the session cookie needs the header ${CSRF_HEADER}: 1`);

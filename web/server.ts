@@ -164,8 +164,11 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   app.setSerializerCompiler(serializerCompiler);
 
   const counted = deps.metrics.counter('gridhub_http_requests_total', 'HTTP requests, by status class');
-  app.addHook('onResponse', async (_req, reply) => {
+  app.addHook('onResponse', async (req, reply) => {
     counted.inc({ status: `${Math.floor(reply.statusCode / 100)}xx` });
+    // A refused WebSocket upgrade: its socket left the HTTP server's keeping when it asked to
+    // upgrade, so nothing would ever close it (and the hub could not stop). Close it here.
+    if (reply.statusCode >= 400 && req.headers.upgrade) req.raw.socket?.destroySoon?.();
   });
 
   app.setErrorHandler((err: FastifyError & { validationContext?: string }, req, reply) => {
