@@ -202,9 +202,14 @@ export async function createWeb(deps: WebDeps): Promise<App> {
       { uiDir },
       'dashboard bundle missing: `/` answers 503 until it is built (npm run build:ui)',
     );
-  const NOT_UI = /^\/(?:api|docs|metrics|mqtt)(?:\/|$)/;
+  // A missing hashed asset is a 404, not the page.
+  const NOT_UI = /^\/(?:api|docs|metrics|mqtt|assets)(?:\/|$)/;
   app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0]!;
+    // Decoded and without the absolute form, as the router sees it (`/%61ssets/x` is `/assets/x`).
+    let path = req.url.split('?')[0]!;
+    try {
+      path = decodeURIComponent(new URL(req.url, 'http://hub').pathname);
+    } catch {}
     if ((req.method === 'GET' || req.method === 'HEAD') && !NOT_UI.test(path)) {
       if (!uiIndex)
         return reply
