@@ -183,6 +183,17 @@ async function createUserCommand(
 }
 
 async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
+  // The demo serves the dashboard: build its bundle when it is missing or older than its sources
+  // (npm ci builds it; this covers a checkout updated since). `start` only warns (see web/server.ts).
+  if (opts.demo) {
+    const { ensureUi, uiBundleState } = await import('../web/ui-bundle.ts');
+    if (uiBundleState() !== 'ok') {
+      process.stdout.write('gridhub: building the dashboard bundle (web/ui/dist)…\n');
+      await ensureUi().catch((err: Error) =>
+        process.stderr.write(`gridhub: the dashboard could not be built: ${err.message}\n`),
+      );
+    }
+  }
   const hub = createHub(config);
   let stopping = false;
   let fleet: { stop(): Promise<void> } | undefined;

@@ -197,6 +197,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         timezone: config.timezone,
         version: VERSION,
         mqttStream: (s: Duplex) => gateway.handleStream(s),
+        dataDir: config.dataDir,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         health: () => ({
           status: rules.warnings().length ? 'degraded' : 'ok',

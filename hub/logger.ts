@@ -62,11 +62,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         },
       },
       serializers: {
-        err: (e: Error) => {
+        err: (e: Error | string) => {
+          // Some callers log the message alone (`err: err.message`): a string, not an Error.
+          if (typeof e === 'string') return redactUrlPasswords(e);
+          if (!(e instanceof Error)) return e;
           const s = pino.stdSerializers.err(e);
           return {
             ...s,
-            message: redactUrlPasswords(s.message),
+            message: redactUrlPasswords(s.message ?? ''),
             stack: s.stack && redactUrlPasswords(s.stack),
           };
         },
