@@ -179,13 +179,11 @@ describe('HTTP access control', () => {
         ['GET', '/api/kpis'],
         ['GET', '/api/events'],
         // The dashboard (issue 11): the overview's figures and polygons, evidence photos (scoped by
-        // the case), and the catalogue, units and calendar every case page names.
+        // the case), and the names every case page shows (categories, units, calendar).
         ['GET', '/api/cases/summary'],
         ['GET', '/api/grids/features'],
         ['GET', '/api/media/:id'],
-        ['GET', '/api/units'],
-        ['GET', '/api/categories'],
-        ['GET', '/api/calendar'],
+        ['GET', '/api/reference'],
       ])
         expect(roles(m!, u!), `${m} ${u}`).toEqual(all);
       expect(roles('POST', '/api/media')).toEqual(['admin', 'dispatcher', 'inspector', 'operator']);
@@ -215,7 +213,10 @@ describe('HTTP access control', () => {
         ['PUT', '/api/grids'],
         ['GET', '/api/users'],
         ['POST', '/api/users'],
+        ['GET', '/api/units'],
         ['PUT', '/api/units/:id'],
+        ['GET', '/api/categories'],
+        ['GET', '/api/calendar'],
         ['PUT', '/api/calendar'],
         ['POST', '/api/clock'],
         ['GET', '/api/audit'],

@@ -172,16 +172,36 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  // Reading the catalogue and the calendar is part of reading cases: the dashboard names each
-  // case's category and counts its deadline down in working hours for every signed-in role.
+  // What every case page names, for every signed-in role: category names, unit names (dispatch
+  // suggestions, the unit a case went to) and the working calendar (deadlines counted down in
+  // working hours). Read-only and without identifiers beyond unit ids; managing these stays with
+  // the admin-only routes below, as the contract's matrix says.
   app.get(
-    '/api/categories',
-    { config: { access: access.signedIn }, schema: { tags: ['cases'] } },
+    '/api/reference',
+    {
+      config: { access: access.signedIn },
+      schema: {
+        tags: ['cases'],
+        response: {
+          200: z.object({
+            categories: z.array(z.unknown()),
+            units: z.array(z.object({ id: z.string(), name: z.string(), categories: z.array(z.string()) })),
+            calendar: z.unknown(),
+          }),
+        },
+      },
+    },
     async () => ({
-      items: catalogue.categories.list(),
-      next: null,
+      categories: catalogue.categories.list(),
+      units: deps.people.units.list().map((u) => ({ id: u.id, name: u.name, categories: u.categories })),
+      calendar: catalogue.calendar(),
     }),
   );
+
+  app.get('/api/categories', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () => ({
+    items: catalogue.categories.list(),
+    next: null,
+  }));
 
   app.put(
     '/api/categories/:code',
@@ -200,7 +220,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/calendar', { config: { access: access.signedIn }, schema: { tags: ['cases'] } }, async () =>
+  app.get('/api/calendar', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () =>
     catalogue.calendar(),
   );
 

@@ -258,18 +258,17 @@ function App() {
   useEffect(() => {
     if (!me) return;
     startLive();
-    void Promise.all([
-      api.get<{ items: Category[] }>('/api/categories').catch(() => ({ items: [] })),
-      api.get<{ items: Unit[] }>('/api/units').catch(() => ({ items: [] })),
-      api.get<AppState['calendar']>('/api/calendar').catch(() => null),
-    ]).then(([c, u, cal]) =>
-      setCatalogue({
-        categories: new Map(c.items.map((x) => [x.code, x])),
-        units: new Map(u.items.map((x) => [x.id, x])),
-        zone: cal?.timezone ?? 'Asia/Shanghai',
-        calendar: cal,
-      }),
-    );
+    void api
+      .get<{ categories: Category[]; units: Unit[]; calendar: AppState['calendar'] }>('/api/reference')
+      .catch(() => ({ categories: [], units: [], calendar: null }))
+      .then(({ categories, units, calendar }) =>
+        setCatalogue({
+          categories: new Map(categories.map((x) => [x.code, x])),
+          units: new Map(units.map((x) => [x.id, x])),
+          zone: calendar?.timezone ?? 'Asia/Shanghai',
+          calendar,
+        }),
+      );
   }, [me]);
   useEffect(() => {
     if (me === null && !path.startsWith('/sign-in'))
