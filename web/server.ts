@@ -53,6 +53,8 @@ export interface WebDeps {
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
   mqttStream: (stream: import('node:stream').Duplex) => void;
+  /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */
+  deviceLimits?: (deviceId: string) => Record<string, unknown> | undefined;
 }
 
 export type App = FastifyInstance<

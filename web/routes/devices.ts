@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { badRequest } from '../../hub/errors.ts';
+import { badRequest, notFound } from '../../hub/errors.ts';
 import { bucketOrigin } from '../../hub/time.ts';
 import type { Device } from '../../registry/index.ts';
+import { requireRole } from '../auth.ts';
 import { limitParam, newDeviceBody, patchDeviceBody, seriesQuery, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
@@ -128,6 +129,22 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       const d = registry.devices.get(req.params.id);
       const { from, to } = seriesWindow(req.query.from, req.query.to, deps.clock.now());
       return { items: await deps.reader.events({ deviceId: d.id, from, to, limit: req.query.limit }) };
+    },
+  );
+
+  // Limits at the MQTT edge and how often the device breached them, per reason (issue 9). The
+  // per-device figures live here, never in /metrics.
+  app.get(
+    '/api/devices/:id/limits',
+    {
+      schema: { tags: ['devices'], params: idParams },
+      config: { access: { roles: ['admin', 'operator'] } },
+    },
+    async (req) => {
+      requireRole(req.principal, 'operator');
+      const limits = deps.deviceLimits?.(req.params.id);
+      if (!limits) throw notFound('device', req.params.id);
+      return { id: req.params.id, ...limits };
     },
   );
 
