@@ -34,6 +34,8 @@ export interface GatewayOptions {
 }
 
 const TELEMETRY = 'v1/devices/me/telemetry';
+/** Where refused subscriptions of a persistent session end up (no one publishes there). */
+const REFUSED_TOPIC = '$gridhub/refused';
 
 // MQTT 5 reason codes used here (MQTT 5.0 section 2.4).
 export const RC = {
@@ -754,28 +756,47 @@ export function createGateway(deps: {
         const conn = client ? connOf.get(client) : undefined;
         if (!client || !conn) return cb(new Error('not authenticated'), null);
         const device = conn.device;
+        // A refused topic a persistent session stored (see below) stays refused, quietly.
+        if (sub.topic === REFUSED_TOPIC) return cb(null, null);
         // A persistent session restores the internal topic it stored; it is this device's own.
         const r = sub.topic.startsWith(outboundTopic(device.id, 'v1/devices/me/').slice(0, -3))
           ? { internal: sub.topic }
           : routeSubscribe(sub.topic, device.id, device.gateway);
+        // aedes 2.0.0-beta.1 persists the SUBSCRIBE's own list of topics (lib/handlers/subscribe.js
+        // storeSubscriptions), refused ones included, not what this hook returns: the topics are
+        // rewritten in place, so a persistent session stores the internal topic (its offline queue
+        // then fills, finding 6) and one placeholder for everything refused.
         if ('refused' in r) {
           refuse('subscribe', client, sub.topic, r.refused);
+          sub.topic = REFUSED_TOPIC;
           return cb(null, null); // SUBACK 0x80 (v5: 0x87) for this topic only
         }
         const max = edgeOf(device).limits.maxSubscriptions;
         if (!conn.subscriptions.has(r.internal) && conn.subscriptions.size >= max) {
           breach(device, 'subscriptions', `${max} subscriptions`);
           refuse('subscribe', client, sub.topic, `over the limit of ${max} subscriptions per connection`);
+          sub.topic = REFUSED_TOPIC;
           return cb(null, null);
         }
         conn.subscriptions.add(r.internal);
-        cb(null, { ...sub, topic: r.internal });
+        sub.topic = r.internal;
+        cb(null, sub);
       },
       authorizeForward(client, packet) {
         const conn = connOf.get(client);
         if (!conn) return null;
+        // Already mapped: only this device's internal topics reach its connections, so a device topic
+        // here was mapped for this device (another of its connections, or its offline queue).
+        if (packet.topic.startsWith('v1/')) return packet;
         const topic = deviceTopicFor(packet.topic, conn.device.id);
         if (!topic) return null;
+        // aedes 2.0.0-beta.1 delivers a persistent session's offline queue with the packet it passed
+        // in, not the one returned (lib/handlers/connect.js emptyQueueFilter): that packet (it has its
+        // message id already) is mapped in place. A live delivery's packet is shared: mapped on a copy.
+        if (packet.messageId !== undefined) {
+          packet.topic = topic;
+          return packet;
+        }
         return { ...packet, topic } as typeof packet;
       },
     });
