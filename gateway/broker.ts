@@ -18,6 +18,7 @@ import {
   sessionLimitsAnswer,
   TokenBucket,
 } from './limits.ts';
+import { createRpcTracker, type RpcRequest } from './rpc.ts';
 import { deviceTopicFor, inboundTopic, outboundTopic, routePublish, routeSubscribe } from './topics.ts';
 
 export type EdgeOptions = Config['gateway'];
@@ -34,6 +35,7 @@ export interface GatewayOptions {
 }
 
 const TELEMETRY = 'v1/devices/me/telemetry';
+const RPC_REQUEST = /^v1\/devices\/me\/rpc\/request\/(\d+)$/;
 /** Where refused subscriptions of a persistent session end up (no one publishes there). */
 const REFUSED_TOPIC = '$gridhub/refused';
 
@@ -168,6 +170,13 @@ export function createGateway(deps: {
   let server: Server | undefined;
   let tlsServer: Server | undefined;
   const sockets = new Set<Duplex>();
+  /** Server-side RPC with expiry and state; published with an MQTT message expiry as well. */
+  const rpc = createRpcTracker({
+    now: () => Date.now(),
+    publish: (deviceId, topic, payload, expirySeconds) => sendTo(deviceId, topic, payload, 1, expirySeconds),
+  });
+  /** PUBACK message ids of RPC requests written to a connection, so delivery can be recorded. */
+  const rpcInFlight = new WeakMap<Client, Map<number, number>>();
   const perAddress = new Map<string, number>();
   const connectBuckets = new Map<string, TokenBucket>();
   let stopped = false;
@@ -267,6 +276,14 @@ export function createGateway(deps: {
     else client.close();
   }
 
+  /** The next outgoing message id, as aedes' QoSPacket would take it (lib/qos-packet.js). */
+  function takeMessageId(client: Client): number {
+    const c = client as unknown as { _nextId: number };
+    const id = c._nextId;
+    c._nextId = id >= 65535 ? 1 : id + 1;
+    return id;
+  }
+
   /** Writes an MQTT 5 PUBACK/PUBREC with a reason code; aedes then leaves the packet alone. */
   function answerV5(client: Client, packet: MarkedPacket, reasonCode: number, reason: string) {
     packet._notAuthorized = true;
@@ -306,7 +323,13 @@ export function createGateway(deps: {
     cb(null);
   }
 
-  function sendTo(deviceId: string, deviceTopic: string, payload: unknown, qos: 0 | 1 = 1) {
+  function sendTo(
+    deviceId: string,
+    deviceTopic: string,
+    payload: unknown,
+    qos: 0 | 1 = 1,
+    expirySeconds?: number,
+  ) {
     return new Promise<void>((resolve, reject) => {
       if (!broker) return reject(new Error('broker not started'));
       broker.publish(
@@ -317,6 +340,8 @@ export function createGateway(deps: {
           qos,
           retain: false,
           dup: false,
+          // MQTT 5 message expiry: a queued message is dropped, not delivered late ([MQTT-3.3.2-5]).
+          ...(expirySeconds ? { properties: { messageExpiryInterval: expirySeconds } } : {}),
         },
         (err?: Error) => (err ? reject(err) : resolve()),
       );
@@ -429,10 +454,42 @@ export function createGateway(deps: {
         await answerClientRpc(device, msg.payload, route.requestId);
         return { ok: true };
       case 'rpc_response':
-      case 'gateway_attributes_request':
-      case 'gateway_rpc':
-        log.debug({ deviceId: device.id, topic }, 'rpc message');
+        rpc.answered(device.id, route.requestId, msg.payload);
         return { ok: true };
+      case 'gateway_attributes_request':
+      case 'gateway_rpc': {
+        // {"id": 1, "device": NAME, "client": true, "key": K | "keys": [...]} / {"device": NAME, "id": N, "data": …}
+        const body = parseObject(msg.payload);
+        const name = body?.device;
+        const child = typeof name === 'string' ? registry.devices.find(name) : undefined;
+        if (!child || child.parentId !== device.id)
+          return rejectWith(
+            'unknown_device',
+            typeof name === 'string'
+              ? `device '${name.slice(0, 128)}' is not registered under gateway '${device.id}'`
+              : `${topic}: expected {"device": NAME, …}`,
+          );
+        if (route.kind === 'gateway_rpc') {
+          log.debug({ deviceId: device.id, child: child.id }, 'gateway rpc reply');
+          return { ok: true };
+        }
+        const all = body?.client === false ? child.sharedAttributes : child.clientAttributes;
+        const keys = Array.isArray(body?.keys) ? body.keys : typeof body?.key === 'string' ? [body.key] : [];
+        const answer =
+          typeof body?.key === 'string'
+            ? { id: body?.id, device: child.id, value: all[body.key] ?? null }
+            : {
+                id: body?.id,
+                device: child.id,
+                values: Object.fromEntries(
+                  keys.filter((k) => typeof k === 'string').map((k) => [k, all[k] ?? null]),
+                ),
+              };
+        await sendTo(device.id, 'v1/gateway/attributes/response', answer).catch((err) =>
+          log.warn({ err, deviceId: device.id }, 'gateway attribute response failed'),
+        );
+        return { ok: true };
+      }
     }
   }
 
@@ -514,9 +571,15 @@ export function createGateway(deps: {
     return device;
   }
 
+  // Children per gateway, on every path that creates one (connect, attributes, telemetry in ingest).
+  registry.devices.setChildLimit((gw) => edgeOf(gw).limits.maxChildren);
+
   // A change of credentials (rotate, revoke, delete) closes that device's connections now.
   const offCredentials = registry.devices.onCredentialChange((deviceId, change) => {
-    if (change === 'deleted') edges.delete(deviceId);
+    if (change === 'deleted') {
+      edges.delete(deviceId);
+      rpc.deviceGone(deviceId);
+    }
     for (const client of clientsOf.get(deviceId) ?? []) {
       const conn = connOf.get(client);
       if (conn && typeof current(conn) === 'string') {
@@ -793,11 +856,27 @@ export function createGateway(deps: {
         // aedes 2.0.0-beta.1 delivers a persistent session's offline queue with the packet it passed
         // in, not the one returned (lib/handlers/connect.js emptyQueueFilter): that packet (it has its
         // message id already) is mapped in place. A live delivery's packet is shared: mapped on a copy.
+        let messageId = packet.messageId;
+        const rpcRequest = RPC_REQUEST.exec(topic);
+        if (rpcRequest) {
+          // Never written after its expiry; its PUBACK's message id is remembered for the state.
+          if (!rpc.forwarding(conn.device.id, rpcRequest[1]!)) return null;
+          if (packet.qos > 0) {
+            messageId ??= takeMessageId(client);
+            let ids = rpcInFlight.get(client);
+            if (!ids) {
+              ids = new Map();
+              rpcInFlight.set(client, ids);
+            }
+            if (ids.size > 1000) ids.clear(); // bounded: a device that never acknowledges
+            ids.set(messageId, Number(rpcRequest[1]));
+          }
+        }
         if (packet.messageId !== undefined) {
           packet.topic = topic;
           return packet;
         }
-        return { ...packet, topic } as typeof packet;
+        return { ...packet, topic, ...(messageId === undefined ? {} : { messageId }) } as typeof packet;
       },
     });
     broker.on('client', (client) => {
@@ -812,6 +891,19 @@ export function createGateway(deps: {
       set.add(client);
       connections.set(id, (connections.get(id) ?? 0) + 1);
       registry.presence.connected(id, true);
+      // A PUBACK for an RPC request marks it delivered (aedes' own 'ack' event has no packet for
+      // clean sessions).
+      (client as unknown as { _parser: import('node:events').EventEmitter })._parser.on(
+        'packet',
+        (p: { cmd: string; messageId?: number }) => {
+          if (p.cmd !== 'puback' || p.messageId === undefined) return;
+          const ids = rpcInFlight.get(client);
+          const requestId = ids?.get(p.messageId);
+          if (requestId === undefined) return;
+          ids!.delete(p.messageId);
+          rpc.delivered(id, requestId);
+        },
+      );
       // The credentials may have changed while this CONNECT was being processed.
       if (typeof current(conn) === 'string') kick(client, RC.NOT_AUTHORIZED);
     });
@@ -947,6 +1039,7 @@ export function createGateway(deps: {
     server = undefined;
     broker = undefined;
     offCredentials();
+    rpc.stop();
   }
 
   return {
@@ -961,6 +1054,15 @@ export function createGateway(deps: {
       void admit(stream, remoteAddress ?? 'ws');
     },
     sendTo,
+    /** Server-side RPC: send with an expiry, read its state. */
+    rpc: {
+      send: (deviceId: string, req: RpcRequest) => rpc.send(deviceId, req),
+      get: (deviceId: string, id: string) => {
+        const r = rpc.get(id);
+        return r?.deviceId === deviceId ? r : undefined;
+      },
+      list: (deviceId: string) => rpc.list(deviceId),
+    },
     connectedClients: () => broker?.connectedClients ?? 0,
     /** A device's limits, breach counts and cool-down, for the API (never in /metrics). */
     limitsOf(deviceId: string) {

@@ -185,6 +185,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         mqttStream: (s: Duplex) => gateway.handleStream(s),
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         deviceLimits: (id) => gateway.limitsOf(id),
+        rpc: gateway.rpc,
         health: () => ({
           status: rules.warnings().length ? 'degraded' : 'ok',
           version: VERSION,

@@ -387,6 +387,8 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
    * else generic; the gateway's location). Returns an error reason when the name belongs to a
    * device the gateway does not own.
    */
+  /** Children a gateway may have; the gateway (MQTT edge) installs its per-device limit. */
+  let childLimit: (gateway: Device) => number = () => Number.POSITIVE_INFINITY;
   /** Creations under way, so a connect and telemetry for a new child in one read create it once. */
   const creating = new Map<string, Promise<Device | { refused: string }>>();
 
@@ -399,7 +401,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     gateway: Device,
     name: string,
     type?: string,
-    maxChildren = Number.POSITIVE_INFINITY,
+    maxChildren = childLimit(gateway),
   ): Promise<Device | { refused: string }> {
     if (!isDeviceId(name))
       return {
@@ -515,6 +517,9 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
       ensureChild,
       setClientAttributes,
       setAttributes,
+      setChildLimit(fn: (gateway: Device) => number) {
+        childLimit = fn;
+      },
       /** The hash of the credential a device authenticates with now (null: none). */
       credentialOf: (id: string) => tokenHashOf.get(id) ?? null,
       onCredentialChange(listener: (deviceId: string, change: 'rotated' | 'revoked' | 'deleted') => void) {

@@ -55,6 +55,15 @@ export interface WebDeps {
   mqttStream: (stream: import('node:stream').Duplex) => void;
   /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */
   deviceLimits?: (deviceId: string) => Record<string, unknown> | undefined;
+  /** Server-side RPC with expiry and state (gateway/rpc.ts). */
+  rpc?: {
+    send(
+      deviceId: string,
+      req: { method: string; params?: unknown; expirationTime?: number; timeout?: number; oneway?: boolean },
+    ): object;
+    get(deviceId: string, id: string): object | undefined;
+    list(deviceId: string): object[];
+  };
 }
 
 export type App = FastifyInstance<

@@ -148,6 +148,64 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
+  // Server-side RPC (contract, Hub → device): every call has an expiry (default 60 s; per call
+  // `expirationTime`, epoch ms, as ThingsBoard, or `timeout` in ms) and a state readable here.
+  // Admin only, like every device write.
+  const rpcBody = z
+    .object({
+      method: z.string().min(1).max(128),
+      params: z.unknown().optional(),
+      expirationTime: z.number().int().positive().optional(),
+      timeout: z
+        .number()
+        .int()
+        .min(1)
+        .max(7 * 86_400_000)
+        .optional(),
+      oneway: z.boolean().optional(),
+    })
+    .strict();
+  const rpcOf = () => {
+    if (!deps.rpc) throw notFound('rpc', 'service');
+    return deps.rpc;
+  };
+  app.post(
+    '/api/devices/:id/rpc',
+    {
+      schema: { tags: ['devices'], params: idParams, body: rpcBody },
+      config: { access: { roles: ['admin'] } },
+    },
+    async (req, reply) => {
+      requireRole(req.principal);
+      const d = registry.devices.get(req.params.id);
+      if (req.body.expirationTime !== undefined && req.body.expirationTime <= Date.now())
+        throw badRequest(`expirationTime: ${new Date(req.body.expirationTime).toISOString()} is in the past`);
+      return reply.code(201).send(rpcOf().send(d.id, req.body));
+    },
+  );
+  app.get(
+    '/api/devices/:id/rpc',
+    { schema: { tags: ['devices'], params: idParams }, config: { access: { roles: ['admin'] } } },
+    async (req) => {
+      requireRole(req.principal);
+      const d = registry.devices.get(req.params.id);
+      return { items: rpcOf().list(d.id), next: null };
+    },
+  );
+  app.get(
+    '/api/devices/:id/rpc/:rpcId',
+    {
+      schema: { tags: ['devices'], params: idParams.extend({ rpcId: z.string().uuid() }) },
+      config: { access: { roles: ['admin'] } },
+    },
+    async (req) => {
+      requireRole(req.principal);
+      const r = rpcOf().get(req.params.id, req.params.rpcId);
+      if (!r) throw notFound('rpc', req.params.rpcId);
+      return r;
+    },
+  );
+
   // Shared attributes are pushed to the device on v1/devices/me/attributes (ThingsBoard).
   app.put(
     '/api/devices/:id/attributes',
