@@ -102,6 +102,9 @@ interface AedesClientInternals {
 /** Marks a PUBLISH the gateway has answered itself: aedes' enqueuePublish then neither acks nor routes it. */
 type MarkedPacket = PublishPacket & { _notAuthorized?: boolean };
 
+/** `AB:CD:…` or `abcd…` → `abcd…` */
+const normaliseFingerprint = (fp: string) => fp.replace(/:/g, '').toLowerCase();
+
 const authError = (message: string, returnCode: 3 | 4 | 5) => {
   const err = new Error(message) as AuthenticateError;
   err.returnCode = returnCode as AuthenticateError['returnCode'];
@@ -178,6 +181,8 @@ export function createGateway(deps: {
   /** PUBACK message ids of RPC requests written to a connection, so delivery can be recorded. */
   const rpcInFlight = new WeakMap<Client, Map<number, number>>();
   const perAddress = new Map<string, number>();
+  /** SHA-256 fingerprint (lowercase hex) of the client certificate a TLS connection presented. */
+  const certOf = new WeakMap<object, string>();
   const connectBuckets = new Map<string, TokenBucket>();
   let stopped = false;
 
@@ -562,12 +567,72 @@ export function createGateway(deps: {
     }).catch((err) => log.warn({ err, deviceId: device.id }, 'attribute response failed'));
   }
 
+  /** Admits an authenticated device, unless it is cooling down; namespaces its client id. */
+  function admitDevice(
+    client: Client,
+    device: Device,
+    credential: string | null,
+    cb: (err: AuthenticateError | null, ok: boolean | null) => void,
+  ) {
+    const internals = client as unknown as AedesClientInternals;
+    const e = edgeOf(device);
+    if (e.coolDownUntil > Date.now()) {
+      m.refusedConnect.inc({ reason: 'cool_down' });
+      warnThrottled(
+        `connect\u0000cool\u0000${device.id}`,
+        { deviceId: device.id },
+        'connect refused: device cooling down',
+      );
+      if (internals.version === 5) {
+        // aedes maps authenticate errors to 0x86/0x87 only; 0x97 (quota exceeded) is written here
+        // and the client closed before aedes answers (it then stops: client.closed).
+        try {
+          internals.conn.write(
+            mqttPacket.generate(
+              { cmd: 'connack', sessionPresent: false, reasonCode: RC.QUOTA_EXCEEDED },
+              { protocolVersion: 5 },
+            ),
+          );
+        } catch {}
+        client.close();
+        return cb(authError('cooling down', 3), false);
+      }
+      return cb(authError('device cooling down after breaching its limits', 3), false);
+    }
+    // Client ids are the device's own: namespaced by device id ('/' never occurs in one), so a
+    // device can only take over its own sessions ([MQTT-3.1.4-2] applies within the device).
+    client.id = `${device.id}/${client.id}`;
+    connOf.set(client, {
+      device,
+      credential,
+      v5: internals.version === 5,
+      inflight: 0,
+      subscriptions: new Set(),
+    });
+    cb(null, true);
+  }
+
+  function deviceByFingerprint(fp: string): Device | undefined {
+    // A scan: certificate connections are few, and the attribute is set through the API.
+    for (const d of registry.devices.list())
+      if (
+        typeof d.serverAttributes.x509Fingerprint === 'string' &&
+        normaliseFingerprint(d.serverAttributes.x509Fingerprint) === fp
+      )
+        return d;
+    return undefined;
+  }
+
   /** The device this connection may still act as, or why not: bound to device and credential. */
   function current(conn: Conn): Device | string {
     const device = registry.devices.find(conn.device.id);
     if (!device) return `device '${conn.device.id}' was deleted`;
-    if (registry.devices.credentialOf(device.id) !== conn.credential && !device.parentId)
-      return `the credentials of device '${device.id}' changed`;
+    const credential = conn.credential?.startsWith('x509:')
+      ? typeof device.serverAttributes.x509Fingerprint === 'string'
+        ? `x509:${normaliseFingerprint(device.serverAttributes.x509Fingerprint)}`
+        : null
+      : registry.devices.credentialOf(device.id);
+    if (credential !== conn.credential) return `the credentials of device '${device.id}' changed`;
     return device;
   }
 
@@ -660,6 +725,10 @@ export function createGateway(deps: {
     if (verdict.version !== 5 && (verdict.keepalive === 0 || verdict.keepalive > edge.keepaliveMaxSeconds))
       first.packet.writeUInt16BE(edge.keepaliveMaxSeconds, verdict.keepaliveOffset);
     if ('setKeepAlive' in stream) (stream as Socket).setKeepAlive(true, 60_000);
+    if (edge.x509DeviceAuth && 'getPeerCertificate' in stream) {
+      const fp = (stream as TLSSocket).getPeerCertificate()?.fingerprint256;
+      if (fp) certOf.set(stream, normaliseFingerprint(fp));
+    }
     stream.unshift(first.rest.length ? Buffer.concat([first.packet, first.rest]) : first.packet);
     b.handle(stream as never);
   }
@@ -704,6 +773,20 @@ export function createGateway(deps: {
         cb(null, true);
       },
       authenticate(client, username, _password, cb) {
+        const fingerprint = certOf.get((client as unknown as AedesClientInternals).conn);
+        if ((typeof username !== 'string' || username.length === 0) && fingerprint) {
+          const byCert = deviceByFingerprint(fingerprint);
+          if (!byCert) {
+            m.refusedConnect.inc({ reason: 'unknown_certificate' });
+            warnThrottled(
+              'connect\u0000cert',
+              { clientId: client.id },
+              'connect refused: unknown client certificate',
+            );
+            return cb(authError('no device is registered with this certificate', 5), false);
+          }
+          return admitDevice(client, byCert, `x509:${fingerprint}`, cb);
+        }
         if (typeof username !== 'string' || username.length === 0) {
           m.refusedConnect.inc({ reason: 'malformed' });
           warnThrottled(
@@ -723,42 +806,7 @@ export function createGateway(deps: {
           );
           return cb(authError('unknown or revoked access token', 5), false);
         }
-        const internals = client as unknown as AedesClientInternals;
-        const e = edgeOf(device);
-        if (e.coolDownUntil > Date.now()) {
-          m.refusedConnect.inc({ reason: 'cool_down' });
-          warnThrottled(
-            `connect\u0000cool\u0000${device.id}`,
-            { deviceId: device.id },
-            'connect refused: device cooling down',
-          );
-          if (internals.version === 5) {
-            // aedes maps authenticate errors to 0x86/0x87 only; 0x97 (quota exceeded) is written here
-            // and the client closed before aedes answers (it then stops: client.closed).
-            try {
-              internals.conn.write(
-                mqttPacket.generate(
-                  { cmd: 'connack', sessionPresent: false, reasonCode: RC.QUOTA_EXCEEDED },
-                  { protocolVersion: 5 },
-                ),
-              );
-            } catch {}
-            client.close();
-            return cb(authError('cooling down', 3), false);
-          }
-          return cb(authError('device cooling down after breaching its limits', 3), false);
-        }
-        // Client ids are the device's own: namespaced by device id ('/' never occurs in one), so a
-        // device can only take over its own sessions ([MQTT-3.1.4-2] applies within the device).
-        client.id = `${device.id}/${client.id}`;
-        connOf.set(client, {
-          device,
-          credential: registry.devices.credentialOf(device.id),
-          v5: internals.version === 5,
-          inflight: 0,
-          subscriptions: new Set(),
-        });
-        cb(null, true);
+        admitDevice(client, device, registry.devices.credentialOf(device.id), cb);
       },
       authorizePublish(client, packet, cb) {
         const conn = client ? connOf.get(client) : undefined;
@@ -954,8 +1002,10 @@ export function createGateway(deps: {
     let tlsPort: number | undefined;
     const tls = deps.options.tls;
     if (tls) {
-      tlsServer = createTlsServer({ cert: tls.cert, key: tls.key }, (s: TLSSocket) =>
-        accept(s as unknown as Socket),
+      // A client certificate is asked for, not required: token devices connect over MQTTS as before.
+      tlsServer = createTlsServer(
+        { cert: tls.cert, key: tls.key, requestCert: edge.x509DeviceAuth, rejectUnauthorized: false },
+        (s: TLSSocket) => accept(s as unknown as Socket),
       );
       tlsServer.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
       tlsPort = await listen(tlsServer, tls.port);

@@ -85,6 +85,14 @@ export const configSchema = z
             z.boolean(),
           )
           .default(true),
+        /** Over MQTTS, a device may authenticate with a client certificate whose SHA-256 fingerprint is its
+         * `x509Fingerprint` server attribute (as ThingsBoard's X.509 device credentials). */
+        x509DeviceAuth: z
+          .preprocess(
+            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
+            z.boolean(),
+          )
+          .default(true),
         /** Per-device limits: defaults, gateways, per profile; a device's `limits` server attribute wins. */
         limits: partialLimitsSchema.default({}),
         gatewayLimits: partialLimitsSchema.default({}),
