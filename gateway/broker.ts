@@ -6,8 +6,15 @@ import mqttPacket from 'mqtt-packet';
 import type { Config } from '../hub/config.ts';
 import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
-import type { Ingest } from '../ingest/index.ts';
+import {
+  type Ingest,
+  parseGatewayTelemetry,
+  parseJson,
+  parseTelemetry,
+  type RejectCode,
+} from '../ingest/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
+import { PROFILES } from '../registry/index.ts';
 import { checkConnect, readConnect } from './connect-guard.ts';
 import {
   BreachWindow,
@@ -60,6 +67,7 @@ export type BreachReason =
   | 'subscriptions'
   | 'attribute_size'
   | 'attribute_keys'
+  | 'keys'
   | 'children';
 
 /** What became of one PUBLISH, before it is answered in the client's protocol version. */
@@ -181,6 +189,11 @@ export function createGateway(deps: {
   /** PUBACK message ids of RPC requests written to a connection, so delivery can be recorded. */
   const rpcInFlight = new WeakMap<Client, Map<number, number>>();
   const perAddress = new Map<string, number>();
+  /**
+   * Telemetry keys of devices of an open profile (generic), which may otherwise create any number.
+   * Counted from what arrives while the hub runs (bounded per device by the limit itself).
+   */
+  const keysOf = new Map<string, Set<string>>();
   /** SHA-256 fingerprint (lowercase hex) of the client certificate a TLS connection presented. */
   const certOf = new WeakMap<object, string>();
   const connectBuckets = new Map<string, TokenBucket>();
@@ -368,24 +381,33 @@ export function createGateway(deps: {
     packet.retain = false; // the retain flag is ignored (contract)
     packet.topic = inboundTopic(device.id, topic);
     const msg = { device, clientId: client.id, topic, payload: packet.payload as Buffer, qos: packet.qos };
-    const rejectWith = (code: string, reason: string): Outcome => {
-      ingest.reject(device.id, client.id, topic, msg.payload, [{ code: code as never, reason }]);
+    const rejectWith = (code: RejectCode, reason: string): Outcome => {
+      ingest.reject(device.id, client.id, topic, msg.payload, [{ code, reason }]);
       return { invalid: reason };
     };
     const limits = edgeOf(device).limits;
     switch (route.kind) {
-      case 'telemetry':
+      case 'telemetry': {
+        if (!PROFILES[device.profile].strict) {
+          const json = parseJson(msg.payload);
+          const tooMany = json.ok ? keysProblem(device, parseTelemetry(json.value).records) : undefined;
+          if (tooMany) return rejectWith('too_many_keys', tooMany);
+        }
         return new Promise((resolve) =>
           ingest.telemetry(msg, (err, verdict) =>
             resolve(err ? { storeFailed: err } : (verdict ?? { ok: true })),
           ),
         );
-      case 'gateway_telemetry':
+      }
+      case 'gateway_telemetry': {
+        const tooMany = gatewayKeysProblem(device, msg.payload);
+        if (tooMany) return rejectWith('too_many_keys', tooMany);
         return new Promise((resolve) =>
           ingest.gatewayTelemetry(msg, (err, verdict) =>
             resolve(err ? { storeFailed: err } : (verdict ?? { ok: true })),
           ),
         );
+      }
       case 'attributes': {
         const checked = checkAttributes(device, msg.payload, limits, device.clientAttributes);
         if ('invalid' in checked) return rejectWith(checked.code, checked.invalid);
@@ -498,13 +520,51 @@ export function createGateway(deps: {
     }
   }
 
+  /** For open profiles: the new keys a message brings must fit the device's key limit. */
+  function keysProblem(device: Device, records: { values: Record<string, unknown> }[]): string | undefined {
+    if (PROFILES[device.profile].strict) return undefined;
+    const max = edgeOf(device).limits.maxKeysPerDevice;
+    let known = keysOf.get(device.id);
+    if (!known) {
+      known = new Set();
+      keysOf.set(device.id, known);
+    }
+    const fresh = new Set<string>();
+    for (const r of records) for (const k of Object.keys(r.values)) if (!known.has(k)) fresh.add(k);
+    if (fresh.size === 0) return undefined;
+    if (known.size + fresh.size > max) {
+      breach(device, 'keys', `${known.size + fresh.size} keys`);
+      return `${fresh.size} new keys would take device '${device.id}' over its limit of ${max} keys`;
+    }
+    for (const k of fresh) known.add(k);
+    return undefined;
+  }
+
+  /** Gateway telemetry: each child's new keys, for children of an open profile (or not yet created). */
+  function gatewayKeysProblem(gateway: Device, payload: Buffer): string | undefined {
+    const json = parseJson(payload);
+    const parsed = json.ok ? parseGatewayTelemetry(json.value) : undefined;
+    if (!parsed?.ok) return undefined; // ingest names that problem
+    const problems: string[] = [];
+    for (const [name, body] of parsed.value) {
+      const child = registry.devices.find(name);
+      if (child && child.parentId !== gateway.id) continue; // ingest refuses it
+      const p = keysProblem(
+        child ?? { ...gateway, id: name, profile: 'generic', gateway: false, serverAttributes: {} },
+        parseTelemetry(body).records,
+      );
+      if (p) problems.push(p);
+    }
+    return problems.length ? problems.join('; ') : undefined;
+  }
+
   /** Client attributes: one message's size and keys, and the keys the device holds in total. */
   function checkAttributes(
     device: Device,
     payload: Buffer,
     limits: DeviceLimits,
     current: Record<string, unknown>,
-  ): { attrs: Record<string, unknown> } | { invalid: string; code: string } {
+  ): { attrs: Record<string, unknown> } | { invalid: string; code: RejectCode } {
     if (payload.length > limits.maxAttributeBytes) {
       breach(device, 'attribute_size', `${payload.length} bytes`);
       return {
@@ -643,6 +703,7 @@ export function createGateway(deps: {
   const offCredentials = registry.devices.onCredentialChange((deviceId, change) => {
     if (change === 'deleted') {
       edges.delete(deviceId);
+      keysOf.delete(deviceId);
       rpc.deviceGone(deviceId);
     }
     for (const client of clientsOf.get(deviceId) ?? []) {
@@ -1050,7 +1111,7 @@ export function createGateway(deps: {
     cb: (err?: Error | null) => void,
   ) {
     // Hot path: plain telemetry skips the general router (and its promise).
-    if (packet.topic === TELEMETRY && packet.qos !== 2) {
+    if (packet.topic === TELEMETRY && packet.qos !== 2 && PROFILES[device.profile].strict) {
       packet.retain = false;
       let inbound = telemetryTopicOf.get(client);
       if (!inbound) {

@@ -170,6 +170,36 @@ describe('finding 5: limits on what a device may create; throttled logs', () => 
     expect(breaches).toMatchObject({ attribute_size: 2, attribute_keys: 2 });
   });
 
+  it('a generic device may not create keys without bound (limit per device); a gateway child neither', async () => {
+    const token = await t.device({ id: 'f5-keys', profile: 'generic', location: LOC });
+    await t.api('PUT', '/api/devices/f5-keys/attributes', { server: { limits: { maxKeysPerDevice: 5 } } });
+    const c = await t.connect(token);
+    await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ a: 1, b: 2, c: 3, d: 4, e: 5 }), {
+      qos: 1,
+    });
+    await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ a: 1, f: 6 }), { qos: 1 });
+    await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ a: 7 }), { qos: 1 });
+    const series = async (key: string) =>
+      (
+        await t.api('GET', `/api/devices/f5-keys/series?key=${key}&from=${Date.now() - 60_000}`)
+      ).body.points.map((p: { value: number }) => p.value);
+    expect(await series('a')).toEqual([1, 7]);
+    expect(await series('f')).toEqual([]);
+    expect((await rejected('f5-keys'))[0]).toMatchObject({
+      code: 'too_many_keys',
+      reason: "1 new keys would take device 'f5-keys' over its limit of 5 keys",
+    });
+    const gwToken = await t.device({ id: 'f5-gw', profile: 'generic', location: LOC, gateway: true });
+    const gw = await t.connect(gwToken);
+    const many = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`k${i}`, i]));
+    await gw.publishAsync('v1/gateway/telemetry', JSON.stringify({ 'f5-gw-child': [{ values: many }] }), {
+      qos: 1,
+    });
+    expect((await rejected('f5-gw'))[0]!.reason).toMatch(
+      /600 new keys would take device 'f5-gw-child' over its limit of 500 keys/,
+    );
+  });
+
   it('subscriptions per connection are capped (32): one more gets SUBACK 0x80', async () => {
     const token = await t.device({ id: 'f5-subs', profile: 'generic', location: LOC });
     const raw = await rawConnect(t.mqttUrl);
