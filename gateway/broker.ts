@@ -262,7 +262,7 @@ export function createGateway(deps: {
   }
 
   /** Counts a breach; past the device's threshold, disconnects it for its cool-down. */
-  function breach(device: Device, reason: BreachReason, detail: string) {
+  function breach(device: Device, reason: BreachReason, detail: string, towardsThreshold = true) {
     const e = edgeOf(device);
     e.breaches[reason] = (e.breaches[reason] ?? 0) + 1;
     m.breaches.inc({ reason });
@@ -272,7 +272,8 @@ export function createGateway(deps: {
       'device limit breached',
     );
     const l = e.limits;
-    if (e.window.hit(Date.now(), l.breachWindowSeconds * 1000, l.breachThreshold)) coolDown(device, e);
+    if (towardsThreshold && e.window.hit(Date.now(), l.breachWindowSeconds * 1000, l.breachThreshold))
+      coolDown(device, e);
   }
 
   function coolDown(device: Device, e: DeviceEdge) {
@@ -914,7 +915,15 @@ export function createGateway(deps: {
           const waitMessages = e.messages.debit(1, now);
           const waitBytes = e.bytes.debit(size, now);
           if (waitMessages > 0 || waitBytes > 0) {
-            breach(device, waitMessages > 0 ? 'rate_messages' : 'rate_bytes', 'paced');
+            // Counted; towards the disconnect threshold only once a whole bucket is owed: a client
+            // that waits for its acks (a replay catching up) is paced, one that does not is cut off.
+            const wait = Math.max(waitMessages, waitBytes);
+            breach(
+              device,
+              waitMessages > 0 ? 'rate_messages' : 'rate_bytes',
+              'paced',
+              wait >= e.limits.burstSeconds * 1000 * 0.99,
+            );
             setTimeout(
               () => route(client, conn, device, marked, cb),
               Math.max(waitMessages, waitBytes),

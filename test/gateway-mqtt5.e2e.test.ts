@@ -161,6 +161,34 @@ describe('MQTT 5 devices', () => {
     expect((await t.api('GET', '/api/devices/v5-fast/limits', undefined, null)).status).toBe(401);
   });
 
+  it('MQTT 3.1.1 over its rate: paced (the PUBACK waits), nothing lost; a flood that owes a whole bucket → cool-down', async () => {
+    const token = await t.device({ id: 'v4-paced', profile: 'noise-level', location: LOC });
+    await t.api('PUT', '/api/devices/v4-paced/attributes', {
+      server: { limits: { messagesPerSecond: 5, burstSeconds: 1, breachThreshold: 5, coolDownSeconds: 30 } },
+    });
+    const c = await t.connect(token, { reconnectPeriod: 0 });
+    const start = Date.now();
+    for (let i = 0; i < 10; i++)
+      await c.publishAsync('v1/devices/me/telemetry', `{"LAeq":${60 + i}}`, { qos: 1 });
+    const took = Date.now() - start;
+    expect(took).toBeGreaterThanOrEqual(800); // 5 from the bucket, 5 more at 5/s
+    expect((await series('v4-paced', 'LAeq')).length).toBe(10);
+    expect(c.connected).toBe(true);
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    for (let i = 0; i < 60; i++) c.publish('v1/devices/me/telemetry', '{"LAeq":70}', { qos: 0 });
+    await closed;
+    const refused = await mqtt
+      .connectAsync(t.mqttUrl, { username: token, clientId: '', reconnectPeriod: 0, protocolVersion: 4 })
+      .then(
+        () => 'accepted',
+        (e: { code?: number }) => e.code,
+      );
+    expect(refused).toBe(3);
+    expect(
+      (await t.api('GET', '/api/devices/v4-paced/limits')).body.breaches.rate_messages,
+    ).toBeGreaterThanOrEqual(10);
+  });
+
   it('more QoS 1 messages in flight than Receive Maximum → DISCONNECT 0x93', async () => {
     const token = await t.device({ id: 'v5-window', profile: 'noise-level', location: LOC });
     await t.api('PUT', '/api/devices/v5-window/attributes', {
