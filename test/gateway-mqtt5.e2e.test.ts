@@ -184,9 +184,10 @@ describe('MQTT 5 devices', () => {
         (e: { code?: number }) => e.code,
       );
     expect(refused).toBe(3);
+    // At least the threshold's worth of breaches (how many paced ones came before depends on timing).
     expect(
       (await t.api('GET', '/api/devices/v4-paced/limits')).body.breaches.rate_messages,
-    ).toBeGreaterThanOrEqual(10);
+    ).toBeGreaterThanOrEqual(5);
   });
 
   it('more QoS 1 messages in flight than Receive Maximum → DISCONNECT 0x93', async () => {
