@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { partialLimitsSchema } from '../gateway/limits.ts';
 import { ConfigError } from './errors.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -52,6 +53,53 @@ export const configSchema = z
         rejectedPayloadBytes: positiveInt.default(1024),
         /** `durable`: a QoS 1/2 PUBACK is sent only once the reading is committed. */
         ackMode: z.enum(['durable', 'received']).default('durable'),
+      })
+      .prefault({}),
+    /** The MQTT device edge (gateway/): packet sizes, connection caps, per-device limits. */
+    gateway: z
+      .object({
+        /** Largest MQTT packet after CONNECT (advertised to MQTT 5 clients; larger: DISCONNECT 0x95 / close). */
+        maxPacketBytes: positiveInt.default(2 * 1024 * 1024),
+        /** Largest CONNECT packet; enforced from its declared length, before the body is read. */
+        connectMaxBytes: positiveInt.default(8 * 1024),
+        /** A connection that has not sent a complete CONNECT by then is closed. */
+        connectTimeoutMs: positiveInt.default(10_000),
+        /** Open MQTT connections in total, and from one source address (0 = no cap). */
+        maxConnections: z.coerce.number().int().nonnegative().default(50_000),
+        maxConnectionsPerAddress: z.coerce.number().int().nonnegative().default(2_000),
+        /** New connections per second from one source address, as a token bucket (0 = no limit). */
+        connectRatePerAddress: z.coerce.number().nonnegative().default(100),
+        connectBurstPerAddress: z.coerce.number().nonnegative().default(1_000),
+        /** Keep alive is bounded: 0 or more is replaced by this (MQTT 5: Server Keep Alive). */
+        keepaliveMaxSeconds: z.coerce.number().int().min(1).max(65_535).default(600),
+        /** Inbound MQTT 5 topic aliases per connection (advertised in CONNACK). */
+        topicAliasMaximum: z.coerce.number().int().min(0).max(65_535).default(16),
+        /** Persistent sessions: longest MQTT 5 session expiry, and how many may wait at once. */
+        sessionExpiryMaxSeconds: z.coerce
+          .number()
+          .int()
+          .nonnegative()
+          .default(7 * 86_400),
+        pendingSessionsLimit: z.coerce.number().int().nonnegative().default(100_000),
+        /** Plain MQTT (TCP) off, e.g. when TLS is on and only MQTTS may be used. */
+        plainMqtt: z
+          .preprocess(
+            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
+            z.boolean(),
+          )
+          .default(true),
+        /** Over MQTTS, a device may authenticate with a client certificate whose SHA-256 fingerprint is its
+         * `x509Fingerprint` server attribute (as ThingsBoard's X.509 device credentials). */
+        x509DeviceAuth: z
+          .preprocess(
+            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
+            z.boolean(),
+          )
+          .default(true),
+        /** Per-device limits: defaults, gateways, per profile; a device's `limits` server attribute wins. */
+        limits: partialLimitsSchema.default({}),
+        gatewayLimits: partialLimitsSchema.default({}),
+        profileLimits: z.record(z.string(), partialLimitsSchema).default({}),
       })
       .prefault({}),
     store: z
@@ -162,6 +210,30 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_INGEST_ACK: {
     path: ['ingest', 'ackMode'],
     doc: '`durable` (default): PUBACK after commit; `received`: on arrival',
+  },
+  GRIDHUB_MQTT_MAX_PACKET: {
+    path: ['gateway', 'maxPacketBytes'],
+    doc: 'largest MQTT packet in bytes after CONNECT (default 2097152)',
+  },
+  GRIDHUB_MQTT_MAX_CONNECTIONS: {
+    path: ['gateway', 'maxConnections'],
+    doc: 'open MQTT connections in total (default 50000; 0 = no cap)',
+  },
+  GRIDHUB_MQTT_MAX_CONNECTIONS_PER_ADDRESS: {
+    path: ['gateway', 'maxConnectionsPerAddress'],
+    doc: 'open MQTT connections from one address (default 2000; 0 = no cap)',
+  },
+  GRIDHUB_MQTT_CONNECT_RATE_PER_ADDRESS: {
+    path: ['gateway', 'connectRatePerAddress'],
+    doc: 'new MQTT connections per second from one address (default 100, burst 1000; 0 = no limit)',
+  },
+  GRIDHUB_MQTT_KEEPALIVE_MAX: {
+    path: ['gateway', 'keepaliveMaxSeconds'],
+    doc: 'longest keep alive in seconds; 0 or longer is replaced by it (default 600)',
+  },
+  GRIDHUB_MQTT_PLAIN: {
+    path: ['gateway', 'plainMqtt'],
+    doc: '`false` turns plain MQTT (TCP) off, leaving MQTTS and MQTT over WSS (default true)',
   },
   GRIDHUB_TIMESCALE: {
     path: ['store', 'timescale'],

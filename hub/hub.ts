@@ -173,6 +173,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           host: config.host,
           mqttPort: config.mqttPort,
           tls: tls && { ...tls, port: config.mqttsPort },
+          edge: config.gateway,
+          maxPayloadBytes: config.ingest.maxPayloadBytes,
         },
       });
       const { port: mqttPort, tlsPort } = await gateway.start();
@@ -199,6 +201,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         mqttStream: (s: Duplex) => gateway.handleStream(s),
         dataDir: config.dataDir,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
+        deviceLimits: (id) => gateway.limitsOf(id),
+        rpc: gateway.rpc,
         health: () => ({
           status: rules.warnings().length ? 'degraded' : 'ok',
           version: VERSION,
@@ -222,11 +226,13 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       parts = { store, registry, people, ingest, gateway, web, rules };
       stops = stack;
+      const mqttsUrl = tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`;
       urls = {
         httpUrl: `${tls ? 'https' : 'http'}://${host}:${httpPort}`,
-        mqttUrl: `mqtt://${host}:${mqttPort}`,
-        mqttsUrl: tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`,
-        mqttPort,
+        // With plain MQTT off (gateway.plainMqtt false) devices connect over MQTTS only.
+        mqttUrl: mqttPort === undefined ? (mqttsUrl ?? '') : `mqtt://${host}:${mqttPort}`,
+        mqttsUrl,
+        mqttPort: mqttPort ?? tlsPort ?? 0,
         httpPort,
       };
       return urls;

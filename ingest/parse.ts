@@ -28,6 +28,7 @@ export type RejectCode =
   | 'not_finite'
   | 'out_of_range'
   | 'unknown_device'
+  | 'too_many_keys'
   | 'empty';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: Problem };

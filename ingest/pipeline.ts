@@ -23,8 +23,17 @@ export interface Inbound {
   qos: 0 | 1 | 2;
 }
 
-/** Called when the message may be acknowledged (and its socket read again). */
-export type Done = (err?: Error) => void;
+/**
+ * Called when the message may be acknowledged (and its socket read again). `verdict.invalid` says
+ * the message as a whole carried nothing storable, and why (MQTT 5 answers it with PUBACK 0x99).
+ */
+export type Done = (err?: Error, verdict?: { invalid: string }) => void;
+const invalid = (problems: Problem[]) => ({
+  invalid: problems
+    .map((p) => p.reason)
+    .join('; ')
+    .slice(0, 500),
+});
 
 export type IngestOptions = Config['ingest'];
 
@@ -208,7 +217,7 @@ export function createIngest(deps: {
     }
     if (problems.length) reject(device.id, msg.clientId, msg.topic, msg.payload, problems);
     registry.presence.seen(device.id, arrival);
-    if (readings.length === 0) return done();
+    if (readings.length === 0) return done(undefined, problems.length ? invalid(problems) : undefined);
     buffer(device, readings);
     try {
       deps.sink?.({ device, readings });
@@ -308,13 +317,13 @@ export function createIngest(deps: {
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
-      done();
+      done(undefined, invalid([tooBig]));
       return;
     }
     const json = parseJson(msg.payload);
     if (!json.ok) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [json.problem]);
-      done();
+      done(undefined, invalid([json.problem]));
       return;
     }
     const { records, problems } = parseTelemetry(json.value);

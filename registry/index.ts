@@ -21,9 +21,11 @@ export {
 } from './profiles.ts';
 export {
   createRegistry,
+  DEVICE_ID_PATTERN,
   type Device,
   type Grid,
   hashToken,
+  isDeviceId,
   type NewDevice,
   type Registry,
 } from './registry.ts';

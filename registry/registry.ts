@@ -68,6 +68,10 @@ const newToken = () => randomBytes(24).toString('base64url');
 
 export type Registry = Awaited<ReturnType<typeof createRegistry>>;
 
+/** Device ids (also gateway children's names): the rule the API applies to `POST /api/devices`. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+export const isDeviceId = (id: unknown): id is string => typeof id === 'string' && DEVICE_ID_PATTERN.test(id);
+
 /**
  * Grids and devices. The database is the record; everything is also held in memory because the
  * broker authenticates and ingest enriches on every message. Writes go to the database first.
@@ -81,6 +85,19 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
   const tokenHashOf = new Map<string, string>();
   const presence = new Map<string, { connected: boolean; lastSeen: number | null }>();
   const presenceListeners = new Set<(deviceId: string, status: 'online' | 'offline') => void>();
+  /** Told when a device's credentials change (rotate, revoke, delete): the gateway cuts its connections. */
+  const credentialListeners = new Set<
+    (deviceId: string, change: 'rotated' | 'revoked' | 'deleted') => void
+  >();
+  const credentialChanged = (id: string, change: 'rotated' | 'revoked' | 'deleted') => {
+    for (const l of credentialListeners) {
+      try {
+        l(id, change);
+      } catch (err) {
+        logger.error({ err, deviceId: id }, 'credential listener failed');
+      }
+    }
+  };
 
   function toDevice(r: DeviceRow): Device {
     return {
@@ -317,6 +334,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     ]);
     if (!row) throw notFound('device', id);
     remember(row);
+    credentialChanged(id, 'rotated');
     return token;
   }
 
@@ -327,6 +345,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
       [id],
     );
     if (row) remember(row);
+    credentialChanged(id, 'revoked');
   }
 
   async function deleteDevice(id: string) {
@@ -335,6 +354,8 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     await db.query('DELETE FROM devices WHERE id = $1', [id]);
     for (const c of children) forget(c);
     forget(id);
+    for (const c of children) credentialChanged(c, 'deleted');
+    credentialChanged(id, 'deleted');
     return { deleted: [id, ...children] };
   }
 
@@ -366,6 +387,8 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
    * else generic; the gateway's location). Returns an error reason when the name belongs to a
    * device the gateway does not own.
    */
+  /** Children a gateway may have; the gateway (MQTT edge) installs its per-device limit. */
+  let childLimit: (gateway: Device) => number = () => Number.POSITIVE_INFINITY;
   /** Creations under way, so a connect and telemetry for a new child in one read create it once. */
   const creating = new Map<string, Promise<Device | { refused: string }>>();
 
@@ -378,7 +401,12 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     gateway: Device,
     name: string,
     type?: string,
+    maxChildren = childLimit(gateway),
   ): Promise<Device | { refused: string }> {
+    if (!isDeviceId(name))
+      return {
+        refused: `child name ${JSON.stringify(String(name).slice(0, 64))}${String(name).length > 64 ? '…' : ''} is not a valid device id (1-128 of letters, digits and . _ : @ -, starting with a letter or digit)`,
+      };
     const pending = creating.get(name);
     if (pending) await pending;
     const existing = devices.get(name);
@@ -393,6 +421,12 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
         if (row) return remember(row);
       }
       return existing;
+    }
+    if (maxChildren !== Number.POSITIVE_INFINITY) {
+      let n = 0;
+      for (const d of devices.values()) if (d.parentId === gateway.id) n++;
+      if (n >= maxChildren)
+        return { refused: `gateway '${gateway.id}' already has ${n} children, its limit (${maxChildren})` };
     }
     const profile = isProfileName(type) ? type : 'generic';
     const create = createDevice({
@@ -483,6 +517,15 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
       ensureChild,
       setClientAttributes,
       setAttributes,
+      setChildLimit(fn: (gateway: Device) => number) {
+        childLimit = fn;
+      },
+      /** The hash of the credential a device authenticates with now (null: none). */
+      credentialOf: (id: string) => tokenHashOf.get(id) ?? null,
+      onCredentialChange(listener: (deviceId: string, change: 'rotated' | 'revoked' | 'deleted') => void) {
+        credentialListeners.add(listener);
+        return () => credentialListeners.delete(listener);
+      },
       byToken: (token: string) => {
         const id = byTokenHash.get(hashToken(token));
         return id ? devices.get(id) : undefined;

@@ -201,6 +201,8 @@ describe('HTTP access control', () => {
         ['PUT', '/api/rules/:id'],
         ['DELETE', '/api/rules/:id'],
         ['POST', '/api/rules/:id/backtest'],
+        // A device's limits at the MQTT edge and its breach counts (issue 9).
+        ['GET', '/api/devices/:id/limits'],
       ])
         expect(roles(m!, u!), `${m} ${u}`).toEqual(['admin', 'operator']);
       for (const [m, u] of [
@@ -210,6 +212,9 @@ describe('HTTP access control', () => {
         ['POST', '/api/devices/:id/token'],
         ['DELETE', '/api/devices/:id/token'],
         ['PUT', '/api/devices/:id/attributes'],
+        ['POST', '/api/devices/:id/rpc'],
+        ['GET', '/api/devices/:id/rpc'],
+        ['GET', '/api/devices/:id/rpc/:rpcId'],
         ['PUT', '/api/grids'],
         ['GET', '/api/users'],
         ['POST', '/api/users'],

@@ -87,6 +87,17 @@ export interface WebDeps {
   mediaMaxBytes?: number;
   /** The dashboard bundle to serve at `/` (default web/ui/dist). */
   uiDir?: string;
+  /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */
+  deviceLimits?: (deviceId: string) => Record<string, unknown> | undefined;
+  /** Server-side RPC with expiry and state (gateway/rpc.ts). */
+  rpc?: {
+    send(
+      deviceId: string,
+      req: { method: string; params?: unknown; expirationTime?: number; timeout?: number; oneway?: boolean },
+    ): object;
+    get(deviceId: string, id: string): object | undefined;
+    list(deviceId: string): object[];
+  };
 }
 
 export type App = FastifyInstance<

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badRequest } from '../../hub/errors.ts';
+import { badRequest, notFound } from '../../hub/errors.ts';
 import { bucketOrigin } from '../../hub/time.ts';
 import type { Device } from '../../registry/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
@@ -180,6 +180,77 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       const d = await visible(req, req.params.id);
       const { from, to } = seriesWindow(req.query.from, req.query.to, deps.clock.now());
       return { items: await deps.reader.events({ deviceId: d.id, from, to, limit: req.query.limit }) };
+    },
+  );
+
+  // Limits at the MQTT edge and how often the device breached them, per reason (issue 9). The
+  // per-device figures live here, never in /metrics.
+  app.get(
+    '/api/devices/:id/limits',
+    {
+      schema: { tags: ['devices'], params: idParams },
+      config: { access: access.roles('operator') },
+    },
+    async (req) => {
+      const limits = deps.deviceLimits?.(req.params.id);
+      if (!limits) throw notFound('device', req.params.id);
+      return { id: req.params.id, ...limits };
+    },
+  );
+
+  // Server-side RPC (contract, Hub → device): every call has an expiry (default 60 s; per call
+  // `expirationTime`, epoch ms, as ThingsBoard, or `timeout` in ms) and a state readable here.
+  // Admin only, like every device write.
+  const rpcBody = z
+    .object({
+      method: z.string().min(1).max(128),
+      params: z.unknown().optional(),
+      // Epoch ms, at most the largest date JavaScript can format.
+      expirationTime: z.number().int().positive().max(8.64e15).optional(),
+      timeout: z
+        .number()
+        .int()
+        .min(1)
+        .max(7 * 86_400_000)
+        .optional(),
+      oneway: z.boolean().optional(),
+    })
+    .strict();
+  const rpcOf = () => {
+    if (!deps.rpc) throw notFound('rpc', 'service');
+    return deps.rpc;
+  };
+  app.post(
+    '/api/devices/:id/rpc',
+    {
+      schema: { tags: ['devices'], params: idParams, body: rpcBody },
+      config: ADMIN('device.rpc'),
+    },
+    async (req, reply) => {
+      const d = registry.devices.get(req.params.id);
+      if (req.body.expirationTime !== undefined && req.body.expirationTime <= deps.clock.now())
+        throw badRequest(`expirationTime: ${new Date(req.body.expirationTime).toISOString()} is in the past`);
+      return reply.code(201).send(rpcOf().send(d.id, req.body));
+    },
+  );
+  app.get(
+    '/api/devices/:id/rpc',
+    { schema: { tags: ['devices'], params: idParams }, config: ADMIN() },
+    async (req) => {
+      const d = registry.devices.get(req.params.id);
+      return { items: rpcOf().list(d.id), next: null };
+    },
+  );
+  app.get(
+    '/api/devices/:id/rpc/:rpcId',
+    {
+      schema: { tags: ['devices'], params: idParams.extend({ rpcId: z.string().uuid() }) },
+      config: ADMIN(),
+    },
+    async (req) => {
+      const r = rpcOf().get(req.params.id, req.params.rpcId);
+      if (!r) throw notFound('rpc', req.params.rpcId);
+      return r;
     },
   );
 
