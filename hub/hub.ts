@@ -198,7 +198,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         tls,
         timezone: config.timezone,
         version: VERSION,
-        mqttStream: (s: Duplex) => gateway.handleStream(s),
+        mqttStream: (s: Duplex, address?: string) => gateway.handleStream(s, address),
         dataDir: config.dataDir,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         deviceLimits: (id) => gateway.limitsOf(id),

@@ -216,6 +216,32 @@ describe('finding 3: parser caps, connection caps, connect rate, keepalive, dead
     for (const c of [...open, elsewhere, again]) c.end();
   });
 
+  it('MQTT over WebSocket counts per source address too (the HTTP request address)', async () => {
+    const token = await t.device({ id: 'cap-ws', profile: 'generic', location: LOC });
+    const ws = (address: string, i: number) =>
+      new Promise<number>((resolve, reject) => {
+        const c = mqtt.connect(`${t.httpUrl.replace(/^http/, 'ws')}/mqtt`, {
+          username: token,
+          clientId: `ws${i}`,
+          reconnectPeriod: 0,
+          connectTimeout: 5000,
+          wsOptions: { localAddress: address },
+        } as never);
+        open.push(c);
+        c.once('connect', (ack) => resolve(ack.returnCode ?? 0));
+        c.once('error', (err: any) => (err.code !== undefined ? resolve(err.code) : reject(err)));
+      });
+    const open: MqttClient[] = [];
+    try {
+      expect(await ws('127.0.0.19', 0)).toBe(0);
+      expect(await ws('127.0.0.19', 1)).toBe(0);
+      expect(await ws('127.0.0.19', 2)).toBe(3);
+      expect(await ws('127.0.0.20', 3)).toBe(0);
+    } finally {
+      for (const c of open) c.end(true);
+    }
+  });
+
   it('new connections per address are rate limited (burst 5): the 6th → CONNACK 0x9F (3.1.1: 3)', async () => {
     const token = await t.device({ id: 'cap-rate', profile: 'generic', location: LOC });
     const codes: number[] = [];

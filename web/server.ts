@@ -80,7 +80,7 @@ export interface WebDeps {
   /** Publishes to one device on its own topic (hub → device). */
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
-  mqttStream: (stream: import('node:stream').Duplex) => void;
+  mqttStream: (stream: import('node:stream').Duplex, remoteAddress?: string) => void;
   /** Data folder: evidence photos are kept under <dataDir>/media. */
   dataDir?: string;
   /** Largest accepted photo upload in bytes (default 5 MiB). */
@@ -356,8 +356,9 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   app.get(
     '/mqtt',
     { websocket: true, schema: { hide: true }, config: { access: access.public } },
-    (socket) => {
-      deps.mqttStream(createWebSocketStream(socket));
+    // req.ip follows trustProxy, so the per-address caps see the device, not the proxy.
+    (socket, req) => {
+      deps.mqttStream(createWebSocketStream(socket), req.ip);
     },
   );
 
