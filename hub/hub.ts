@@ -6,6 +6,7 @@ import { createIngest, type Ingest } from '../ingest/index.ts';
 import { createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
+import { createVideo, type Video } from '../video/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { type Clock, manualClock, systemClock } from './clock.ts';
@@ -70,6 +71,7 @@ export interface Hub {
     gateway: Gateway;
     web: App;
     rules: Engine;
+    video: Video;
   };
 }
 
@@ -164,6 +166,14 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const { port: mqttPort, tlsPort } = await gateway.start();
       stack.push(() => gateway.stop());
       const reader = createTelemetryReader(store.db, store.dialect);
+      const video = createVideo({
+        registry,
+        db: store.db,
+        logger: logger.child({ module: 'video' }),
+        metrics,
+        config,
+      });
+      await video.start();
       const web = await createWeb({
         registry,
         people,
@@ -181,8 +191,9 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         timezone: config.timezone,
         version: VERSION,
         mqttStream: (s: Duplex) => gateway.handleStream(s),
+        video,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
-        health: () => ({
+        health: (signedIn = false) => ({
           status: rules.warnings().length ? 'degraded' : 'ok',
           version: VERSION,
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -196,14 +207,17 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           devices: registry.devices.count(),
           grids: registry.grids.count(),
           warnings: rules.warnings(),
+          video: video.health(signedIn),
         }),
       });
       await web.listen({ host: config.host, port: config.httpPort });
       stack.push(() => web.close());
+      // Viewers are told why before the server closes; no ffmpeg outlives the hub.
+      stack.push(() => video.stop());
       const address = web.server.address();
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      parts = { store, registry, people, ingest, gateway, web, rules };
+      parts = { store, registry, people, ingest, gateway, web, rules, video };
       stops = stack;
       urls = {
         httpUrl: `${tls ? 'https' : 'http'}://${host}:${httpPort}`,

@@ -18,6 +18,7 @@ import type { Ingest } from '../ingest/index.ts';
 import type { People, Registry } from '../registry/index.ts';
 import type { TelemetryReader } from '../store/index.ts';
 import { createAuth, type Principal } from './auth.ts';
+import { cameraRoutes } from './routes/cameras.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gridRoutes } from './routes/grids.ts';
@@ -48,7 +49,9 @@ export interface WebDeps {
   tls?: { cert: Buffer; key: Buffer };
   timezone: string;
   version: string;
-  health: () => Record<string, unknown>;
+  health: (signedIn?: boolean) => Record<string, unknown>;
+  /** Cameras: live view and stream state (video/). */
+  video?: import('../video/index.ts').Video;
   /** Publishes to one device on its own topic (hub → device). */
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
@@ -148,7 +151,16 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   const PUBLIC = new Set(['/api/health', '/api/auth/login']);
   app.addHook('onRequest', async (req) => {
     const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/') || PUBLIC.has(path)) return;
+    if (!path.startsWith('/api/')) return;
+    if (PUBLIC.has(path)) {
+      // Public routes may still show more to a signed-in caller (health: video counts).
+      if (req.headers.authorization) {
+        try {
+          req.principal = authenticate(req);
+        } catch {}
+      }
+      return;
+    }
     req.principal = authenticate(req);
   });
 
@@ -163,5 +175,6 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(eventRoutes(deps));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
+  if (deps.video) await app.register(cameraRoutes({ ...deps, video: deps.video }));
   return app as unknown as App;
 }

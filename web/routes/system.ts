@@ -6,7 +6,9 @@ import { limitParam, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
 export const systemRoutes = (deps: WebDeps) => async (app: App) => {
-  app.get('/api/health', { schema: { tags: ['system'], security: [] } }, async () => deps.health());
+  app.get('/api/health', { schema: { tags: ['system'], security: [] } }, async (req) =>
+    deps.health(req.principal !== undefined),
+  );
 
   app.get('/metrics', { schema: { tags: ['system'], security: [] } }, async (_req, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(deps.metrics.render()),
