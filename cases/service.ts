@@ -58,6 +58,8 @@ export interface CaseFilter {
   to?: number;
   limit: number;
   cursor?: string;
+  /** What a scoped user may see (web/access.ts): a unit its cases, an inspector its grids. */
+  scope?: { unitId?: string; gridPrefixes?: string[] };
 }
 
 const OPEN_SQL = `status NOT IN ('closed', 'rejected')`;
@@ -158,6 +160,8 @@ export function createCaseService(deps: {
         caseId: c.id,
         status: c.status,
         gridCode: c.gridCode,
+        assignee: c.assignee,
+        deviceId: c.deviceId,
         at: new Date(e.at).toISOString(),
       });
     }
@@ -552,6 +556,14 @@ export function createCaseService(deps: {
       params.push(v);
       where.push(sql.replace('?', `$${params.length}`));
     };
+    if (f.scope?.unitId !== undefined) add('assignee = ?', f.scope.unitId);
+    else if (f.scope?.gridPrefixes) {
+      const ors = f.scope.gridPrefixes.map((p) => {
+        params.push(p);
+        return `grid_code LIKE $${params.length} || '%'`;
+      });
+      where.push(ors.length ? `(${ors.join(' OR ')})` : 'false');
+    }
     if (f.status) add('status = ?', f.status);
     if (f.gridCode) add(`grid_code LIKE ? || '%'`, f.gridCode);
     if (f.deviceId) add('device_id = ?', f.deviceId);
@@ -589,13 +601,22 @@ export function createCaseService(deps: {
     };
   }
 
-  async function kpis(from: number, to: number, level: KpiLevel) {
+  async function kpis(from: number, to: number, level: KpiLevel, scope?: CaseFilter['scope']) {
     const rows = await db.query<CaseRow>(
       `SELECT * FROM cases c WHERE (deadline >= $1 AND deadline < $2)
           OR EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.at >= $1 AND e.at < $2)`,
       [new Date(from), new Date(to)],
     );
-    const records = rows.map(fromRow).filter((c) => c.gridCode !== null);
+    const records = rows
+      .map(fromRow)
+      .filter((c) => c.gridCode !== null)
+      .filter((c) =>
+        scope?.unitId !== undefined
+          ? c.assignee === scope.unitId
+          : scope?.gridPrefixes
+            ? scope.gridPrefixes.some((p) => c.gridCode!.startsWith(p))
+            : true,
+      );
     const timelines = await loadTimelines(
       db,
       records.map((c) => c.id),
@@ -615,8 +636,21 @@ export function createCaseService(deps: {
     return { ...report, from: new Date(from).toISOString(), to: new Date(to).toISOString() };
   }
 
+  /** The grids and devices of the cases dispatched to a unit (what a unit user may read). */
+  async function unitScope(unitId: string) {
+    const rows = await db.query<{ grid_code: string | null; device_id: string | null }>(
+      'SELECT DISTINCT grid_code, device_id FROM cases WHERE assignee = $1',
+      [unitId],
+    );
+    return {
+      gridCodes: [...new Set(rows.map((r) => r.grid_code).filter((g): g is string => !!g))],
+      deviceIds: [...new Set(rows.map((r) => r.device_id).filter((d): d is string => !!d))],
+    };
+  }
+
   return {
     load,
+    unitScope,
     sensorActive,
     sensorCleared,
     tick,

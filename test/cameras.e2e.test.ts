@@ -129,6 +129,21 @@ describe.skipIf(!hasFfmpeg || !hasGst)(`camera live view (${VIDEO_HINT})`, () =>
     expect(await viewLive(t.httpUrl, 'no-such-cam', tokens.view1).refused).toBe(404);
     expect((await t.api('GET', '/api/cameras', undefined, tokens['insp-away'])).body.items).toEqual([]);
     expect((await t.api('GET', '/api/cameras/cam-a', undefined, tokens.unit1)).status).toBe(404);
+    // The dashboard's session cookie works too, from this host's pages only.
+    const login = await fetch(`${t.httpUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'view1', password: 'correct horse' }),
+    });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    expect(cookie).toMatch(/^gridhub_session=/);
+    const host = new URL(t.httpUrl).host;
+    const byCookie = viewLive(t.httpUrl, 'cam-a', undefined, { cookie, origin: `http://${host}` });
+    expect((await byCookie.header).subarray(0, 4).toString()).toBe('jsmp');
+    byCookie.ws.close();
+    expect(
+      await viewLive(t.httpUrl, 'cam-a', undefined, { cookie, origin: 'http://evil.example' }).refused,
+    ).toBe(403);
     // An inspector sees the cameras of their grids.
     const here = viewLive(t.httpUrl, 'cam-a', tokens['insp-here']);
     expect((await here.header).subarray(0, 4).toString()).toBe('jsmp');

@@ -1,4 +1,3 @@
-export { cameraVisible } from './access.ts';
 export { FFMPEG_INSTALL_HINT, findExecutable, grabStill, killGroup } from './ffmpeg.ts';
 export { jsmpegHeader, mpeg1Size, TS_PACKET, TsPacketizer } from './mpegts.ts';
 export { createVideo, type Video, type VideoDeps } from './service.ts';

@@ -7,7 +7,6 @@ import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import type { Db } from '../store/db.ts';
-import { cameraVisible, type Viewer as Who } from './access.ts';
 import { checkUrl, redact } from './url.ts';
 import { createLiveView, rtspUrlOf } from './video.ts';
 
@@ -29,21 +28,6 @@ export function createVideo(deps: VideoDeps) {
     options: { ...config.video, enabled: config.video.enabled },
   });
 
-  /** Cameras of the cases dispatched to a unit (a unit sees those, contract matrix). */
-  async function unitCameras(unitId: string | null | undefined): Promise<Set<string>> {
-    if (!unitId) return new Set();
-    const rows = await db.query<{ device_id: string }>(
-      'SELECT DISTINCT device_id FROM cases WHERE assignee = $1 AND device_id IS NOT NULL',
-      [unitId],
-    );
-    return new Set(rows.map((r) => r.device_id));
-  }
-
-  async function visibleCameras(who: Who, devices: Device[]): Promise<Device[]> {
-    const units = who.role === 'unit' ? await unitCameras(who.unitId) : undefined;
-    return devices.filter((d) => cameraVisible(who, d, units));
-  }
-
   function describe(d: Device) {
     const url = rtspUrlOf(d);
     const check = url === undefined ? undefined : checkUrl(url);
@@ -61,11 +45,13 @@ export function createVideo(deps: VideoDeps) {
     };
   }
 
-  function health(signedIn: boolean) {
+  /** `status` and `reason` are public; the counts are shown to signed-in users only (web/). */
+  function health() {
     return {
       status: live.off ? ('off' as const) : ('on' as const),
       ...(live.off ? { reason: live.off } : {}),
-      ...(signedIn ? { streams: live.counts(), maxStreams: config.video.maxStreams } : {}),
+      streams: live.counts(),
+      maxStreams: config.video.maxStreams,
     };
   }
 
@@ -73,8 +59,6 @@ export function createVideo(deps: VideoDeps) {
     live,
     describe,
     health,
-    visibleCameras,
-    visible: async (who: Who, d: Device) => (await visibleCameras(who, [d])).length === 1,
     async start() {
       if (live.off) log.warn({ reason: live.off }, 'camera live view is off');
       else log.info({ ffmpeg: live.ffmpeg, maxStreams: config.video.maxStreams }, 'camera live view on');

@@ -1,3 +1,5 @@
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
@@ -17,6 +19,8 @@ import type { Metrics } from '../hub/metrics.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { People, Registry } from '../registry/index.ts';
 import type { TelemetryReader } from '../store/index.ts';
+import { access, authorise, checkRouteDeclaration, FULL_SCOPE, type Scope, scopeOf } from './access.ts';
+import { createAudit } from './audit.ts';
 import { createAuth, type Principal } from './auth.ts';
 import { cameraRoutes } from './routes/cameras.ts';
 import { caseRoutes } from './routes/cases.ts';
@@ -29,7 +33,20 @@ import { eventRoutes, systemRoutes } from './routes/system.ts';
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** What the principal may see (unit and inspector are scoped), computed once per request. */
+    scope(): Promise<Scope>;
   }
+  interface FastifyInstance {
+    audit: import('./audit.ts').Audit;
+  }
+}
+
+export interface SecurityOptions {
+  trustProxy: boolean | string;
+  corsOrigins: string[];
+  metricsToken?: string;
+  auditRetentionDays: number;
+  maxEventClients: number;
 }
 
 export interface WebDeps {
@@ -44,12 +61,15 @@ export interface WebDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  adminToken: string;
+  /** The static admin token; null when turned off (GRIDHUB_ADMIN_TOKEN=off). */
+  adminToken: string | null;
+  db: import('../store/db.ts').Db;
+  security?: Partial<SecurityOptions>;
   /** HTTPS when a certificate is configured. */
   tls?: { cert: Buffer; key: Buffer };
   timezone: string;
   version: string;
-  health: (signedIn?: boolean) => Record<string, unknown>;
+  health: () => Record<string, unknown>;
   /** Cameras: live view and stream state (video/). */
   video?: import('../video/index.ts').Video;
   /** Publishes to one device on its own topic (hub → device). */
@@ -83,7 +103,25 @@ function validationMessage(
     .join('; ');
 }
 
+const numericOr = (v: boolean | string): boolean | string | number =>
+  typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+
+/** True when a value (params, query, body) carries a NUL anywhere: the store refuses U+0000. */
+function hasNul(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (depth > 32 || v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
+  return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x, depth + 1));
+}
+
 export async function createWeb(deps: WebDeps): Promise<App> {
+  const security: SecurityOptions = {
+    trustProxy: false,
+    corsOrigins: [],
+    auditRetentionDays: 365,
+    maxEventClients: 200,
+    ...deps.security,
+  };
   const app = Fastify({
     ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
@@ -91,7 +129,16 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     bodyLimit: 1024 * 1024,
     // Error bodies name problems; 5xx never leak internals (see the error handler).
     return503OnClosing: true,
+    // Slow-loris: a request must arrive whole within 30 s; idle keep-alive sockets close after 10 s.
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 10_000,
+    // Which forwarded addresses count (throttles, audit log) behind a TLS-terminating proxy.
+    trustProxy: numericOr(security.trustProxy) as never,
+    routerOptions: { maxParamLength: 256 },
   }).withTypeProvider<ZodTypeProvider>();
+  // Deny by default: a route that does not say who may call it is refused at registration.
+  app.addHook('onRoute', (route) => checkRouteDeclaration(route as never));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -102,6 +149,8 @@ export async function createWeb(deps: WebDeps): Promise<App> {
 
   app.setErrorHandler((err: FastifyError & { validationContext?: string }, req, reply) => {
     if (err instanceof GridhubError) {
+      const retry = err.details?.retryAfterSeconds;
+      if (typeof retry === 'number') reply.header('retry-after', String(retry));
       return reply
         .code(err.statusCode)
         .send({ error: { code: err.code, message: err.message, ...err.details } });
@@ -126,6 +175,96 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     }),
   );
 
+  // Security headers; the CSP lets the dashboard live: own scripts and styles, map images from
+  // blob:/data:, the live stream and camera WebSockets on the same host.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'blob:', 'data:'],
+        connectSrc: ["'self'", 'ws:', 'wss:'],
+        mediaSrc: ["'self'", 'blob:'],
+        workerSrc: ["'self'", 'blob:'],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    // HSTS only makes sense when the hub itself speaks TLS.
+    strictTransportSecurity: deps.tls ? { maxAge: 15_552_000 } : false,
+  });
+  // Cross-origin browser calls: closed unless origins are configured (GRIDHUB_CORS_ORIGINS).
+  await app.register(fastifyCors, {
+    origin: security.corsOrigins.length ? security.corsOrigins : false,
+    credentials: true,
+    allowedHeaders: ['authorization', 'content-type', 'x-gridhub-csrf'],
+  });
+
+  const authenticate = createAuth({
+    adminToken: deps.adminToken,
+    allowedOrigins: security.corsOrigins,
+    resolveSession: (token) => {
+      const u = deps.people.userForToken(token);
+      return (
+        u && {
+          kind: 'user',
+          role: u.role,
+          userId: u.id,
+          name: u.name,
+          unitId: u.unitId,
+          gridCodes: u.gridCodes,
+        }
+      );
+    },
+  });
+  // Authorisation on the matched route's declaration (web/access.ts), never on the URL string.
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('scope', function (this: import('fastify').FastifyRequest) {
+    const self = this as import('fastify').FastifyRequest & { scopeMemo?: Promise<Scope> };
+    self.scopeMemo ??= this.principal
+      ? scopeOf(this.principal, deps.cases.unitScope)
+      : Promise.resolve(FULL_SCOPE);
+    return self.scopeMemo;
+  });
+  app.addHook('onRequest', async (req) => {
+    req.principal = authorise(req as never, authenticate);
+  });
+  // Path and query parameters are validated like bodies; U+0000 anywhere is refused up front
+  // (issue 7, finding 7: `GET /api/cases/%00` answered 500 because the store refuses it).
+  app.addHook('preValidation', async (req) => {
+    for (const [part, v] of [
+      ['params', req.params],
+      ['querystring', req.query],
+      ['body', req.body],
+    ] as const) {
+      if (hasNul(v))
+        throw new GridhubError(
+          'GRIDHUB_ERR_VALIDATION',
+          `${part}: a NUL character (U+0000) is not allowed`,
+          400,
+        );
+    }
+  });
+
+  const audit = createAudit({
+    db: deps.db,
+    now: () => deps.clock.now(),
+    logger: deps.logger,
+    onError: () => auditFailures.inc(),
+  });
+  const auditFailures = deps.metrics.counter(
+    'gridhub_audit_write_failures_total',
+    'audit log writes that failed',
+  );
+  app.addHook('onResponse', async (req, reply) => {
+    const name = req.routeOptions.config?.audit;
+    if (name && req.method !== 'GET' && req.method !== 'HEAD')
+      audit.record(req as never, reply as never, name);
+  });
+  app.decorate('audit', audit);
+
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -138,43 +277,52 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+  // An upgrade request refused by a hook (401/403/404) is answered on the raw socket, which
+  // @fastify/websocket then leaves open: end it, or the server never finishes closing.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.headers.upgrade && reply.statusCode >= 400) req.raw.socket?.destroy();
+  });
 
-  const authenticate = createAuth({
-    adminToken: deps.adminToken,
-    resolveUser: (token) => {
-      const u = deps.people.userForToken(token);
-      return u && { kind: 'user', role: u.role, userId: u.id, unitId: u.unitId, gridCodes: u.gridCodes };
+  // Devices authenticate in MQTT CONNECT (username = access token), not over HTTP.
+  app.get(
+    '/mqtt',
+    { websocket: true, schema: { hide: true }, config: { access: access.public } },
+    (socket) => {
+      deps.mqttStream(createWebSocketStream(socket));
     },
-  });
-  const PUBLIC = new Set(['/api/health', '/api/auth/login']);
-  app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/')) return;
-    if (PUBLIC.has(path)) {
-      // Public routes may still show more to a signed-in caller (health: video counts).
-      if (req.headers.authorization) {
-        try {
-          req.principal = authenticate(req);
-        } catch {}
-      }
-      return;
-    }
-    req.principal = authenticate(req);
-  });
+  );
 
-  app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket) => {
-    deps.mqttStream(createWebSocketStream(socket));
-  });
-
-  await app.register(systemRoutes(deps));
+  await app.register(systemRoutes({ ...deps, security, audit }));
   await app.register(gridRoutes(deps));
   await app.register(deviceRoutes(deps));
   await app.register(peopleRoutes(deps));
-  await app.register(eventRoutes(deps));
+  await app.register(eventRoutes({ ...deps, security }));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
   if (deps.video) await app.register(cameraRoutes({ ...deps, video: deps.video }));
+
+  // Expired sessions, old throttle entries and audit entries past retention are purged on the
+  // hub's clock: every minute, and after each manual clock move.
+  const retentionMs = security.auditRetentionDays * 86_400_000;
+  let purging = false;
+  const purge = () => {
+    if (purging) return;
+    purging = true;
+    Promise.all([deps.people.purge(), audit.purge(retentionMs)])
+      .catch((err) => deps.logger.warn({ err }, 'purge of sessions or audit log failed'))
+      .finally(() => {
+        purging = false;
+      });
+  };
+  const timer = setInterval(purge, 60_000);
+  timer.unref();
+  const offClock = deps.clock.onChange(purge);
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    offClock();
+    await audit.flush();
+  });
   return app as unknown as App;
 }

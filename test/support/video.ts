@@ -22,9 +22,17 @@ export interface LiveViewer {
   firstDataAt(): number | undefined;
 }
 
-export function viewLive(httpUrl: string, cameraId: string, token?: string): LiveViewer {
+export function viewLive(
+  httpUrl: string,
+  cameraId: string,
+  token?: string,
+  extra: { cookie?: string; origin?: string } = {},
+): LiveViewer {
   const url = `${httpUrl.replace(/^http/, 'ws')}/api/cameras/${cameraId}/live`;
-  const ws = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (extra.cookie) headers.cookie = extra.cookie;
+  const ws = new WebSocket(url, { headers, ...(extra.origin ? { origin: extra.origin } : {}) });
   const chunks: Buffer[] = [];
   let size = 0;
   let first: number | undefined;

@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { CASE_ACTIONS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
 import { badRequest } from '../../hub/errors.ts';
-import { requireRole } from '../auth.ts';
+import { access, inScopeOr404, seesCase } from '../access.ts';
 import { limitParam, location, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
 const urgency = z.enum(['low', 'normal', 'urgent']);
+const caseId = z.string().min(1).max(64);
+const scopeFilter = (s: import('../access.ts').Scope) =>
+  s.all ? undefined : s.unitId !== undefined ? { unitId: s.unitId } : { gridPrefixes: s.gridPrefixes };
 
 export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   const { cases, catalogue } = deps;
@@ -13,6 +16,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/cases',
     {
+      config: { access: access.signedIn },
       schema: {
         tags: ['cases'],
         querystring: z.object({
@@ -21,9 +25,9 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             .string()
             .regex(/^[0-9]{6,15}$/, 'a grid, community, street or district code')
             .optional(),
-          deviceId: z.string().optional(),
-          ruleId: z.string().optional(),
-          category: z.string().optional(),
+          deviceId: z.string().max(128).optional(),
+          ruleId: z.string().max(64).optional(),
+          category: z.string().max(16).optional(),
           urgency: urgency.optional(),
           overdue: z
             .enum(['true', 'false'])
@@ -32,22 +36,36 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
           from: timeParam.optional(),
           to: timeParam.optional(),
           limit: limitParam(500, 50),
-          cursor: z.string().optional(),
+          cursor: z
+            .string()
+            .max(256)
+            .refine(
+              (c) => /^\d+\|[^|]+$/.test(Buffer.from(c, 'base64url').toString('utf8')),
+              'a cursor from a previous page',
+            )
+            .optional(),
         }),
       },
     },
-    async (req) => cases.list(req.query),
+    async (req) => cases.list({ ...req.query, scope: scopeFilter(await req.scope()) }),
   );
 
   app.get(
     '/api/cases/:id',
-    { schema: { tags: ['cases'], params: z.object({ id: z.string() }) } },
-    async (req) => cases.get(req.params.id, req.principal),
+    { config: { access: access.signedIn }, schema: { tags: ['cases'], params: z.object({ id: caseId }) } },
+    async (req) => {
+      const c = await cases.get(req.params.id, req.principal);
+      inScopeOr404(seesCase(await req.scope(), c), 'case', req.params.id);
+      return c;
+    },
   );
 
   app.post(
     '/api/cases',
     {
+      // Inspectors report only in their grids (checked by the case service: 403 naming the grid).
+      config: { access: access.roles('operator', 'dispatcher', 'inspector'), audit: 'case.report' },
+      bodyLimit: 64 * 1024,
       schema: {
         tags: ['cases'],
         description: 'A case reported by a person (inspector on patrol, operator taking a call).',
@@ -67,7 +85,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       },
     },
     async (req, reply) => {
-      const p = requireRole(req.principal, 'inspector', 'operator');
+      const p = req.principal!;
       if (!req.body.location && !req.body.gridCode)
         throw badRequest('body.location: a location or a gridCode is required');
       const c = await cases.report(req.body, p);
@@ -78,9 +96,13 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.post(
     '/api/cases/:id/actions',
     {
+      // Which action a role may take on which case is the workflow's (403 naming the role); a
+      // scoped user acting on a case outside its scope gets 404 as for a read.
+      config: { access: access.roles('operator', 'dispatcher', 'unit', 'inspector'), audit: 'case.action' },
+      bodyLimit: 16 * 1024,
       schema: {
         tags: ['cases'],
-        params: z.object({ id: z.string() }),
+        params: z.object({ id: caseId }),
         body: z
           .object({
             action: z.enum(CASE_ACTIONS),
@@ -91,7 +113,13 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       },
     },
     async (req) => {
-      const p = requireRole(req.principal, 'operator', 'dispatcher', 'unit', 'inspector', 'viewer');
+      const p = req.principal!;
+      const scope = await req.scope();
+      if (!scope.all) {
+        const c = await cases.get(req.params.id, p);
+        // An inspector may report and verify in its grids only; a unit acts on its cases only.
+        inScopeOr404(seesCase(scope, c), 'case', req.params.id);
+      }
       await cases.act(req.params.id, req.body.action, {
         principal: p,
         note: req.body.note,
@@ -104,6 +132,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/kpis',
     {
+      config: { access: access.signedIn },
       schema: {
         tags: ['cases'],
         querystring: z.object({
@@ -115,11 +144,13 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
     async (req) => {
       if (req.query.from >= req.query.to) throw badRequest('querystring.from: must be before to');
-      return cases.kpis(req.query.from, req.query.to, req.query.level);
+      if (req.query.to - req.query.from > 5 * 366 * 86_400_000)
+        throw badRequest('querystring.to: a KPI period is at most 5 years');
+      return cases.kpis(req.query.from, req.query.to, req.query.level, scopeFilter(await req.scope()));
     },
   );
 
-  app.get('/api/categories', { schema: { tags: ['cases'] } }, async () => ({
+  app.get('/api/categories', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () => ({
     items: catalogue.categories.list(),
     next: null,
   }));
@@ -127,28 +158,31 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.put(
     '/api/categories/:code',
     {
+      config: { access: access.admin, audit: 'category.save' },
       schema: {
         tags: ['cases'],
-        params: z.object({ code: z.string() }),
+        params: z.object({ code: z.string().max(16) }),
         body: categorySchema.omit({ code: true }),
       },
     },
     async (req) => {
-      requireRole(req.principal);
       const parsed = categorySchema.safeParse({ ...req.body, code: req.params.code });
       if (!parsed.success) throw badRequest(`params.code: ${parsed.error.issues[0]?.message}`);
       return catalogue.categories.save(parsed.data);
     },
   );
 
-  app.get('/api/calendar', { schema: { tags: ['cases'] } }, async () => catalogue.calendar());
+  app.get('/api/calendar', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () =>
+    catalogue.calendar(),
+  );
 
   app.put(
     '/api/calendar',
-    { schema: { tags: ['cases'], body: z.record(z.string(), z.unknown()) } },
-    async (req) => {
-      requireRole(req.principal);
-      return catalogue.setCalendar(req.body);
+    {
+      config: { access: access.admin, audit: 'calendar.set' },
+      bodyLimit: 256 * 1024,
+      schema: { tags: ['cases'], body: z.record(z.string(), z.unknown()) },
     },
+    async (req) => catalogue.setCalendar(req.body),
   );
 };
