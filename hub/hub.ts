@@ -179,9 +179,11 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const reader = createTelemetryReader(store.db, store.dialect);
       const video = createVideo({
         registry,
-        db: store.db,
         logger: logger.child({ module: 'video' }),
         metrics,
+        events,
+        clock,
+        cases,
         config,
       });
       await video.start();

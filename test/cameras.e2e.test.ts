@@ -1,6 +1,9 @@
 // Cameras end to end: a simulated RTSP camera (GStreamer, loopback) streams through the hub's
 // ffmpeg to WebSocket viewers; refusals, the stream limit, a camera restart and the hub's stop.
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RtspCamera, startRtspCamera } from '../simulators/rtsp-camera.ts';
 import { cell } from './support/grids.ts';
@@ -26,6 +29,7 @@ describe.skipIf(!hasFfmpeg || !hasGst)(`camera live view (${VIDEO_HINT})`, () =>
   let t: TestHub;
   let cam: RtspCamera;
   const tokens: Record<string, string> = {};
+  const deviceTokens: Record<string, string> = {};
   const state = async (id: string) => (await t.api('GET', `/api/cameras/${id}`)).body.stream;
 
   beforeAll(async () => {
@@ -39,7 +43,7 @@ describe.skipIf(!hasFfmpeg || !hasGst)(`camera live view (${VIDEO_HINT})`, () =>
     });
     await t.api('PUT', '/api/grids', { type: 'FeatureCollection', features: [cell(GRID, 120, 30)] });
     for (const id of ['a', 'b', 'c']) {
-      await t.device({ id: `cam-${id}`, profile: 'camera', location: IN });
+      deviceTokens[id] = await t.device({ id: `cam-${id}`, profile: 'camera', location: IN });
       // The simulated camera asks for no password; the URL carries one to check it never shows.
       const r = await t.api('PUT', `/api/devices/cam-${id}/attributes`, {
         server: { rtspUrl: cam.urls[id]!.replace('rtsp://', 'rtsp://admin:s3cret@') },
@@ -199,6 +203,94 @@ describe.skipIf(!hasFfmpeg || !hasGst)(`camera live view (${VIDEO_HINT})`, () =>
     expect(tsProblem(v.data())).toBeUndefined();
     expect(v.ws.readyState).toBe(v.ws.OPEN);
     v.ws.close();
+  });
+
+  it('a detection opens a case whose evidence holds a still from the stream, or the allowed snapshot', async () => {
+    // A snapshot server on loopback: the hub may fetch from the camera's own host (127.0.0.1), not
+    // from any other name, even one that resolves to the same address (localhost).
+    const png = execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=red:size=64x48',
+      '-frames:v',
+      '1',
+      '-f',
+      'image2',
+      '-c:v',
+      'png',
+      'pipe:1',
+    ]);
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'image/png' }).end(png);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const detect = async (cam: string, snapshot: string) => {
+        const c = await t.connect(deviceTokens[cam]!);
+        await c.publishAsync(
+          'v1/devices/me/telemetry',
+          JSON.stringify({ event: { type: 'street_vending', confidence: 0.95, snapshot } }),
+          { qos: 1 },
+        );
+        const found = await eventually(async () => {
+          const list = (await t.api('GET', `/api/cases?deviceId=cam-${cam}`)).body.items;
+          if (!list?.length) return undefined;
+          const full = (await t.api('GET', `/api/cases/${list[0].id}`)).body;
+          return full.evidence?.stills?.length ? full : undefined;
+        }, 40_000);
+        return found;
+      };
+      const fromStream = await detect('b', `http://localhost:${port}/snap.png`);
+      expect(requests).toEqual([]);
+      const still = fromStream.evidence.stills[0];
+      expect(still).toMatchObject({
+        source: 'stream',
+        contentType: 'image/jpeg',
+        url: `/api/media/${still.mediaId}`,
+      });
+      const res = await fetch(`${t.httpUrl}${still.url}`, {
+        headers: { authorization: `Bearer ${tokens.view1}` },
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/jpeg');
+      const jpeg = Buffer.from(await res.arrayBuffer());
+      expect([...jpeg.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
+      const file = join(t.dataDir, 'check.jpg');
+      writeFileSync(file, jpeg);
+      const probe = execFileSync(
+        'ffprobe',
+        ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', file],
+        { encoding: 'utf8' },
+      );
+      expect(probe.trim()).toBe('mjpeg,320,240');
+      // Who may see the case may see the picture; nobody else.
+      expect((await fetch(`${t.httpUrl}${still.url}`)).status).toBe(401);
+      const away = await fetch(`${t.httpUrl}${still.url}`, {
+        headers: { authorization: `Bearer ${tokens['insp-away']}` },
+      });
+      expect(away.status).toBe(404);
+      expect((await t.api('GET', '/api/media/0123456789abcdef0123456789abcdef')).status).toBe(404);
+      expect((await t.api('GET', '/api/media/..%2F..%2Fetc%2Fpasswd')).status).toBe(400);
+
+      const fromSnapshot = await detect('c', `http://127.0.0.1:${port}/snap.png`);
+      expect(requests).toEqual(['/snap.png']);
+      const s2 = fromSnapshot.evidence.stills[0];
+      expect(s2).toMatchObject({ source: 'snapshot', contentType: 'image/png' });
+      const got = await t.api('GET', s2.url);
+      expect(got.status).toBe(200);
+      const raw = await fetch(`${t.httpUrl}${s2.url}`, {
+        headers: { authorization: `Bearer ${tokens.view1}` },
+      });
+      expect(Buffer.from(await raw.arrayBuffer()).equals(png)).toBe(true);
+    } finally {
+      server.close();
+    }
   });
 
   it('stopping the hub closes the viewers and leaves no ffmpeg behind', async () => {

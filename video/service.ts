@@ -2,24 +2,30 @@
  * The cameras part of the hub: live view (video.ts) and detection stills (stills.ts), behind
  * `createVideo(deps) → { start(), stop() }`.
  */
+import { join } from 'node:path';
+import type { Clock } from '../hub/clock.ts';
 import type { Config } from '../hub/config.ts';
+import type { EventBus } from '../hub/events.ts';
 import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import type { Db } from '../store/db.ts';
+import { createMediaStore } from './media.ts';
+import { type CasesForStills, createStills } from './stills.ts';
 import { checkUrl, redact } from './url.ts';
 import { createLiveView, rtspUrlOf } from './video.ts';
 
 export interface VideoDeps {
   registry: Registry;
-  db: Db;
   logger: Logger;
   metrics: Metrics;
+  events: EventBus;
+  clock: Clock;
+  cases: CasesForStills;
   config: Pick<Config, 'video' | 'media' | 'dataDir'>;
 }
 
 export function createVideo(deps: VideoDeps) {
-  const { registry, db, config } = deps;
+  const { registry, config } = deps;
   const log = deps.logger;
   const live = createLiveView({
     registry,
@@ -27,6 +33,25 @@ export function createVideo(deps: VideoDeps) {
     metrics: deps.metrics,
     options: { ...config.video, enabled: config.video.enabled },
   });
+  const media = createMediaStore({
+    dir: join(config.dataDir, 'media'),
+    quotaBytes: config.media.quotaMb * 1024 * 1024,
+    retentionMs: config.media.retentionDays * 86_400_000,
+    logger: log,
+    now: () => deps.clock.now(),
+  });
+  const stills = createStills({
+    registry,
+    cases: deps.cases,
+    media,
+    events: deps.events,
+    clock: deps.clock,
+    logger: log,
+    metrics: deps.metrics,
+    input: () => (live.off ? undefined : live.input),
+    options: config.video,
+  });
+  let retention: NodeJS.Timeout | undefined;
 
   function describe(d: Device) {
     const url = rtspUrlOf(d);
@@ -59,11 +84,20 @@ export function createVideo(deps: VideoDeps) {
     live,
     describe,
     health,
+    media,
+    stills,
     async start() {
+      media.load();
+      // Retention is enforced at start, after each still, and every hour.
+      retention = setInterval(() => media.enforce(), 3_600_000);
+      retention.unref();
+      if (!live.off || config.video.enabled) stills.start();
       if (live.off) log.warn({ reason: live.off }, 'camera live view is off');
       else log.info({ ffmpeg: live.ffmpeg, maxStreams: config.video.maxStreams }, 'camera live view on');
     },
     async stop() {
+      clearInterval(retention);
+      await stills.stop();
       await live.stop();
     },
   };

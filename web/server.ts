@@ -26,6 +26,7 @@ import { cameraRoutes } from './routes/cameras.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gridRoutes } from './routes/grids.ts';
+import { mediaRoutes } from './routes/media.ts';
 import { peopleRoutes } from './routes/people.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { eventRoutes, systemRoutes } from './routes/system.ts';
@@ -301,7 +302,10 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(eventRoutes({ ...deps, security }));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
-  if (deps.video) await app.register(cameraRoutes({ ...deps, video: deps.video }));
+  if (deps.video) {
+    await app.register(cameraRoutes({ ...deps, video: deps.video }));
+    await app.register(mediaRoutes({ ...deps, video: deps.video }));
+  }
 
   // Expired sessions, old throttle entries and audit entries past retention are purged on the
   // hub's clock: every minute, and after each manual clock move.
