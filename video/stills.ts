@@ -34,6 +34,16 @@ export type StillEvidence = {
   source: 'stream' | 'snapshot';
 };
 
+/** An expected reason not to take a still (counted by its outcome, not logged as a failure). */
+class SkipStill extends StillError {
+  constructor(
+    readonly outcome: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A stream frame is evidence of the detection only while the detection is recent. */
 const LIVE_WINDOW_MS = 2 * 60_000;
 
@@ -84,6 +94,8 @@ export function createStills(deps: {
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
   let lastSkipLog = 0;
+  let lastFailLog = 0;
+  let failsSinceLog = 0;
 
   function onEvent(e: { type: string; action?: string; caseId?: string }) {
     if (stopped || e.type !== 'case' || (e.action !== 'open' && e.action !== 'relapse') || !e.caseId) return;
@@ -105,8 +117,19 @@ export function createStills(deps: {
       running++;
       const p = work(id)
         .catch((err) => {
+          const message = redact((err as Error).message);
+          if (err instanceof SkipStill) {
+            taken.inc({ outcome: err.outcome });
+            log.debug({ caseId: id, reason: message }, 'no still for this case');
+            return;
+          }
           taken.inc({ outcome: 'failed' });
-          log.warn({ caseId: id, err: redact((err as Error).message) }, 'still not taken');
+          // At most one line per 10 s: a camera that is down fails every detection.
+          if (Date.now() - lastFailLog > 10_000) {
+            log.warn({ caseId: id, err: message, suppressed: failsSinceLog }, 'still not taken');
+            lastFailLog = Date.now();
+            failsSinceLog = 0;
+          } else failsSinceLog++;
         })
         .finally(() => {
           running--;
@@ -144,12 +167,14 @@ export function createStills(deps: {
     }
     const readingTs = Date.parse(String(c.evidence.readingTs ?? ''));
     if (!(deps.clock.now() - readingTs <= LIVE_WINDOW_MS))
-      throw new StillError(
+      throw new SkipStill(
+        'too_old',
         `${problems.join('; ')}${problems.length ? '; ' : ''}the detection is too old for a frame of the live stream`,
       );
-    if (!input) throw new StillError('ffmpeg is not available');
+    if (!input) throw new SkipStill('video_off', 'live view is off (no ffmpeg): no frame to take');
     const check = checkUrl(rtsp);
-    if (!check.ok) throw new StillError(`no stream to take a still from (rtspUrl ${check.problem})`);
+    if (!check.ok)
+      throw new SkipStill('no_stream', `no stream to take a still from (rtspUrl ${check.problem})`);
     if (problems.length) log.info({ caseId: c.id, problems }, 'still taken from the stream instead');
     return { data: await grabStill(input, check.url.href, limits), source: 'stream' as const };
   }
