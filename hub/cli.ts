@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { type Config, ENV_KEYS, loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createHub, VERSION } from './hub.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, redactUrlPasswords } from './logger.ts';
 
 const HELP = `gridhub ${VERSION} — IoT and sensor hub for urban grid management
 
@@ -183,6 +183,17 @@ async function createUserCommand(
 }
 
 async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
+  // The demo serves the dashboard: build its bundle when it is missing or older than its sources
+  // (npm ci builds it; this covers a checkout updated since). `start` only warns (see web/server.ts).
+  if (opts.demo) {
+    const { ensureUi, uiBundleState } = await import('../web/ui-bundle.ts');
+    if (uiBundleState() !== 'ok') {
+      process.stdout.write('gridhub: building the dashboard bundle (web/ui/dist)…\n');
+      await ensureUi().catch((err: Error) =>
+        process.stderr.write(`gridhub: the dashboard could not be built: ${err.message}\n`),
+      );
+    }
+  }
   const hub = createHub(config);
   let stopping = false;
   let fleet: { stop(): Promise<void> } | undefined;
@@ -214,10 +225,11 @@ main(process.argv.slice(2)).then(
   },
   (err) => {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`${redactUrlPasswords(err.message)}\n`);
       process.exit(2);
     }
-    const message = err instanceof Error ? err.message : String(err);
+    // A bad DATABASE_URL must not be echoed with its password (issue 7, finding 6).
+    const message = redactUrlPasswords(err instanceof Error ? err.message : String(err));
     process.stderr.write(`gridhub: ${message}\n`);
     process.exit(1);
   },

@@ -207,6 +207,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         version: VERSION,
         mqttStream: (s: Duplex) => gateway.handleStream(s),
         video,
+        dataDir: config.dataDir,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         health: () => ({
           status: rules.warnings().length ? 'degraded' : 'ok',

@@ -12,6 +12,7 @@ import {
   type Evaluation,
   evaluate,
   initialState,
+  limitsOf,
   needsTick,
   type RuleContext,
   type RuleInput,
@@ -152,6 +153,7 @@ export function createRulesEngine(deps: {
           explanation: ev.explanation,
           observed: ev.observed,
           snapshot: ev.snapshots[0] ?? null,
+          limits: limitsOf(l.rule, context(device).attributes),
         })
         .then(() => {
           if (arrivedAt !== null) m.latency.observe((performance.now() - arrivedAt) / 1000);

@@ -56,6 +56,7 @@ export async function startDemo(opts: {
       '',
       `gridhub demo: ${s.devices} simulated devices in 42 unit grids of district 330102 are publishing every ${(opts.intervalMs ?? 5000) / 1000} s`,
       '  (the last 3 hours are being replayed first, so charts and the case inbox have history)',
+      `  dashboard ${urls.httpUrl}/   (sign in as dispatcher, operator, sanitation, inspector … below)`,
       `  API      ${urls.httpUrl}/api   (OpenAPI: ${urls.httpUrl}/docs)`,
       `  health   ${urls.httpUrl}/api/health`,
       `  MQTT     ${urls.mqttUrl}   (WebSocket: ${urls.httpUrl.replace(/^http/, 'ws')}/mqtt)`,

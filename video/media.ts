@@ -1,36 +1,21 @@
 /**
- * Evidence media (camera stills): image files in `<dataDir>/media`, each with a small JSON record
- * (case, type, size, time), kept within a disk quota and a retention (contract: "served under
- * /api/media/:id to signed-in users who may see the case, kept within a configured disk quota and
- * retention"). Ids are random, but access is decided by the case, never by knowing the id.
+ * Quota and retention of the evidence media folder (`<dataDir>/media`, written by web/media.ts:
+ * report photos and camera stills, each a file named by its id with a JSON sidecar). Contract:
+ * evidence media are "kept within a configured disk quota and retention": what is older than the
+ * retention goes, then the oldest until the folder fits the quota.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { MEDIA_ID_RE } from '../cases/schemas.ts';
 import type { Logger } from '../hub/logger.ts';
 
-export interface MediaRecord {
+interface Entry {
   id: string;
-  caseId: string | null;
-  deviceId: string | null;
-  contentType: 'image/jpeg' | 'image/png';
   bytes: number;
-  createdAt: string;
-  /** Where the picture came from: the camera's stream or the event's snapshot URL. */
-  source: string;
+  at: number;
 }
 
-const ID = /^[0-9a-f]{32}$/;
-
-/** The image type from its first bytes (never from a header a device or server sent). */
-export function imageType(b: Buffer): MediaRecord['contentType'] | undefined {
-  if (b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
-  if (b.length > 8 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])))
-    return 'image/png';
-  return undefined;
-}
-
-export function createMediaStore(opts: {
+export function createMediaKeeper(opts: {
   dir: string;
   quotaBytes: number;
   retentionMs: number;
@@ -38,80 +23,47 @@ export function createMediaStore(opts: {
   now?: () => number;
 }) {
   const now = opts.now ?? Date.now;
-  const index = new Map<string, MediaRecord>();
-  let total = 0;
-  const file = (r: Pick<MediaRecord, 'id' | 'contentType'>) =>
-    join(opts.dir, `${r.id}.${r.contentType === 'image/png' ? 'png' : 'jpg'}`);
 
-  function load() {
-    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    index.clear();
-    total = 0;
-    for (const name of readdirSync(opts.dir)) {
+  function scan(): Entry[] {
+    let names: string[];
+    try {
+      names = readdirSync(opts.dir);
+    } catch {
+      return [];
+    }
+    const out: Entry[] = [];
+    for (const name of names) {
       if (!name.endsWith('.json')) continue;
+      const id = name.slice(0, -5);
+      if (!MEDIA_ID_RE.test(id)) continue;
       try {
-        const r = JSON.parse(readFileSync(join(opts.dir, name), 'utf8')) as MediaRecord;
-        if (!ID.test(r.id)) continue;
-        statSync(file(r));
-        index.set(r.id, r);
-        total += r.bytes;
-      } catch {
-        // A record without its file (or unreadable) is dropped.
-        rmSync(join(opts.dir, name), { force: true });
-      }
+        const m = JSON.parse(readFileSync(join(opts.dir, name), 'utf8')) as {
+          bytes?: number;
+          uploadedAt?: string;
+        };
+        out.push({ id, bytes: Number(m.bytes) || 0, at: Date.parse(m.uploadedAt ?? '') || 0 });
+      } catch {}
     }
-    enforce();
+    return out.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
   }
 
-  function remove(r: MediaRecord) {
-    rmSync(file(r), { force: true });
-    rmSync(join(opts.dir, `${r.id}.json`), { force: true });
-    index.delete(r.id);
-    total -= r.bytes;
-  }
-
-  /** Drops what is past retention, then the oldest until the quota holds. */
-  function enforce(): number {
-    let dropped = 0;
-    const oldest = [...index.values()].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
+  /** Removes media past retention, then the oldest until the total fits the quota. */
+  function enforce(): { removed: number; files: number; bytes: number } {
+    const all = scan();
+    let total = all.reduce((s, e) => s + e.bytes, 0);
     const cutoff = now() - opts.retentionMs;
-    for (const r of oldest) {
-      if (Date.parse(r.createdAt) >= cutoff && total <= opts.quotaBytes) break;
-      remove(r);
-      dropped++;
+    let removed = 0;
+    for (const e of all) {
+      if (e.at >= cutoff && total <= opts.quotaBytes) break;
+      rmSync(join(opts.dir, e.id), { force: true });
+      rmSync(join(opts.dir, `${e.id}.json`), { force: true });
+      total -= e.bytes;
+      removed++;
     }
-    if (dropped) opts.logger.info({ dropped, bytes: total }, 'media past retention or over quota removed');
-    return dropped;
+    if (removed)
+      opts.logger.info({ removed, bytes: total }, 'media past retention or over the quota removed');
+    return { removed, files: all.length - removed, bytes: total };
   }
 
-  /** Stores an image; refuses anything that is not a JPEG or PNG, or larger than the quota. */
-  function put(data: Buffer, meta: Pick<MediaRecord, 'caseId' | 'deviceId' | 'source'>): MediaRecord {
-    const contentType = imageType(data);
-    if (!contentType) throw new Error('not a JPEG or PNG image');
-    if (data.length > opts.quotaBytes)
-      throw new Error(`image of ${data.length} bytes exceeds the media quota`);
-    const r: MediaRecord = {
-      id: randomBytes(16).toString('hex'),
-      contentType,
-      bytes: data.length,
-      createdAt: new Date(now()).toISOString(),
-      ...meta,
-    };
-    writeFileSync(file(r), data, { mode: 0o600 });
-    writeFileSync(join(opts.dir, `${r.id}.json`), JSON.stringify(r), { mode: 0o600 });
-    index.set(r.id, r);
-    total += r.bytes;
-    enforce();
-    return r;
-  }
-
-  return {
-    load,
-    put,
-    enforce,
-    get: (id: string) => (ID.test(id) ? index.get(id) : undefined),
-    read: (r: MediaRecord) => readFileSync(file(r)),
-    usage: () => ({ files: index.size, bytes: total, quotaBytes: opts.quotaBytes }),
-  };
+  return { enforce };
 }
-export type MediaStore = ReturnType<typeof createMediaStore>;

@@ -3,13 +3,15 @@
  * `createVideo(deps) → { start(), stop() }`.
  */
 import { join } from 'node:path';
+import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
 import type { Clock } from '../hub/clock.ts';
 import type { Config } from '../hub/config.ts';
 import type { EventBus } from '../hub/events.ts';
 import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import { createMediaStore } from './media.ts';
+import { createMediaStore } from '../web/media.ts';
+import { createMediaKeeper } from './media.ts';
 import { type CasesForStills, createStills } from './stills.ts';
 import { checkUrl, redact } from './url.ts';
 import { createLiveView, rtspUrlOf } from './video.ts';
@@ -33,8 +35,16 @@ export function createVideo(deps: VideoDeps) {
     metrics: deps.metrics,
     options: { ...config.video, enabled: config.video.enabled },
   });
+  // The evidence media folder web/media.ts serves; stills are saved like report photos and linked
+  // to their case, so `GET /api/media/:id` decides by the case.
+  const mediaDir = join(config.dataDir, 'media');
   const media = createMediaStore({
-    dir: join(config.dataDir, 'media'),
+    dir: mediaDir,
+    maxBytes: Math.max(config.video.stillMaxBytes, MEDIA_MAX_BYTES_DEFAULT),
+    now: () => deps.clock.now(),
+  });
+  const keeper = createMediaKeeper({
+    dir: mediaDir,
     quotaBytes: config.media.quotaMb * 1024 * 1024,
     retentionMs: config.media.retentionDays * 86_400_000,
     logger: log,
@@ -44,6 +54,7 @@ export function createVideo(deps: VideoDeps) {
     registry,
     cases: deps.cases,
     media,
+    keeper,
     events: deps.events,
     clock: deps.clock,
     logger: log,
@@ -84,12 +95,11 @@ export function createVideo(deps: VideoDeps) {
     live,
     describe,
     health,
-    media,
     stills,
     async start() {
-      media.load();
-      // Retention is enforced at start, after each still, and every hour.
-      retention = setInterval(() => media.enforce(), 3_600_000);
+      // Quota and retention are enforced at start, after each still, and every hour.
+      keeper.enforce();
+      retention = setInterval(() => keeper.enforce(), 3_600_000);
       retention.unref();
       if (!live.off || config.video.enabled) stills.start();
       if (live.off) log.warn({ reason: live.off }, 'camera live view is off');

@@ -5,13 +5,16 @@
  * evidence. Off the ingest hot path: driven by the case events, through a bounded queue with a few
  * workers; a full queue skips the still (counted, logged), never blocks anything.
  */
+
+import { sniffImageType } from '../cases/schemas.ts';
 import type { Clock } from '../hub/clock.ts';
 import type { EventBus } from '../hub/events.ts';
 import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
 import type { Registry } from '../registry/index.ts';
+import type { MediaStore } from '../web/media.ts';
 import { grabStill, type InputOptions, StillError } from './ffmpeg.ts';
-import { imageType, type MediaRecord, type MediaStore } from './media.ts';
+import type { createMediaKeeper } from './media.ts';
 import { checkUrl, redact, snapshotAllowed } from './url.ts';
 import { rtspUrlOf } from './video.ts';
 
@@ -73,6 +76,7 @@ export function createStills(deps: {
   registry: Registry;
   cases: CasesForStills;
   media: MediaStore;
+  keeper: ReturnType<typeof createMediaKeeper>;
   events: EventBus;
   clock: Clock;
   logger: Logger;
@@ -158,7 +162,7 @@ export function createStills(deps: {
           const data = isRtsp
             ? await grabStill(input!, ok.url.href, limits)
             : await fetchSnapshot(ok.url, limits);
-          if (!imageType(data)) throw new StillError('the snapshot is not a JPEG or PNG image');
+          if (!sniffImageType(data)) throw new StillError('the snapshot is not a JPEG or PNG image');
           return { data, source: 'snapshot' as const };
         } catch (err) {
           problems.push(`snapshot: ${(err as Error).message}`);
@@ -183,17 +187,20 @@ export function createStills(deps: {
     const c = await deps.cases.get(caseId);
     const got = await picture(c);
     if (!got) return;
-    let rec: MediaRecord;
+    let rec: Awaited<ReturnType<MediaStore['save']>>;
     try {
-      rec = deps.media.put(got.data, { caseId, deviceId: c.deviceId, source: got.source });
+      // Stored like a report photo, "uploaded" by the camera, then linked to its case.
+      rec = await deps.media.save(got.data, undefined, `camera:${c.deviceId}`);
+      await deps.media.link(rec.id, caseId);
     } catch (err) {
       throw new StillError(`cannot store the still: ${(err as Error).message}`);
     }
+    deps.keeper.enforce();
     await deps.cases.attachMedia(caseId, {
       mediaId: rec.id,
       url: `/api/media/${rec.id}`,
-      contentType: rec.contentType,
-      takenAt: rec.createdAt,
+      contentType: rec.type,
+      takenAt: rec.uploadedAt,
       source: got.source,
     });
     taken.inc({ outcome: got.source });

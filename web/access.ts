@@ -106,6 +106,8 @@ export function authorise(
   if (a.kind === 'optional') return authenticate(req, false);
   const p = authenticate(req, true);
   if (!p) throw unauthorized();
+  // Known before the refusal, so the audit log names who was refused.
+  (req as { principal?: Principal }).principal = p;
   if (!a.roles.includes(p.role)) throw forbiddenFor(p, a.roles);
   return p;
 }

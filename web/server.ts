@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
@@ -12,6 +15,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { createWebSocketStream } from 'ws';
+import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
 import type { Clock } from '../hub/clock.ts';
 import { GridhubError } from '../hub/errors.ts';
 import type { Logger } from '../hub/logger.ts';
@@ -22,6 +26,7 @@ import type { TelemetryReader } from '../store/index.ts';
 import { access, authorise, checkRouteDeclaration, FULL_SCOPE, type Scope, scopeOf } from './access.ts';
 import { createAudit } from './audit.ts';
 import { createAuth, type Principal } from './auth.ts';
+import { createMediaStore } from './media.ts';
 import { cameraRoutes } from './routes/cameras.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -30,6 +35,7 @@ import { mediaRoutes } from './routes/media.ts';
 import { peopleRoutes } from './routes/people.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { eventRoutes, systemRoutes } from './routes/system.ts';
+import { UI_DIST } from './ui-bundle.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +45,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     audit: import('./audit.ts').Audit;
+    routeTable: { method: string; url: string; access: unknown; audit?: string }[];
   }
 }
 
@@ -77,6 +84,12 @@ export interface WebDeps {
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
   mqttStream: (stream: import('node:stream').Duplex) => void;
+  /** Data folder: evidence photos are kept under <dataDir>/media. */
+  dataDir?: string;
+  /** Largest accepted photo upload in bytes (default 5 MiB). */
+  mediaMaxBytes?: number;
+  /** The dashboard bundle to serve at `/` (default web/ui/dist). */
+  uiDir?: string;
 }
 
 export type App = FastifyInstance<
@@ -111,6 +124,9 @@ const numericOr = (v: boolean | string): boolean | string | number =>
 function hasNul(v: unknown, depth = 0): boolean {
   if (typeof v === 'string') return v.includes('\u0000');
   if (depth > 32 || v === null || typeof v !== 'object') return false;
+  // A binary body (a photo) is bytes, not text: NULs are normal there, and walking it entry by
+  // entry took seconds for 5 MB.
+  if (v instanceof Uint8Array) return false;
   if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
   return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x, depth + 1));
 }
@@ -139,7 +155,14 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     routerOptions: { maxParamLength: 256 },
   }).withTypeProvider<ZodTypeProvider>();
   // Deny by default: a route that does not say who may call it is refused at registration.
-  app.addHook('onRoute', (route) => checkRouteDeclaration(route as never));
+  // The table of what was registered, with each route's declaration (the route-table test walks it).
+  const routeTable: { method: string; url: string; access: unknown; audit?: string }[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    checkRouteDeclaration(route as never);
+    for (const method of Array.isArray(route.method) ? route.method : [route.method])
+      routeTable.push({ method, url: route.url, access: route.config?.access, audit: route.config?.audit });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -170,11 +193,43 @@ export async function createWeb(deps: WebDeps): Promise<App> {
       .code(500)
       .send({ error: { code: 'GRIDHUB_ERR_INTERNAL', message: 'internal error (see the hub log)' } });
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({
-      error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
-    }),
-  );
+  // The dashboard (a single-page app): any GET outside the API that is not a file answers its
+  // index.html, so deep links (/cases/C…) work after a reload.
+  const uiDir = deps.uiDir ?? UI_DIST;
+  const uiIndex = existsSync(join(uiDir, 'index.html'));
+  if (!uiIndex)
+    deps.logger.warn(
+      { uiDir },
+      'dashboard bundle missing: `/` answers 503 until it is built (npm run build:ui)',
+    );
+  const NOT_UI = /^\/(?:api|docs|metrics|mqtt)(?:\/|$)/;
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    if ((req.method === 'GET' || req.method === 'HEAD') && !NOT_UI.test(path)) {
+      if (!uiIndex)
+        return reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send(
+            'gridhub: the dashboard bundle is missing. Build it with `npm run build:ui` (npm ci does it).\n',
+          );
+      return reply.header('cache-control', 'no-cache').sendFile('index.html', uiDir);
+    }
+    return reply.code(404).send({
+      error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` },
+    });
+  });
+  if (uiIndex) {
+    // reply.sendFile only; the one route below serves the hashed assets (public, like the page).
+    await app.register(fastifyStatic, { root: uiDir, serve: false });
+    app.get('/assets/*', { config: { access: access.public }, schema: { hide: true } }, (req, reply) => {
+      const file = (req.params as { '*': string })['*'];
+      // Hashed names never change: cache for a year.
+      return reply
+        .header('cache-control', 'public, max-age=31536000, immutable')
+        .sendFile(file, join(uiDir, 'assets'));
+    });
+  }
 
   // Security headers; the CSP lets the dashboard live: own scripts and styles, map images from
   // blob:/data:, the live stream and camera WebSockets on the same host.
@@ -295,6 +350,15 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     },
   );
 
+  // One photo store for the media routes and the case reports that take photo ids.
+  app.decorate(
+    'media',
+    createMediaStore({
+      dir: join(deps.dataDir ?? 'data', 'media'),
+      maxBytes: deps.mediaMaxBytes ?? MEDIA_MAX_BYTES_DEFAULT,
+      now: () => deps.clock.now(),
+    }),
+  );
   await app.register(systemRoutes({ ...deps, security, audit }));
   await app.register(gridRoutes(deps));
   await app.register(deviceRoutes(deps));
@@ -302,10 +366,8 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(eventRoutes({ ...deps, security }));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
-  if (deps.video) {
-    await app.register(cameraRoutes({ ...deps, video: deps.video }));
-    await app.register(mediaRoutes({ ...deps, video: deps.video }));
-  }
+  if (deps.video) await app.register(cameraRoutes({ ...deps, video: deps.video }));
+  await app.register(mediaRoutes(deps));
 
   // Expired sessions, old throttle entries and audit entries past retention are purged on the
   // hub's clock: every minute, and after each manual clock move.

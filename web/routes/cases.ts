@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { CASE_ACTIONS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { caseActionBody, MEDIA_ID_RE, newCaseBody } from '../../cases/schemas.ts';
 import { badRequest } from '../../hub/errors.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
-import { limitParam, location, timeParam } from '../schemas.ts';
+import { limitParam, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
 const urgency = z.enum(['low', 'normal', 'urgent']);
@@ -35,6 +36,8 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             .optional(),
           from: timeParam.optional(),
           to: timeParam.optional(),
+          source: z.enum(['sensor', 'report']).optional(),
+          order: z.enum(['desc', 'asc']).optional(),
           limit: limitParam(500, 50),
           cursor: z
             .string()
@@ -48,6 +51,24 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       },
     },
     async (req) => cases.list({ ...req.query, scope: scopeFilter(await req.scope()) }),
+  );
+
+  app.get(
+    '/api/cases/summary',
+    {
+      config: { access: access.signedIn },
+      schema: {
+        tags: ['cases'],
+        description:
+          'Open cases per grid, counts by status, devices in alarm (the overview map); scoped like the case list.',
+      },
+    },
+    async (req) => {
+      const scope = await req.scope();
+      if (scope.all) return cases.summary();
+      if (scope.unitId !== undefined) return cases.summary({ assignee: scope.unitId });
+      return cases.summary({ gridPrefixes: scope.gridPrefixes });
+    },
   );
 
   app.get(
@@ -69,26 +90,22 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['cases'],
         description: 'A case reported by a person (inspector on patrol, operator taking a call).',
-        body: z
-          .object({
-            category: z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'),
-            description: z.string().min(1).max(2000),
-            location: location.optional(),
-            gridCode: z
-              .string()
-              .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-              .optional(),
-            photos: z.array(z.string().max(2048)).max(10).optional(),
-            urgency: urgency.optional(),
-          })
-          .strict(),
+        body: newCaseBody,
       },
     },
     async (req, reply) => {
       const p = req.principal!;
       if (!req.body.location && !req.body.gridCode)
         throw badRequest('body.location: a location or a gridCode is required');
+      // Photos uploaded through POST /api/media are named by id: each must exist and be unclaimed.
+      const photos = req.body.photos ?? [];
+      for (const [i, ph] of photos.entries()) {
+        if (!MEDIA_ID_RE.test(ph)) continue;
+        const m = await app.media.meta(ph);
+        if (!m || m.caseId) throw badRequest(`body.photos.${i}: no uploaded photo '${ph}'`);
+      }
       const c = await cases.report(req.body, p);
+      for (const ph of photos) if (MEDIA_ID_RE.test(ph)) await app.media.link(ph, c.id);
       return reply.code(201).send(await cases.get(c.id, p));
     },
   );
@@ -103,13 +120,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['cases'],
         params: z.object({ id: caseId }),
-        body: z
-          .object({
-            action: z.enum(CASE_ACTIONS),
-            note: z.string().max(2000).optional(),
-            assignee: z.string().max(64).optional(),
-          })
-          .strict(),
+        body: caseActionBody,
       },
     },
     async (req) => {
@@ -120,11 +131,22 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
         // An inspector may report and verify in its grids only; a unit acts on its cases only.
         inScopeOr404(seesCase(scope, c), 'case', req.params.id);
       }
+      // Photos taken for this action (uploaded by the same user, not yet part of a case) are
+      // linked to the case and named in the timeline note.
+      const photos = req.body.photos ?? [];
+      const me = p.userId ?? p.kind;
+      for (const [i, ph] of photos.entries()) {
+        const m = await app.media.meta(ph);
+        if (!m || m.caseId || m.uploadedBy !== me)
+          throw badRequest(`body.photos.${i}: no uploaded photo '${ph}'`);
+      }
+      const note = [req.body.note, ...photos.map((ph) => `/api/media/${ph}`)].filter(Boolean).join(' ');
       await cases.act(req.params.id, req.body.action, {
         principal: p,
-        note: req.body.note,
+        note: note || undefined,
         assignee: req.body.assignee,
       });
+      for (const ph of photos) await app.media.link(ph, req.params.id);
       return cases.get(req.params.id, p);
     },
   );
@@ -150,10 +172,16 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/categories', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () => ({
-    items: catalogue.categories.list(),
-    next: null,
-  }));
+  // Reading the catalogue and the calendar is part of reading cases: the dashboard names each
+  // case's category and counts its deadline down in working hours for every signed-in role.
+  app.get(
+    '/api/categories',
+    { config: { access: access.signedIn }, schema: { tags: ['cases'] } },
+    async () => ({
+      items: catalogue.categories.list(),
+      next: null,
+    }),
+  );
 
   app.put(
     '/api/categories/:code',
@@ -172,7 +200,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/calendar', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () =>
+  app.get('/api/calendar', { config: { access: access.signedIn }, schema: { tags: ['cases'] } }, async () =>
     catalogue.calendar(),
   );
 

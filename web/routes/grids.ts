@@ -37,6 +37,30 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     }),
   );
 
+  // Every grid's polygon in one GeoJSON document: the dashboard draws the district map from it
+  // (offline, no tile server).
+  app.get(
+    '/api/grids/features',
+    {
+      config: { access: access.signedIn },
+      schema: { tags: ['grids'], description: 'All unit grids as one GeoJSON FeatureCollection.' },
+    },
+    async (req, reply) => {
+      const scope = await req.scope();
+      return reply.header('cache-control', 'private, no-cache').send({
+        type: 'FeatureCollection',
+        features: registry.grids
+          .list()
+          .filter((g) => seesGrid(scope, g.code))
+          .map((g) => ({
+            type: 'Feature',
+            properties: { code: g.code, name: g.name ?? g.code },
+            geometry: g.geometry,
+          })),
+      });
+    },
+  );
+
   app.get(
     '/api/grids/:code',
     {

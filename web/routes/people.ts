@@ -161,7 +161,9 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/units', { config: { access: access.admin }, schema: { tags: ['people'] } }, async () => ({
+  // Units (names and categories) are read by everyone who sees cases: dispatch suggests them, the
+  // case page names the unit a case went to.
+  app.get('/api/units', { config: { access: access.signedIn }, schema: { tags: ['people'] } }, async () => ({
     items: people.units.list(),
     next: null,
   }));
