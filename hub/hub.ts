@@ -44,7 +44,10 @@ export interface HubDeps {
   /** A PGlite instance to use as the store (tests hand in the TimescaleDB build). */
   pglite?: PgliteLike;
   /** Rule engine timers (tests shorten them). */
-  rules?: Pick<Parameters<typeof createRulesEngine>[0], 'tickIntervalMs' | 'persistIntervalMs' | 'evaluator'>;
+  rules?: Pick<
+    Parameters<typeof createRulesEngine>[0],
+    'tickIntervalMs' | 'persistIntervalMs' | 'evaluator' | 'backtestMaxRows'
+  >;
 }
 
 export interface Hub {

@@ -41,6 +41,8 @@ describe('HTTP access control', () => {
     t = await startTestHub({
       store: 'pg',
       overrides: { clock: 'manual', security: { maxEventClients: 50 } },
+      // The backtest's row bound, low enough to reach its edge here.
+      deps: { rules: { backtestMaxRows: 3 } },
     });
     await t.api('POST', '/api/clock', { set: new Date(T0).toISOString() });
     await t.api('PUT', '/api/grids', {
@@ -323,6 +325,11 @@ describe('HTTP access control', () => {
       );
       expect(raw.status).toBe(400);
       expect(raw.body.error.message).toMatch(/31 days/);
+      const edge = await t.api(
+        'GET',
+        `/api/devices/bin-a/series?key=fillingLevel&from=${T0 - 31 * day}&to=${T0}`,
+      );
+      expect(edge.status).toBe(200);
       expect(
         (
           await t.api(
@@ -348,6 +355,23 @@ describe('HTTP access control', () => {
         (await api('POST', `/api/rules/bin-full/backtest?from=${T0 - day}&to=${T0}`, undefined, 'disp1'))
           .status,
       ).toBe(403);
+      // The row bound: 3 readings replay, a 4th makes it too large (400 naming the bound).
+      const publish = (ts: number, v: number) =>
+        bin.publishAsync('v1/devices/me/telemetry', JSON.stringify({ ts, values: { fillingLevel: v } }), {
+          qos: 1,
+        });
+      await publish(T0 + 1000, 0.5);
+      await publish(T0 + 2000, 0.95);
+      await t.hub.parts.rules.idle();
+      const window = `from=${T0 - day}&to=${T0 + day}`;
+      expect((await api('POST', `/api/rules/bin-full/backtest?${window}`, undefined, 'op1')).status).toBe(
+        200,
+      );
+      await publish(T0 + 3000, 0.9);
+      await t.hub.parts.rules.idle();
+      const tooLarge = await api('POST', `/api/rules/bin-full/backtest?${window}`, undefined, 'op1');
+      expect(tooLarge.status).toBe(400);
+      expect(tooLarge.body.error.message).toMatch(/more than 3 readings/);
     });
 
     it('finding 7: a NUL in a path or query parameter is a 400 naming it, never a 500', async () => {

@@ -70,6 +70,9 @@ describe('sessions and hardening', () => {
     expect(ok.status).toBe(204);
     expect(String((ok.headers['set-cookie'] as string[])[0])).toMatch(/gridhub_session=;.*Max-Age=0/);
     expect((await rawRequest(t.httpUrl, 'GET', '/api/me', { headers: { cookie } })).status).toBe(401);
+    // Body limits per route: sign-in takes at most 4 KiB.
+    const big = await login('olga', 'x'.repeat(4 * 1024));
+    expect(big.status).toBe(413);
     // Bearer requests need no such header.
     const bearer = (await login('olga')).body.token;
     expect((await t.api('POST', '/api/auth/logout', undefined, bearer)).status).toBe(204);
