@@ -21,6 +21,8 @@ COPY --from=pack /app ./
 # --ignore-scripts: the package's own lifecycle scripts need dev tools; no production dependency
 # builds native code.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# ffmpeg for the cameras' live view and detection stills (without it the hub runs, live view off).
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 USER node
 ENV GRIDHUB_HOST=0.0.0.0 GRIDHUB_DATA_DIR=/data
 EXPOSE 1883 8080

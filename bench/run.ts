@@ -1,4 +1,4 @@
-// gridhub benchmark: `npm run bench [-- ingest|idle|series|rules …]` (default: all four).
+// gridhub benchmark: `npm run bench [-- ingest|idle|series|rules|video …]` (default: all five).
 //
 // Prints figures and ratios against the targets and writes them to bench/results/latest.json. It never
 // fails on timing: the exit code is non-zero only when a part crashed. Loopback only; everything it
@@ -29,8 +29,9 @@ import { killAllChildren, stopAllChildren } from './proc.ts';
 import { benchRules, type RulesResult } from './rules.ts';
 import { benchSeries, type SeriesResult } from './series.ts';
 import { fmt, mb } from './stats.ts';
+import { benchVideo, type VideoResult, videoRows } from './video.ts';
 
-const PARTS = ['ingest', 'idle', 'series', 'rules'] as const;
+const PARTS = ['ingest', 'idle', 'series', 'rules', 'video'] as const;
 type Part = (typeof PARTS)[number];
 
 const NOISY_CORES = 0.25;
@@ -57,6 +58,7 @@ interface Results {
   idle?: IdleResult;
   series?: SeriesResult;
   rules?: RulesResult;
+  video?: VideoResult;
   errors: { part: Part; error: string }[];
 }
 
@@ -246,6 +248,7 @@ function table(r: Results): string {
     }
     for (const e of ru.errors) rows.push([`4 rules ${e.step}`, 'FAILED', '', '']);
   }
+  if (r.video) rows.push(...videoRows(r.video));
   for (const e of r.errors) rows.push([`${e.part}`, 'FAILED', '', '']);
   const head: Row = ['Figure', 'Measured', 'Target', 'Met'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -322,6 +325,7 @@ async function main(): Promise<number> {
           }
           results.idle = await benchIdle(ctx);
         } else if (part === 'series') results.series = await benchSeries(ctx);
+        else if (part === 'video') results.video = await benchVideo();
         else results.rules = await benchRules(ctx, results.ingest);
       } catch (err) {
         log(`${part}: FAILED — ${(err as Error).stack ?? err}`);

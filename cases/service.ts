@@ -719,8 +719,32 @@ export function createCaseService(deps: {
     };
   }
 
+  /**
+   * Adds a picture (a camera still stored as media) to a case's evidence (`evidence.stills`), under the
+   * case's queue so it never overwrites a concurrent change. At most 20 per case.
+   */
+  async function attachMedia(id: string, item: { mediaId: string; url: string; [k: string]: unknown }) {
+    const found = await loadCase(db, id);
+    if (!found) throw notFound('case', id);
+    await withKey(keyOf(found), async () => {
+      const c = (await loadCase(db, id)) ?? found;
+      const stills = Array.isArray(c.evidence.stills) ? (c.evidence.stills as unknown[]) : [];
+      if (stills.length >= 20) return;
+      await persist({ ...c, evidence: { ...c.evidence, stills: [...stills, item] } }, []);
+      events.publish({
+        type: 'case',
+        action: 'evidence',
+        caseId: c.id,
+        status: c.status,
+        gridCode: c.gridCode,
+        at: new Date(clock.now()).toISOString(),
+      });
+    });
+  }
+
   return {
     load,
+    attachMedia,
     unitScope,
     sensorActive,
     sensorCleared,

@@ -6,6 +6,7 @@ import { createIngest, type Ingest } from '../ingest/index.ts';
 import { createHasher, createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
+import { createVideo, type Video } from '../video/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { ensureDataDir, resolveAdminToken } from './admin-token.ts';
 import { type Clock, manualClock, systemClock } from './clock.ts';
@@ -73,6 +74,7 @@ export interface Hub {
     gateway: Gateway;
     web: App;
     rules: Engine;
+    video: Video;
   };
 }
 
@@ -180,6 +182,16 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const { port: mqttPort, tlsPort } = await gateway.start();
       stack.push(() => gateway.stop());
       const reader = createTelemetryReader(store.db, store.dialect);
+      const video = createVideo({
+        registry,
+        logger: logger.child({ module: 'video' }),
+        metrics,
+        events,
+        clock,
+        cases,
+        config,
+      });
+      await video.start();
       const web = await createWeb({
         registry,
         people,
@@ -199,6 +211,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         timezone: config.timezone,
         version: VERSION,
         mqttStream: (s: Duplex, address?: string) => gateway.handleStream(s, address),
+        video,
         dataDir: config.dataDir,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         deviceLimits: (id) => gateway.limitsOf(id),
@@ -217,14 +230,17 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           devices: registry.devices.count(),
           grids: registry.grids.count(),
           warnings: rules.warnings(),
+          video: video.health(),
         }),
       });
       await web.listen({ host: config.host, port: config.httpPort });
       stack.push(() => web.close());
+      // Viewers are told why before the server closes; no ffmpeg outlives the hub.
+      stack.push(() => video.stop());
       const address = web.server.address();
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      parts = { store, registry, people, ingest, gateway, web, rules };
+      parts = { store, registry, people, ingest, gateway, web, rules, video };
       stops = stack;
       const mqttsUrl = tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`;
       urls = {

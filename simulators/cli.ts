@@ -11,7 +11,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createFleet, type Fleet, FleetError, type FleetStats } from './fleet.ts';
+import { simulateCameraStreams } from './cameras.ts';
+import { demoDistrict } from './district.ts';
+import { createFleet, type Fleet, FleetError, type FleetStats, fleetDevices } from './fleet.ts';
 import { FleetFileError, fleetFileDevices, loadFleetFile, MIN_EVERY_MS } from './fleet-file.ts';
 import { LOAD_KEYS, type LoadReport, type LoadRun, startLoad } from './load.ts';
 import {
@@ -50,6 +52,9 @@ Fleet
   --then-live         after the replay, keep publishing in real time
   --batch N           records per device and message while catching up (default 10)
   --timezone TZ       IANA zone for the models' time of day (default Asia/Shanghai)
+  --no-video          no simulated RTSP streams for the cameras (by default each camera of the
+                      fleet streams a test pattern from a loopback RTSP server and its rtspUrl
+                      server attribute is set; needs GStreamer's RTSP server, see the README)
 
 Load (--load)
   --devices N         simulated devices (default 10000)
@@ -113,6 +118,7 @@ const OPTIONS = {
   'then-live': { type: 'boolean' },
   batch: { type: 'string' },
   timezone: { type: 'string' },
+  'no-video': { type: 'boolean' },
   load: { type: 'boolean' },
   devices: { type: 'string' },
   sockets: { type: 'string' },
@@ -146,6 +152,7 @@ export interface SimulateArgs {
   thenLive: boolean;
   batch?: number;
   timeZone?: string;
+  video: boolean;
   // load
   devices: number;
   sockets: number | 'per-device';
@@ -198,7 +205,8 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv = {}): 
   const only = (names: (keyof typeof OPTIONS)[], mode: string) => {
     for (const n of names) if (v[n] !== undefined) throw new UsageError(`--${n} only goes with ${mode}`);
   };
-  if (load) only(['fleet', 'fast-forward', 'then-live', 'interval', 'timezone'], 'a fleet (not --load)');
+  if (load)
+    only(['fleet', 'fast-forward', 'then-live', 'interval', 'timezone', 'no-video'], 'a fleet (not --load)');
   else only(['devices', 'sockets', 'keys', 'prefix', 'json'], '--load');
 
   let rate: number | undefined;
@@ -250,6 +258,7 @@ export function parseSimulateArgs(argv: string[], env: NodeJS.ProcessEnv = {}): 
     thenLive: v['then-live'] === true,
     batch: int('batch', v.batch, 1, 1000),
     timeZone: v.timezone,
+    video: v['no-video'] !== true,
     devices: int('devices', v.devices, 1, 1_000_000) ?? 10_000,
     sockets,
     keys: int('keys', v.keys, 1, LOAD_KEYS.length) ?? 3,
@@ -414,6 +423,7 @@ async function runFleetMode(
       );
   });
   progress.start();
+  let cameras: Awaited<ReturnType<typeof simulateCameraStreams>>;
   try {
     const first = await Promise.race([
       fleet.start().then(() => ''),
@@ -422,6 +432,18 @@ async function runFleetMode(
     ]);
     if (first) endReason = first;
     else {
+      if (a.video) {
+        const specs = file ? fleetFileDevices(file) : fleetDevices(demoDistrict(a.seed));
+        cameras = await simulateCameraStreams({
+          apiUrl: a.api,
+          adminToken: token,
+          cameraIds: specs.filter((d) => d.profile === 'camera').map((d) => d.id),
+          say: (line) => stdout.write(`gridhub simulate: ${line}\n`),
+        }).catch((err) => {
+          stdout.write(`gridhub simulate: cameras: no simulated video (${(err as Error).message})\n`);
+          return undefined;
+        });
+      }
       const s = fleet.stats();
       if (!progress.tty) stdout.write(`publishing: ${s.connected}/${s.devices} devices connected\n`);
       endReason = await Promise.race([
@@ -434,8 +456,10 @@ async function runFleetMode(
     progress.stop();
     if (durationTimer) clearTimeout(durationTimer);
     await fleet.stop({ drainMs: 0 }).catch(() => {});
+    await cameras?.stop();
     throw err;
   }
+  await cameras?.stop();
   if (durationTimer) clearTimeout(durationTimer);
   await fleet.stop({ drainMs: 5000 });
   progress.stop();

@@ -1,5 +1,7 @@
 import type { Hub } from '../hub/index.ts';
-import { createFleet, type Fleet } from './fleet.ts';
+import { simulateCameraStreams } from './cameras.ts';
+import { demoDistrict } from './district.ts';
+import { createFleet, type Fleet, fleetDevices } from './fleet.ts';
 
 /**
  * `npm run demo`: the demo district (3 streets, 6 communities, 42 unit grids) and its fleet —
@@ -29,6 +31,21 @@ export async function startDemo(opts: {
   });
   await fleet.provision();
   await provisionPeople(urls.httpUrl, hub.adminToken);
+  // The cameras stream a test pattern when GStreamer's RTSP server is installed (else a line
+  // says how to install it); the hub's live view and detection stills use these streams.
+  const cameras = await simulateCameraStreams({
+    apiUrl: urls.httpUrl,
+    adminToken: hub.adminToken,
+    cameraIds: fleetDevices(demoDistrict(1))
+      .filter((d) => d.profile === 'camera')
+      .map((d) => d.id),
+    say: (line) => out.write(`gridhub demo: ${line}\n`),
+  }).catch(() => undefined);
+  const stopFleet = fleet.stop.bind(fleet);
+  fleet.stop = async (o) => {
+    await stopFleet(o);
+    await cameras?.stop();
+  };
   await fleet.start();
   const s = fleet.stats();
   const tokenHint = hub.config.adminToken

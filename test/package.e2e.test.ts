@@ -38,7 +38,11 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
       cwd: root,
       maxBuffer: 16 * 1024 * 1024,
     });
-    const [info] = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+    // npm 11 prints the `prepare` script's output (the dashboard build line) before the JSON.
+    const [info] = JSON.parse(stdout.slice(stdout.indexOf('\n[') + 1 || 0)) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     packed = info!.files.map((f) => f.path);
     app = join(work, 'app');
     mkdirSync(app);

@@ -27,6 +27,7 @@ import { access, authorise, checkRouteDeclaration, FULL_SCOPE, type Scope, scope
 import { createAudit } from './audit.ts';
 import { createAuth, type Principal } from './auth.ts';
 import { createMediaStore } from './media.ts';
+import { cameraRoutes } from './routes/cameras.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gridRoutes } from './routes/grids.ts';
@@ -77,6 +78,8 @@ export interface WebDeps {
   timezone: string;
   version: string;
   health: () => Record<string, unknown>;
+  /** Cameras: live view and stream state (video/). */
+  video?: import('../video/index.ts').Video;
   /** Publishes to one device on its own topic (hub → device). */
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
@@ -351,6 +354,11 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+  // An upgrade request refused by a hook (401/403/404) is answered on the raw socket, which
+  // @fastify/websocket then leaves open: end it, or the server never finishes closing.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.headers.upgrade && reply.statusCode >= 400) req.raw.socket?.destroy();
+  });
 
   // Devices authenticate in MQTT CONNECT (username = access token), not over HTTP.
   app.get(
@@ -378,6 +386,7 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   await app.register(eventRoutes({ ...deps, security }));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
+  if (deps.video) await app.register(cameraRoutes({ ...deps, video: deps.video }));
   await app.register(mediaRoutes(deps));
 
   // Expired sessions, old throttle entries and audit entries past retention are purged on the

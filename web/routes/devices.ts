@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { badRequest, notFound } from '../../hub/errors.ts';
 import { bucketOrigin } from '../../hub/time.ts';
 import type { Device } from '../../registry/index.ts';
+import { checkUrl, redact } from '../../video/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
 import { limitParam, newDeviceBody, patchDeviceBody, seriesQuery, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
@@ -39,6 +40,8 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
   const { registry } = deps;
   const view = (d: Device) => ({
     ...d,
+    // A camera's stream URL may carry credentials: never shown (contract, Cameras).
+    serverAttributes: redactStrings(d.serverAttributes),
     status: registry.presence.status(d.id),
     lastSeen: ((t) => (t === null ? null : new Date(t).toISOString()))(registry.presence.lastSeen(d.id)),
     outsideGrids: d.gridCode === null,
@@ -272,6 +275,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       },
     },
     async (req) => {
+      checkCameraAttributes(req.body);
       const d = await registry.devices.setAttributes(req.params.id, req.body);
       if (req.body.shared && Object.keys(req.body.shared).length) {
         await deps.sendToDevice(d.id, 'v1/devices/me/attributes', req.body.shared).catch(() => {});
@@ -280,3 +284,22 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 };
+
+/** Credentials in URL-valued attributes are shown as `***`. */
+function redactStrings(attrs: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(attrs).map(([k, v]) => [k, typeof v === 'string' ? redact(v) : v]),
+  );
+}
+
+/**
+ * `rtspUrl` is what ffmpeg will open: a server attribute (set here by an admin, never taken from
+ * the device), rtsp:// or rtsps:// only. `null` removes it.
+ */
+function checkCameraAttributes(body: { server?: Record<string, unknown>; shared?: Record<string, unknown> }) {
+  if (body.shared && 'rtspUrl' in body.shared)
+    throw badRequest('body.shared.rtspUrl: the stream URL is a server attribute (body.server.rtspUrl)');
+  if (!body.server || !('rtspUrl' in body.server) || body.server.rtspUrl === null) return;
+  const c = checkUrl(body.server.rtspUrl);
+  if (!c.ok) throw badRequest(`body.server.rtspUrl: ${c.problem}`);
+}

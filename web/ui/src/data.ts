@@ -28,6 +28,8 @@ export interface CaseView {
     readingTs?: string;
     trendWindow?: { from: string; to: string };
     snapshot?: string;
+    /** Camera stills the hub stored for a detection (issue 12). */
+    stills?: { mediaId: string; url: string; source: string; takenAt: string }[];
     limits?: { key: string; op: string; value: number; agg?: string; window?: string }[];
   };
   timeline?: {

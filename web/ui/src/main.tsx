@@ -26,6 +26,7 @@ const pages = {
   rules: () => import('./pages/rules.tsx'),
   admin: () => import('./pages/admin.tsx'),
   field: () => import('./pages/field.tsx'),
+  cameras: () => import('./pages/cameras.tsx'),
 };
 
 const home = (me: Me) => (me.role === 'inspector' ? '/field' : me.role === 'unit' ? '/cases' : '/overview');
@@ -145,12 +146,16 @@ function Shell(props: { app: AppState; path: string }) {
     ['/cases', m.inbox, true],
     ['/field', m.field, me.role === 'inspector' || me.role === 'admin'],
     ['/kpis', m.kpis, me.role !== 'unit' && me.role !== 'inspector'],
+    ['/cameras', m.cameras, true],
     ['/rules', m.rules, ['admin', 'operator', 'dispatcher', 'viewer'].includes(me.role)],
     ['/admin', m.admin, me.role === 'admin'],
   ];
   let page: preact.JSX.Element;
   const params = new URLSearchParams(search ?? '');
   switch (seg[0]) {
+    case 'cameras':
+      page = <Lazy load={pages.cameras} props={{ gridCode: params.get('gridCode') ?? '' }} />;
+      break;
     case 'overview':
       page = <Lazy load={pages.overview} props={{ wall }} />;
       break;

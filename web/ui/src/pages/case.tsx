@@ -225,7 +225,9 @@ export default function CasePage(props: { id: string }) {
   if (error) return <ErrorBox error={error} />;
   if (!c) return <p class="muted">{m.loading}</p>;
   const left = remaining(app, c, now);
-  const photos = [...c.photos, ...(c.evidence.snapshot ? [c.evidence.snapshot] : [])].filter(
+  // Camera stills the hub took for a detection (evidence.stills, issue 12) are photos too.
+  const stills = (c.evidence.stills ?? []).map((s) => s.url);
+  const photos = [...c.photos, ...stills, ...(c.evidence.snapshot ? [c.evidence.snapshot] : [])].filter(
     (p) => p.startsWith('/api/media/') || /^m[0-9a-f]{24}$/.test(p),
   );
   const src = (p: string) => (p.startsWith('/') ? p : `/api/media/${p}`);
@@ -303,8 +305,8 @@ export default function CasePage(props: { id: string }) {
                 ))}
               </div>
             )}
-            {c.deviceId && c.evidence.snapshot !== undefined && (
-              <LiveView cameraId={c.deviceId} still={null} />
+            {c.deviceId && (c.evidence.snapshot !== undefined || stills.length > 0) && (
+              <LiveView cameraId={c.deviceId} still={stills[0] ?? null} />
             )}
           </Section>
           <Trend c={c} />

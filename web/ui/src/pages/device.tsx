@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { Link, useApp, useData } from '../app.tsx';
+import { LiveView } from '../components/live-view.tsx';
 import { TrendPanel } from '../components/trend.tsx';
 import { ErrorBox, Section } from '../components/ui.tsx';
 import { type DeviceView, onLive } from '../data.ts';
@@ -43,6 +44,7 @@ export default function DevicePage(props: { id: string }) {
         )}{' '}
         · {m.lastSeen}: {fmtTime(lang, d.lastSeen)}
       </p>
+      {d.profile === 'camera' && <LiveView cameraId={d.id} />}
       <div class="two-col">
         <Section title={m.latest} id="latest">
           <dl class="kv" data-testid="latest">
