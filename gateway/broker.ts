@@ -97,7 +97,15 @@ export function createGateway(deps: {
     }
     packet.retain = false; // the retain flag is ignored (contract)
     packet.topic = inboundTopic(device.id, topic);
-    const msg = { device, clientId: client.id, topic, payload: packet.payload as Buffer, qos: packet.qos };
+    const msg = {
+      device,
+      clientId: client.id,
+      topic,
+      payload: packet.payload as Buffer,
+      qos: packet.qos,
+      messageId: packet.messageId,
+      dup: packet.dup,
+    };
     switch (route.kind) {
       case 'telemetry':
         return ingest.telemetry(msg, (err) => done(err ?? null));
@@ -254,6 +262,8 @@ export function createGateway(deps: {
             topic: TELEMETRY,
             payload: packet.payload as Buffer,
             qos: packet.qos,
+            messageId: packet.messageId,
+            dup: packet.dup,
           };
           ingest.telemetry(msg, (err) => cb(err ?? null));
           return;

@@ -183,7 +183,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         mqttStream: (s: Duplex) => gateway.handleStream(s),
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         health: () => ({
-          status: rules.warnings().length ? 'degraded' : 'ok',
+          status: rules.warnings().length || ingest.health().status !== 'ok' ? 'degraded' : 'ok',
           version: VERSION,
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           http: urls?.httpUrl,
@@ -195,7 +195,13 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           mqttConnections: gateway.connectedClients(),
           devices: registry.devices.count(),
           grids: registry.grids.count(),
-          warnings: rules.warnings(),
+          warnings: [
+            ...rules.warnings(),
+            ...(() => {
+              const h = ingest.health();
+              return h.status === 'ok' ? [] : [h.reason];
+            })(),
+          ],
         }),
       });
       await web.listen({ host: config.host, port: config.httpPort });

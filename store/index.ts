@@ -5,9 +5,11 @@ import { createPgDb } from './pg-driver.ts';
 import { openPglite, type PgliteLike, wrapPglite } from './pglite-driver.ts';
 
 export type { Db, Dialect, Queryable } from './db.ts';
+export { describeStoreError, isRetryable, sqlState } from './errors.ts';
 export { type MigrateOptions, migrate } from './migrate.ts';
 export { type PgliteLike, wrapPglite } from './pglite-driver.ts';
 export * from './telemetry.ts';
+export { formatTs, jsonProblem, storableText, textProblem } from './text.ts';
 
 export interface Store {
   db: Db;
