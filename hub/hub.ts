@@ -88,10 +88,14 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   let urls: Awaited<ReturnType<Hub['start']>> | undefined;
   const startedAt = Date.now();
 
+  // Stopping the hub while it still waits for its database ends the wait.
+  const starting = new AbortController();
+
   async function start() {
     if (urls) return urls;
     const tls = readTls(config);
     const store = await openStore({
+      signal: starting.signal,
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       pglite: deps.pglite,
@@ -227,6 +231,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
 
   let stops: (() => Promise<void>)[] = [];
   async function stop() {
+    starting.abort();
     const s = stops;
     stops = [];
     for (const fn of s.reverse()) {

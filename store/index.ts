@@ -29,10 +29,16 @@ export async function openStore(opts: {
   poolSize?: number;
   migrate: MigrateOptions;
   logger: Logger;
+  /** Aborts the wait for a database that is not up yet. */
+  signal?: AbortSignal;
 }): Promise<Store> {
   let db: Db;
   if (opts.pglite) db = wrapPglite(opts.pglite);
-  else if (opts.databaseUrl) db = await createPgDb(opts.databaseUrl, { poolSize: opts.poolSize });
+  else if (opts.databaseUrl) db = await createPgDb(opts.databaseUrl, {
+      poolSize: opts.poolSize,
+      logger: opts.logger,
+      signal: opts.signal,
+    });
   else db = wrapPglite(await openPglite(`${opts.dataDir.replace(/\/$/, '')}/pglite`));
   try {
     const { dialect } = await migrate(db, opts.migrate, opts.logger);
