@@ -34,7 +34,8 @@ export async function openStore(opts: {
 }): Promise<Store> {
   let db: Db;
   if (opts.pglite) db = wrapPglite(opts.pglite);
-  else if (opts.databaseUrl) db = await createPgDb(opts.databaseUrl, {
+  else if (opts.databaseUrl)
+    db = await createPgDb(opts.databaseUrl, {
       poolSize: opts.poolSize,
       logger: opts.logger,
       signal: opts.signal,
