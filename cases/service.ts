@@ -125,6 +125,7 @@ export function createCaseService(deps: {
    * second one (23505): the open case is read back and the anomaly becomes its occurrence.
    */
   const storeRetryMs = 10 * 60_000;
+  let closing = false;
   async function sensorWork<T>(deviceId: string, ruleId: string, fn: () => Promise<T>): Promise<T> {
     const until = Date.now() + storeRetryMs;
     for (let attempt = 0; ; attempt++) {
@@ -139,7 +140,7 @@ export function createCaseService(deps: {
           for (const row of rows) remember(fromRow(row));
           continue;
         }
-        if (!isRetryable(err) || Date.now() > until) throw err;
+        if (!isRetryable(err) || Date.now() > until || closing) throw err;
         if (attempt === 0) log.warn({ err, deviceId, ruleId }, 'case store unreachable; retrying');
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
       }
@@ -662,6 +663,10 @@ export function createCaseService(deps: {
     /** Resolves when every queued case mutation is done (tests, the scenario runner). */
     idle: async () => {
       while (inFlight.size) await Promise.all([...inFlight]);
+    },
+    /** At shutdown: a store failure is no longer waited out (the hub must exit within 10 s). */
+    stopRetrying: () => {
+      closing = true;
     },
   };
 }

@@ -58,7 +58,8 @@ export function createGateway(deps: {
   let broker: Aedes | undefined;
   let server: Server | undefined;
   let tlsServer: Server | undefined;
-  const sockets = new Set<Socket>();
+  const sockets = new Set<Socket | Duplex>();
+  let draining = false;
 
   function refuse(kind: 'publish' | 'subscribe', client: Client, topic: string, reason: string) {
     (kind === 'publish' ? m.refusedPublish : m.refusedSubscribe).inc();
@@ -207,6 +208,8 @@ export function createGateway(deps: {
       maxClientsIdLength: 256,
       heartbeatInterval: 60_000,
       authenticate(client, username, _password, cb) {
+        // Draining for shutdown: CONNACK 3, server unavailable (MQTT 3.1.1 §3.2.2.3).
+        if (draining) return cb(authError('the hub is shutting down', 3 as never), false);
         if (typeof username !== 'string' || username.length === 0) {
           m.refusedConnect.inc({ reason: 'malformed' });
           log.warn({ clientId: client.id }, 'connect refused: no access token in the username');
@@ -222,6 +225,9 @@ export function createGateway(deps: {
         cb(null, true);
       },
       authorizePublish(client, packet, cb) {
+        // Draining for shutdown: a message not yet taken is left unacknowledged (the broker reads
+        // no further from this client); the device resends it to the next hub.
+        if (draining) return;
         const authenticated = client ? deviceOf.get(client) : undefined;
         if (!client || !authenticated) return cb(new Error('not authenticated'));
         // The registry's current view (grid, attributes); a device deleted meanwhile is cut off.
@@ -342,10 +348,32 @@ export function createGateway(deps: {
     return { port, tlsPort };
   }
 
+  /**
+   * Shutdown, first step (issue 8): no new connections and no new messages, while the messages
+   * already taken are flushed and their PUBACKs still leave on the open sockets.
+   */
+  function drain() {
+    draining = true;
+    server?.close();
+    tlsServer?.close();
+  }
+
   async function stop() {
+    draining = true;
     const close = (srv: Server | undefined) =>
-      new Promise<void>((resolve) => (srv ? srv.close(() => resolve()) : resolve()));
+      new Promise<void>((resolve) => (srv?.listening ? srv.close(() => resolve()) : resolve()));
     const closing = Promise.all([close(server), close(tlsServer)]);
+    // end() sends what is queued (the last PUBACKs) before the FIN; whatever is still open after
+    // a short bound is cut.
+    const ended = [...sockets].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.destroyed) return resolve();
+          s.once('close', () => resolve());
+          s.end();
+        }),
+    );
+    await Promise.race([Promise.all(ended), new Promise((r) => setTimeout(r, 1000).unref())]);
     for (const s of sockets) s.destroy();
     await closing;
     tlsServer = undefined;
@@ -356,13 +384,16 @@ export function createGateway(deps: {
 
   return {
     start,
+    drain,
     stop,
     /** MQTT over WebSocket: the HTTP server hands each upgraded /mqtt connection here. */
     handleStream(stream: Duplex) {
-      if (!broker) {
+      if (!broker || draining) {
         stream.destroy();
         return;
       }
+      sockets.add(stream);
+      stream.on('close', () => sockets.delete(stream));
       broker.handle(stream as never);
     },
     sendTo,

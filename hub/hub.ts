@@ -214,7 +214,18 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
       parts = { store, registry, people, ingest, gateway, web, rules };
-      stops = stack;
+      // Shutdown order (issue 8): stop taking connections and messages; flush ingest so the last
+      // PUBACKs leave on the still-open sockets; save rule state (cases stop waiting for a store
+      // that is gone); then close the sockets, the HTTP server and the store.
+      stops = [
+        store.close,
+        async () => web.close(),
+        () => gateway.stop(),
+        () => rules.stop(),
+        async () => cases.stopRetrying(),
+        () => ingest.stop(),
+        async () => gateway.drain(),
+      ];
       urls = {
         httpUrl: `${tls ? 'https' : 'http'}://${host}:${httpPort}`,
         mqttUrl: `mqtt://${host}:${mqttPort}`,
