@@ -5,7 +5,15 @@ import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createIngest, type Ingest } from '../ingest/index.ts';
 import { createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
-import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
+import {
+  createRetention,
+  createTelemetryReader,
+  openStore,
+  type PgliteLike,
+  type Retention,
+  removeDeviceData,
+  type Store,
+} from '../store/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { type Clock, manualClock, systemClock } from './clock.ts';
@@ -70,6 +78,7 @@ export interface Hub {
     gateway: Gateway;
     web: App;
     rules: Engine;
+    retention: Retention;
   };
 }
 
@@ -105,7 +114,17 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     });
     const stack: (() => Promise<void>)[] = [() => store.close()];
     try {
-      const registry = await createRegistry({ db: store.db, logger: logger.child({ module: 'registry' }) });
+      // A deleted device's readings still buffered are written first, then removed with the rest.
+      let flushIngest: () => Promise<void> = async () => {};
+      const registry = await createRegistry({
+        db: store.db,
+        logger: logger.child({ module: 'registry' }),
+        removeData: async (ids) => {
+          await flushIngest();
+          for (const id of ids)
+            await removeDeviceData(store.db, id, config.store.deviceDeletion, clock.now());
+        },
+      });
       await registry.load();
       registry.presence.onChange((deviceId, status) =>
         events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
@@ -151,6 +170,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         options: config.ingest,
         sink: (batch) => rules.onReadings(batch),
       });
+      flushIngest = () => ingest.flush();
       stack.push(() => ingest.stop());
       await rules.start();
       stack.push(() => rules.stop());
@@ -213,12 +233,22 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const address = web.server.address();
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      parts = { store, registry, people, ingest, gateway, web, rules };
+      const retention = createRetention({
+        db: store.db,
+        dialect: store.dialect,
+        options: config.store,
+        now: () => clock.now(),
+        logger: logger.child({ module: 'retention' }),
+        metrics,
+      });
+      retention.start();
+      parts = { store, registry, people, ingest, gateway, web, rules, retention };
       // Shutdown order (issue 8): stop taking connections and messages; flush ingest so the last
       // PUBACKs leave on the still-open sockets; save rule state (cases stop waiting for a store
       // that is gone); then close the sockets, the HTTP server and the store.
       stops = [
         store.close,
+        () => retention.stop(),
         async () => web.close(),
         () => gateway.stop(),
         () => rules.stop(),

@@ -673,7 +673,8 @@ export function createIngest(deps: {
           }
         : { status: 'ok' as const },
     stats: () => ({
-      buffered,
+      /** Readings and rejected rows waiting for the next write. */
+      buffered: buffered + ws.rejected.length,
       retrying,
       held: held.length,
       readings: m.readings.total(),

@@ -72,7 +72,12 @@ export type Registry = Awaited<ReturnType<typeof createRegistry>>;
  * Grids and devices. The database is the record; everything is also held in memory because the
  * broker authenticates and ingest enriches on every message. Writes go to the database first.
  */
-export async function createRegistry(deps: { db: Db; logger: Logger }) {
+export async function createRegistry(deps: {
+  db: Db;
+  logger: Logger;
+  /** Removes a deleted device's data (issue 8: a re-created id starts empty). */
+  removeData?: (deviceIds: string[]) => Promise<void>;
+}) {
   const { db, logger } = deps;
   const grids = new Map<string, Grid>();
   const areaNames = new Map<string, string>();
@@ -335,6 +340,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     await db.query('DELETE FROM devices WHERE id = $1', [id]);
     for (const c of children) forget(c);
     forget(id);
+    await deps.removeData?.([id, ...children]);
     return { deleted: [id, ...children] };
   }
 

@@ -16,7 +16,7 @@ describe.skipIf(needPg)(`a database outage (needs ${PG_INSTALL_HINT})`, () => {
     t = await startTestHub({
       store: 'pg',
       databaseUrl: await cluster.createDatabase(),
-      overrides: { ingest: { maxBuffered: 200, flushIntervalMs: 20 } },
+      overrides: { ingest: { maxBuffered: 200, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000 } },
     });
   });
   afterAll(async () => {
@@ -76,6 +76,46 @@ describe.skipIf(needPg)(`a database outage (needs ${PG_INSTALL_HINT})`, () => {
     expect(t.hub.parts.ingest.stats().held).toBe(0);
     const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/gridhub_flush_failures_total [1-9]/);
+  });
+});
+
+describe.skipIf(needPg)(`rejected messages during an outage (needs ${PG_INSTALL_HINT})`, () => {
+  it('finding 4: count toward the buffer limit, so they push back instead of growing without bound', async () => {
+    const cluster = await startPgCluster();
+    const t = await startTestHub({
+      store: 'pg',
+      databaseUrl: await cluster.createDatabase(),
+      overrides: { ingest: { maxBuffered: 100, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000 } },
+    });
+    try {
+      const c = await t.connect(await t.device({ id: 'rej-out', profile: 'noise-level' }));
+      await cluster.halt();
+      let acked = 0;
+      let peak = 0;
+      const watch = setInterval(() => {
+        const s = t.hub.parts.ingest.stats();
+        peak = Math.max(peak, s.buffered + s.retrying);
+      }, 5);
+      const all = Array.from({ length: 500 }, (_, i) =>
+        c.publishAsync('v1/devices/me/telemetry', `not json ${i}`, { qos: 1 }).then(() => acked++),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(acked).toBeLessThan(500);
+      expect(t.hub.parts.ingest.stats().held).toBeGreaterThan(0);
+      await cluster.resume();
+      await Promise.all(all);
+      clearInterval(watch);
+      // Bounded: the broker stops reading from the socket (aedes still takes what it has parsed).
+      expect(peak).toBeLessThan(500);
+      await t.hub.parts.ingest.flush();
+      const n = await t.hub.parts.store.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM rejected_messages WHERE device_id = 'rej-out'`,
+      );
+      expect(Number(n[0]!.n)).toBe(500);
+    } finally {
+      await t.stop();
+      await cluster.stop();
+    }
   });
 });
 
