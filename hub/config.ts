@@ -61,6 +61,8 @@ export const configSchema = z
         ackMode: z.enum(['durable', 'received']).default('durable'),
         /** Readings further ahead of the hub's clock are rejected (contract: default 10 minutes). */
         maxClockSkew: duration.default(10 * 60_000),
+        /** Write-ahead spool quota in MiB (0 = no spool): QoS 1 is acknowledged once spooled while the store is down. */
+        spoolMaxMb: z.coerce.number().int().min(0).default(256),
         /** Rejected messages kept per device and reason per minute; the rest are counted only. */
         rejectedSamplePerMinute: positiveInt.default(20),
       })
@@ -177,6 +179,10 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_MAX_CLOCK_SKEW: {
     path: ['ingest', 'maxClockSkew'],
     doc: 'readings further ahead of the hub clock are rejected (default 10m)',
+  },
+  GRIDHUB_SPOOL_MAX_MB: {
+    path: ['ingest', 'spoolMaxMb'],
+    doc: 'write-ahead spool in <dataDir>/spool while the store is down, quota in MiB (default 256; 0 = off)',
   },
   GRIDHUB_REJECTED_SAMPLE: {
     path: ['ingest', 'rejectedSamplePerMinute'],

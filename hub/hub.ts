@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createCaseService, createCatalogue } from '../cases/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
-import { createIngest, type Ingest } from '../ingest/index.ts';
+import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
 import { createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import {
@@ -161,7 +162,16 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         ...deps.rules,
       });
       engine = rules;
+      // The write-ahead spool (issue 8): QoS 1 stays acknowledged through a database outage.
+      const spool =
+        config.ingest.spoolMaxMb > 0
+          ? await openSpool(join(config.dataDir, 'spool'), {
+              maxBytes: config.ingest.spoolMaxMb * 1024 * 1024,
+              logger: logger.child({ module: 'spool' }),
+            })
+          : undefined;
       const ingest = createIngest({
+        spool,
         db: store.db,
         registry,
         clock,
@@ -171,6 +181,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         sink: (batch) => rules.onReadings(batch),
       });
       flushIngest = () => ingest.flush();
+      ingest.start();
       stack.push(() => ingest.stop());
       await rules.start();
       stack.push(() => rules.stop());
@@ -216,6 +227,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           clock: { kind: clock.kind, now: new Date(clock.now()).toISOString() },
           store: { driver: store.db.driver, dialect: store.dialect },
           ingest: ingest.stats(),
+          spool: ingest.spool(),
           mqttConnections: gateway.connectedClients(),
           devices: registry.devices.count(),
           grids: registry.grids.count(),

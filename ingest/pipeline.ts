@@ -20,6 +20,7 @@ import {
 } from '../store/index.ts';
 import { formatTs } from '../store/text.ts';
 import { type Problem, parseGatewayTelemetry, parseJson, parseTelemetry, type RawRecord } from './parse.ts';
+import type { Spool } from './spool.ts';
 import { type Reading, validateRecord } from './validate.ts';
 
 /** One accepted message's readings, handed to the rules right after validation. */
@@ -94,6 +95,8 @@ export function createIngest(deps: {
   metrics: Metrics;
   options: IngestOptions;
   sink?: ReadingSink;
+  /** The write-ahead spool: batches wait here, durable, while the store is unreachable. */
+  spool?: Spool;
 }) {
   const { db, registry, clock, metrics, options } = deps;
   const log = deps.logger;
@@ -138,6 +141,14 @@ export function createIngest(deps: {
       'gridhub_flush_splits_total',
       'Batches split because the store refused part of them',
     ),
+    spooled: metrics.counter(
+      'gridhub_spooled_readings_total',
+      'Readings appended to the write-ahead spool while the store was unreachable',
+    ),
+    replayed: metrics.counter(
+      'gridhub_replayed_readings_total',
+      'Readings replayed from the spool into the store',
+    ),
     held: metrics.counter(
       'gridhub_ingest_pushback_total',
       'Acknowledgements held back because the write buffer was full',
@@ -155,6 +166,10 @@ export function createIngest(deps: {
   metrics
     .gauge('gridhub_store_writable', '1 while store writes succeed, 0 while they keep failing')
     .collect(() => (failures >= DEGRADED_AFTER_FAILURES ? 0 : 1));
+
+  metrics
+    .gauge('gridhub_spool_bytes', 'Bytes in the write-ahead spool, not yet replayed')
+    .collect(() => deps.spool?.bytes() ?? 0);
 
   let ws: WriteSet = emptyWriteSet();
   let acks: { done: Done; arrived: number }[] = [];
@@ -480,6 +495,71 @@ export function createIngest(deps: {
    * rows are found. Resolves false only when the hub stops with the store unreachable.
    */
   async function commit(batch: WriteSet): Promise<boolean> {
+    const spool = deps.spool;
+    // While older batches wait in the spool, newer ones queue behind them: replay keeps order.
+    if (spool && (replaying || spool.frames() > 0) && (await toSpool([batch])) === 1) return true;
+    return writeDirect(batch, true);
+  }
+
+  /** Appends parts (in write order) to the spool; how many of them (from the first) are durable there. */
+  async function toSpool(parts: WriteSet[]): Promise<number> {
+    const spool = deps.spool;
+    if (!spool) return 0;
+    let n = 0;
+    for (const part of parts) {
+      let ok = false;
+      try {
+        ok = await spool.append(part);
+      } catch (err) {
+        log.error({ err }, 'spool append failed; holding the batch in memory');
+      }
+      if (!ok) {
+        if (!spoolFull)
+          log.error({ bytes: spool.bytes() }, 'spool full: acknowledgements wait for the store');
+        spoolFull = true;
+        break;
+      }
+      spoolFull = false;
+      n++;
+      m.spooled.inc({}, readingsIn(part));
+    }
+    if (n > 0) void replay();
+    return n;
+  }
+
+  const readingsIn = (w: WriteSet) => w.telemetry.ts.length + w.values.ts.length + w.events.length;
+  let replaying: Promise<void> | undefined;
+  let spoolFull = false;
+
+  /** Replays the spool into the store, oldest batch first; one loop at a time. */
+  function replay(): Promise<void> {
+    const spool = deps.spool;
+    if (!spool) return Promise.resolve();
+    replaying ??= (async () => {
+      try {
+        for (;;) {
+          if (stopping) return;
+          const seg = await spool.takeOldest();
+          if (!seg) return;
+          for (const b of seg.batches) {
+            if (!(await writeDirect(b, false))) return; // stopping with the store unreachable
+            m.replayed.inc({}, readingsIn(b));
+          }
+          await seg.remove();
+          log.info({ batches: seg.batches.length, left: spool.frames() }, 'spool: replayed a segment');
+        }
+      } catch (err) {
+        log.error({ err }, 'spool replay failed; retrying on the next batch');
+      }
+    })().finally(() => {
+      replaying = undefined;
+      if (!stopping && spool.frames() > 0) setTimeout(() => void replay(), 1000).unref();
+    });
+    return replaying;
+  }
+
+  /** Writes a batch to the store itself: retries what retrying cures, splits what it cannot. */
+  async function writeDirect(batch: WriteSet, mayspool: boolean): Promise<boolean> {
     // A stack of parts still to write; the first half on top, so rows keep their order.
     const todo: WriteSet[] = [batch];
     for (let attempt = 0; todo.length > 0; ) {
@@ -508,6 +588,13 @@ export function createIngest(deps: {
         failures++;
         failingSince ??= Date.now();
         lastError = describeStoreError(err);
+        // The store is unreachable: what is left of the batch goes to the spool, and is acknowledged
+        // once it is durable there.
+        if (mayspool && deps.spool) {
+          const n = await toSpool([...todo].reverse());
+          if (n === todo.length) return true;
+          todo.splice(todo.length - n, n); // those are durable in the spool now
+        }
         if (failures === 1 || attempt % 20 === 0)
           log.error({ err, rows: writeSetSize(part), attempt }, 'batch write failed; retrying');
         else log.debug({ err: (err as Error).message, attempt }, 'batch write failed again');
@@ -653,9 +740,12 @@ export function createIngest(deps: {
     stopping = true;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    // Flush on stop: everything accepted is written before the store closes.
+    // Flush on stop: everything accepted is written (or spooled) before the store closes.
     while (flights.size > 0 || hasData()) await flush();
     for (const h of held.splice(0)) h();
+    // What the replay has not written yet stays in the spool for the next start.
+    await replaying;
+    await deps.spool?.close();
   }
 
   return {
@@ -665,18 +755,36 @@ export function createIngest(deps: {
     flush,
     stop,
     /** `degraded` once store writes have failed several times in a row, with the last error. */
+    /** Starts replaying what a previous run left in the spool. */
+    start: () => {
+      if (deps.spool && deps.spool.frames() > 0) void replay();
+    },
+    spool: () =>
+      deps.spool
+        ? {
+            state: spoolFull ? 'full' : replaying || deps.spool.frames() > 0 ? 'replaying' : 'idle',
+            bytes: deps.spool.bytes(),
+            batches: deps.spool.frames(),
+          }
+        : { state: 'off' as const },
     health: () =>
-      failures >= DEGRADED_AFTER_FAILURES
+      spoolFull
         ? {
             status: 'degraded' as const,
-            reason: `store writes failing since ${new Date(failingSince ?? Date.now()).toISOString()} (${failures} attempts): ${lastError}`,
+            reason: 'write-ahead spool full: acknowledgements wait for the store',
           }
-        : { status: 'ok' as const },
+        : failures >= DEGRADED_AFTER_FAILURES
+          ? {
+              status: 'degraded' as const,
+              reason: `store writes failing since ${new Date(failingSince ?? Date.now()).toISOString()} (${failures} attempts): ${lastError}`,
+            }
+          : { status: 'ok' as const },
     stats: () => ({
       /** Readings and rejected rows waiting for the next write. */
       buffered: buffered + ws.rejected.length,
       retrying,
       held: held.length,
+      spooled: deps.spool?.frames() ?? 0,
       readings: m.readings.total(),
       rejected: m.rejected.total(),
     }),

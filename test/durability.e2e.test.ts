@@ -16,7 +16,10 @@ describe.skipIf(needPg)(`a database outage (needs ${PG_INSTALL_HINT})`, () => {
     t = await startTestHub({
       store: 'pg',
       databaseUrl: await cluster.createDatabase(),
-      overrides: { ingest: { maxBuffered: 200, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000 } },
+      // Without the spool (or with it full), acknowledgements wait for the store: the fallback.
+      overrides: {
+        ingest: { maxBuffered: 200, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000, spoolMaxMb: 0 },
+      },
     });
   });
   afterAll(async () => {
@@ -85,7 +88,9 @@ describe.skipIf(needPg)(`rejected messages during an outage (needs ${PG_INSTALL_
     const t = await startTestHub({
       store: 'pg',
       databaseUrl: await cluster.createDatabase(),
-      overrides: { ingest: { maxBuffered: 100, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000 } },
+      overrides: {
+        ingest: { maxBuffered: 100, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000, spoolMaxMb: 0 },
+      },
     });
     try {
       const c = await t.connect(await t.device({ id: 'rej-out', profile: 'noise-level' }));
