@@ -91,7 +91,10 @@ function payloadArb(profile: keyof typeof PROFILES): fc.Arbitrary<Buffer> {
 
 /** The sum of a metric over all its labels. */
 const metricSum = (text: string, name: string) =>
-  [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+  [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'gm'))].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  );
 const metric = (text: string, name: string) =>
   Number(new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 
