@@ -122,6 +122,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         logger: logger.child({ module: 'registry' }),
         removeData: async (ids) => {
           await flushIngest();
+          for (const id of ids) engine?.forgetDevice(id);
           for (const id of ids)
             await removeDeviceData(store.db, id, config.store.deviceDeletion, clock.now());
         },

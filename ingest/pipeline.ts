@@ -11,6 +11,7 @@ import {
   emptyWriteSet,
   isRetryable,
   type LatestRow,
+  mergeWriteSets,
   type RejectedRow,
   sliceWriteSet,
   storableText,
@@ -541,9 +542,21 @@ export function createIngest(deps: {
           if (stopping) return;
           const seg = await spool.takeOldest();
           if (!seg) return;
-          for (const b of seg.batches) {
+          // Consecutive spooled batches are written together, up to a batch size of readings: a
+          // spool filled by small flushes replays in few transactions.
+          for (let i = 0; i < seg.batches.length; ) {
+            // At stop the rest stays in the spool (replayed, idempotently, at the next start).
+            if (stopping) return;
+            const group: WriteSet[] = [];
+            let n = 0;
+            while (i < seg.batches.length && (group.length === 0 || n < options.batchSize)) {
+              const b = seg.batches[i++]!;
+              group.push(b);
+              n += readingsIn(b);
+            }
+            const b = group.length === 1 ? group[0]! : mergeWriteSets(group);
             if (!(await writeDirect(b, false))) return; // stopping with the store unreachable
-            m.replayed.inc({}, readingsIn(b));
+            m.replayed.inc({}, n);
           }
           await seg.remove();
           log.info({ batches: seg.batches.length, left: spool.frames() }, 'spool: replayed a segment');

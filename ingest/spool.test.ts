@@ -63,6 +63,41 @@ describe('write-ahead spool', () => {
     await b.close();
   });
 
+  it('prints its throughput: appends of 500-reading batches with group fsync, and reading them back', async () => {
+    const dir = tmp();
+    const s = await openSpool(dir, { maxBytes: 1 << 30, logger: silentLogger() });
+    const big = (n: number): WriteSet => {
+      const w = emptyWriteSet();
+      for (let i = 0; i < 500; i++) {
+        w.telemetry.ts.push(1_764_115_200_000 + n * 500 + i);
+        w.telemetry.deviceId.push(`dev-${i % 50}`);
+        w.telemetry.key.push('LAeq');
+        w.telemetry.value.push(55.5);
+      }
+      return w;
+    };
+    const t0 = performance.now();
+    // 8 writers, as flushes arrive from a busy hub: each group of appends shares one fsync.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, k) => {
+        for (let i = 0; i < 25; i++) expect(await s.append(big(k * 25 + i))).toBe(true);
+      }),
+    );
+    const inS = (performance.now() - t0) / 1000;
+    const t1 = performance.now();
+    let readings = 0;
+    for (let seg = await s.takeOldest(); seg; seg = await s.takeOldest()) {
+      readings += seg.batches.reduce((n, w) => n + w.telemetry.ts.length, 0);
+      await seg.remove();
+    }
+    const outS = (performance.now() - t1) / 1000;
+    expect(readings).toBe(200 * 500);
+    console.log(
+      `[spool] appended ${(readings / inS).toFixed(0)} readings/s (fsync'd), read back ${(readings / outS).toFixed(0)} readings/s`,
+    );
+    await s.close();
+  });
+
   it('refuses an append over the quota, at the edge', async () => {
     const dir = tmp();
     const size = encodeFrame(batch(1)).length;

@@ -98,6 +98,34 @@ export function sliceWriteSet(w: WriteSet, from: number, to: number): WriteSet {
   return out;
 }
 
+/**
+ * Several write sets as one (replaying a spool in fewer transactions). Latest values stay one row
+ * per (device, key), the newest — an upsert may not touch a row twice in one statement.
+ */
+export function mergeWriteSets(list: WriteSet[]): WriteSet {
+  const out = emptyWriteSet();
+  const latest = new Map<string, LatestRow>();
+  for (const w of list) {
+    out.telemetry.ts.push(...w.telemetry.ts);
+    out.telemetry.deviceId.push(...w.telemetry.deviceId);
+    out.telemetry.key.push(...w.telemetry.key);
+    out.telemetry.value.push(...w.telemetry.value);
+    out.values.ts.push(...w.values.ts);
+    out.values.deviceId.push(...w.values.deviceId);
+    out.values.key.push(...w.values.key);
+    out.values.json.push(...w.values.json);
+    out.events.push(...w.events);
+    out.rejected.push(...w.rejected);
+    for (const l of w.latest) {
+      const k = `${l.deviceId}\u0000${l.key}`;
+      const prev = latest.get(k);
+      if (!prev || prev.ts <= l.ts) latest.set(k, l);
+    }
+  }
+  out.latest = [...latest.values()];
+  return out;
+}
+
 /** What a one-row write set holds, for a rejection reason. */
 export function describeRow(w: WriteSet): {
   table: string;

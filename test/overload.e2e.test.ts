@@ -13,7 +13,7 @@ import { quantile } from './support/load.ts';
 import { freshPgDatabase } from './support/pg.ts';
 
 const ADMIN = 'test-admin-token-0123456789';
-const OVERLOAD_S = Number(process.env.GRIDHUB_OVERLOAD_SECONDS ?? 30);
+const OVERLOAD_S = Number(process.env.GRIDHUB_OVERLOAD_SECONDS ?? 20);
 const RSS_BOUND_MB = 1024;
 const P99_BOUND_MS = 10_000;
 const DEVICES = 40;
