@@ -1,19 +1,26 @@
 # gridhub: runs the TypeScript sources through tsx (no build step), as `npm start` does.
+#
+# The image's file set is defined in one place: package.json "files", i.e. exactly what `npm pack`
+# ships. test/package.e2e.test.ts assembles the same set the same way (npm pack, then
+# `npm ci --omit=dev --ignore-scripts`) and starts the hub from it, so a folder missing from the
+# image fails `npm test` instead of `docker compose up`.
+
+FROM node:20-bookworm-slim AS pack
+WORKDIR /src
+COPY . .
+RUN npm ci --no-audit --no-fund \
+ && npm pack --pack-destination /tmp \
+ && mkdir /app \
+ && tar -xzf /tmp/gridhub-*.tgz -C /app --strip-components=1 \
+ && cp package-lock.json /app/
+
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
-COPY bin ./bin
-COPY hub ./hub
-COPY store ./store
-COPY registry ./registry
-COPY gateway ./gateway
-COPY ingest ./ingest
-COPY rules ./rules
-COPY web ./web
-COPY simulators ./simulators
-COPY tsconfig.json ./
+COPY --from=pack /app ./
+# --ignore-scripts: the package's own lifecycle scripts need dev tools; no production dependency
+# builds native code.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 USER node
 ENV GRIDHUB_HOST=0.0.0.0 GRIDHUB_DATA_DIR=/data
 EXPOSE 1883 8080
