@@ -42,8 +42,17 @@ export interface Inbound {
   dup?: boolean;
 }
 
-/** Called when the message may be acknowledged (and its socket read again). */
-export type Done = (err?: Error) => void;
+/**
+ * Called when the message may be acknowledged (and its socket read again). `verdict.invalid` says
+ * the message as a whole carried nothing storable, and why (an MQTT 5 PUBACK can carry it).
+ */
+export type Done = (err?: Error, verdict?: { invalid: string }) => void;
+const invalid = (problems: Problem[]) => ({
+  invalid: problems
+    .map((p) => storableText(p.reason))
+    .join('; ')
+    .slice(0, 500),
+});
 
 export type IngestOptions = Config['ingest'];
 
@@ -64,10 +73,10 @@ function payloadHash(b: Buffer): number {
 /** A callback that runs once, whatever path (success, failure, a guarded bug) calls it. */
 function once(done: Done): Done {
   let called = false;
-  return (err) => {
+  return (err, verdict) => {
     if (called) return;
     called = true;
-    done(err);
+    done(err, verdict);
   };
 }
 
@@ -294,7 +303,7 @@ export function createIngest(deps: {
     } catch {
       // reject() is itself guarded by construction; this only keeps the promise of never throwing.
     }
-    settleRejected(done);
+    settleRejected(done, { invalid: 'internal error' });
   }
 
   function buffer(device: Device, readings: Reading[], arrival: number) {
@@ -393,7 +402,7 @@ export function createIngest(deps: {
     // A redelivery's rejected parts were recorded the first time.
     if (problems.length && !redelivery) reject(device.id, msg.clientId, msg.topic, msg.payload, problems);
     registry.presence.seen(device.id, arrival);
-    if (readings.length === 0) return settleRejected(done);
+    if (readings.length === 0) return settleRejected(done, problems.length ? invalid(problems) : undefined);
     buffer(device, readings, arrival);
     // The rules saw the first delivery; a redelivery must not count as a second occurrence.
     if (!redelivery) {
@@ -418,11 +427,11 @@ export function createIngest(deps: {
   }
 
   /** A message with nothing to store but its rejection: acknowledged at once unless the buffer is full. */
-  function settleRejected(done: Done) {
-    if (hasRoom()) done();
+  function settleRejected(done: Done, verdict?: { invalid: string }) {
+    if (hasRoom()) done(undefined, verdict);
     else {
       m.held.inc();
-      held.push(done);
+      held.push(() => done(undefined, verdict));
     }
   }
 
@@ -673,13 +682,13 @@ export function createIngest(deps: {
       const tooBig = sizeProblem(msg.payload);
       if (tooBig) {
         reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
-        settleRejected(ack);
+        settleRejected(ack, invalid([tooBig]));
         return;
       }
       const json = parseJson(msg.payload);
       if (!json.ok) {
         reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [json.problem]);
-        settleRejected(ack);
+        settleRejected(ack, invalid([json.problem]));
         return;
       }
       const { records, problems } = parseTelemetry(json.value);
@@ -704,13 +713,13 @@ export function createIngest(deps: {
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
-      return settleRejected(done);
+      return settleRejected(done, invalid([tooBig]));
     }
     const json = parseJson(msg.payload);
     const parsed = json.ok ? parseGatewayTelemetry(json.value) : json;
     if (!parsed.ok) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [parsed.problem]);
-      return settleRejected(done);
+      return settleRejected(done, invalid([parsed.problem]));
     }
     // One acknowledgement for the whole message, once every child's part is settled.
     let pendingParts = parsed.value.size;
