@@ -118,15 +118,16 @@ export function createCaseService(deps: {
     return run;
   }
   /**
-   * A sensor's open, occurrence or clear must survive a database restart: a failure retrying can
-   * cure is retried with backoff (inside the case's queue, so order is kept), for up to
-   * `storeRetryMs`. If the store already holds an open case for the device and rule (the commit
-   * of an earlier attempt went through, or another hub opened it), the unique index refuses a
-   * second one (23505): the open case is read back and the anomaly becomes its occurrence.
+   * A sensor's open, occurrence or clear must survive a database restart (issue 8): a failure
+   * retrying can cure is retried with backoff inside the case's queue (so order is kept), for up to
+   * 10 minutes or until the hub stops. If the store already holds an open case for the device and
+   * rule (an earlier attempt's commit went through), the unique index refuses a second one
+   * (23505): the open case is read back and the anomaly becomes its occurrence.
    */
   const storeRetryMs = 10 * 60_000;
   let closing = false;
-  async function sensorWork<T>(deviceId: string, ruleId: string, fn: () => Promise<T>): Promise<T> {
+  async function sensorWork<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const [deviceId, ruleId] = key.slice(2).split('\u0000') as [string, string];
     const until = Date.now() + storeRetryMs;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -146,6 +147,9 @@ export function createCaseService(deps: {
       }
     }
   }
+
+  /** The sensor's own writes wait out a store outage in their queue; a person's action fails fast. */
+  const sensorQueue = <T>(key: string, fn: () => Promise<T>) => withKey(key, () => sensorWork(key, fn));
 
   const sensorKey = (deviceId: string, ruleId: string) => `s:${deviceId}\u0000${ruleId}`;
   const keyOf = (c: CaseRecord) =>
@@ -225,148 +229,144 @@ export function createCaseService(deps: {
 
   /** The sensor's condition opened: a new case, an occurrence of the open one, or a relapse. */
   function sensorActive(a: SensorAnomaly): Promise<CaseRecord | undefined> {
-    return withKey(sensorKey(a.device.id, a.ruleId), () =>
-      sensorWork(a.device.id, a.ruleId, async () => {
-        const now = clock.now();
-        const at = Math.min(a.ts, now);
-        const peak = Object.entries(a.observed)[0];
-        const bumpPeak = (c: CaseRecord) =>
-          peak && (c.peak === null || peak[1] > c.peak.value)
-            ? { key: peak[0], value: peak[1], ts: a.ts }
-            : c.peak;
-        const open = findOpenSensorCase(a.device.id, a.ruleId);
-        if (open) {
-          let c: CaseRecord = {
-            ...open,
-            occurrences: open.occurrences + 1,
-            lastSeenAt: at,
-            peak: bumpPeak(open),
-            clearedAt: null,
-          };
-          const entries: TimelineEntry[] = [];
-          if (open.status === 'handled' || open.status === 'verified') {
-            const r = transition(open.state, 'relapse', { actor: SENSOR_ACTOR, now, note: a.explanation });
-            if (r.ok) {
-              c = applyState(c, r.next);
-              entries.push(r.entry);
-              m.relapses.inc();
-            }
-          } else {
-            entries.push(occurrenceEntry(open.state, at, SENSOR_ACTOR, a.explanation));
-            m.occurrences.inc();
+    return sensorQueue(sensorKey(a.device.id, a.ruleId), async () => {
+      const now = clock.now();
+      const at = Math.min(a.ts, now);
+      const peak = Object.entries(a.observed)[0];
+      const bumpPeak = (c: CaseRecord) =>
+        peak && (c.peak === null || peak[1] > c.peak.value)
+          ? { key: peak[0], value: peak[1], ts: a.ts }
+          : c.peak;
+      const open = findOpenSensorCase(a.device.id, a.ruleId);
+      if (open) {
+        let c: CaseRecord = {
+          ...open,
+          occurrences: open.occurrences + 1,
+          lastSeenAt: at,
+          peak: bumpPeak(open),
+          clearedAt: null,
+        };
+        const entries: TimelineEntry[] = [];
+        if (open.status === 'handled' || open.status === 'verified') {
+          const r = transition(open.state, 'relapse', { actor: SENSOR_ACTOR, now, note: a.explanation });
+          if (r.ok) {
+            c = applyState(c, r.next);
+            entries.push(r.entry);
+            m.relapses.inc();
           }
-          await persist(c, entries);
+        } else {
+          entries.push(occurrenceEntry(open.state, at, SENSOR_ACTOR, a.explanation));
+          m.occurrences.inc();
+        }
+        await persist(c, entries);
+        return c;
+      }
+      // Within the relapse window after closing, the closed case goes back to rework.
+      const windowMs = deps.relapseWindowMs(a.ruleId);
+      const recent = await db.query<CaseRow>(
+        `SELECT * FROM cases WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND status = 'closed'
+           AND closed_at >= $3 ORDER BY closed_at DESC LIMIT 1`,
+        [a.device.id, a.ruleId, new Date(now - windowMs)],
+      );
+      if (recent[0]) {
+        const closed = fromRow(recent[0]);
+        const r = transition(closed.state, 'relapse', {
+          actor: SENSOR_ACTOR,
+          now,
+          note: a.explanation,
+          relapseWindowMs: windowMs,
+        });
+        if (r.ok) {
+          const c = applyState(
+            {
+              ...closed,
+              occurrences: closed.occurrences + 1,
+              lastSeenAt: at,
+              peak: bumpPeak(closed),
+              clearedAt: null,
+            },
+            r.next,
+          );
+          m.relapses.inc();
+          await persist(c, [r.entry]);
           return c;
         }
-        // Within the relapse window after closing, the closed case goes back to rework.
-        const windowMs = deps.relapseWindowMs(a.ruleId);
-        const recent = await db.query<CaseRow>(
-          `SELECT * FROM cases WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND status = 'closed'
-           AND closed_at >= $3 ORDER BY closed_at DESC LIMIT 1`,
-          [a.device.id, a.ruleId, new Date(now - windowMs)],
+      }
+      const gridCode = a.device.gridCode;
+      if (!gridCode) {
+        m.unplaced.inc();
+        log.warn(
+          { deviceId: a.device.id, ruleId: a.ruleId },
+          'anomaly of a device outside every grid: no case opened (place the device)',
         );
-        if (recent[0]) {
-          const closed = fromRow(recent[0]);
-          const r = transition(closed.state, 'relapse', {
-            actor: SENSOR_ACTOR,
-            now,
-            note: a.explanation,
-            relapseWindowMs: windowMs,
-          });
-          if (r.ok) {
-            const c = applyState(
-              {
-                ...closed,
-                occurrences: closed.occurrences + 1,
-                lastSeenAt: at,
-                peak: bumpPeak(closed),
-                clearedAt: null,
-              },
-              r.next,
-            );
-            m.relapses.inc();
-            await persist(c, [r.entry]);
-            return c;
-          }
-        }
-        const gridCode = a.device.gridCode;
-        if (!gridCode) {
-          m.unplaced.inc();
-          log.warn(
-            { deviceId: a.device.id, ruleId: a.ruleId },
-            'anomaly of a device outside every grid: no case opened (place the device)',
-          );
-          return undefined;
-        }
-        const category = catalogue.categories.get(a.category);
-        if (!category) {
-          log.error(
-            { ruleId: a.ruleId, category: a.category },
-            'rule names an unknown category: no case opened',
-          );
-          return undefined;
-        }
-        const opened = openCase({
+        return undefined;
+      }
+      const category = catalogue.categories.get(a.category);
+      if (!category) {
+        log.error(
+          { ruleId: a.ruleId, category: a.category },
+          'rule names an unknown category: no case opened',
+        );
+        return undefined;
+      }
+      const opened = openCase({
+        gridCode,
+        now: at,
+        autoRegister: category.autoRegister,
+        deadlineFor: deadlineOf(a.category, a.urgency),
+        actor: SENSOR_ACTOR,
+        note: a.explanation,
+      });
+      const c = applyState(
+        {
+          id: newId(at),
+          source: 'sensor',
+          status: opened.state.status,
+          category: a.category,
           gridCode,
-          now: at,
-          autoRegister: category.autoRegister,
-          deadlineFor: deadlineOf(a.category, a.urgency),
-          actor: SENSOR_ACTOR,
-          note: a.explanation,
-        });
-        const c = applyState(
-          {
-            id: newId(at),
-            source: 'sensor',
-            status: opened.state.status,
-            category: a.category,
-            gridCode,
-            urgency: a.urgency,
-            deviceId: a.device.id,
-            ruleId: a.ruleId,
-            description: a.explanation,
-            location: a.device.location,
-            photos: a.snapshot ? [a.snapshot] : [],
-            openedAt: at,
-            deadline: null,
-            closedAt: null,
-            assignee: null,
-            escalationLevel: 'grid',
-            occurrences: 1,
-            lastSeenAt: at,
-            peak: peak ? { key: peak[0], value: peak[1], ts: a.ts } : null,
-            evidence: {
-              explanation: a.explanation,
-              observed: a.observed,
-              readingTs: new Date(a.ts).toISOString(),
-              // The trend window the dashboard charts next to the case.
-              trendWindow: {
-                from: new Date(a.ts - HOUR).toISOString(),
-                to: new Date(a.ts + HOUR).toISOString(),
-              },
-              ...(a.snapshot ? { snapshot: a.snapshot } : {}),
+          urgency: a.urgency,
+          deviceId: a.device.id,
+          ruleId: a.ruleId,
+          description: a.explanation,
+          location: a.device.location,
+          photos: a.snapshot ? [a.snapshot] : [],
+          openedAt: at,
+          deadline: null,
+          closedAt: null,
+          assignee: null,
+          escalationLevel: 'grid',
+          occurrences: 1,
+          lastSeenAt: at,
+          peak: peak ? { key: peak[0], value: peak[1], ts: a.ts } : null,
+          evidence: {
+            explanation: a.explanation,
+            observed: a.observed,
+            readingTs: new Date(a.ts).toISOString(),
+            // The trend window the dashboard charts next to the case.
+            trendWindow: {
+              from: new Date(a.ts - HOUR).toISOString(),
+              to: new Date(a.ts + HOUR).toISOString(),
             },
-            clearedAt: null,
-            state: opened.state,
+            ...(a.snapshot ? { snapshot: a.snapshot } : {}),
           },
-          opened.state,
-        );
-        await persist(c, opened.entries);
-        m.opened.inc({ source: 'sensor' });
-        return c;
-      }),
-    );
+          clearedAt: null,
+          state: opened.state,
+        },
+        opened.state,
+      );
+      await persist(c, opened.entries);
+      m.opened.inc({ source: 'sensor' });
+      return c;
+    });
   }
 
   /** The sensor's condition cleared: remember when, for verification. */
   function sensorCleared(deviceId: string, ruleId: string, ts: number): Promise<void> {
-    return withKey(sensorKey(deviceId, ruleId), () =>
-      sensorWork(deviceId, ruleId, async () => {
-        const open = findOpenSensorCase(deviceId, ruleId);
-        if (!open || open.clearedAt !== null) return;
-        await persist({ ...open, clearedAt: Math.min(ts, clock.now()) }, []);
-      }),
-    );
+    return sensorQueue(sensorKey(deviceId, ruleId), async () => {
+      const open = findOpenSensorCase(deviceId, ruleId);
+      if (!open || open.clearedAt !== null) return;
+      await persist({ ...open, clearedAt: Math.min(ts, clock.now()) }, []);
+    });
   }
 
   /**
