@@ -7,6 +7,7 @@ import type { Metrics } from '../hub/metrics.ts';
 import { zoneOffsetMs } from '../hub/time.ts';
 import type { Device, People, Registry } from '../registry/index.ts';
 import type { Db } from '../store/db.ts';
+import { isRetryable, sqlState } from '../store/errors.ts';
 import { deadlineFor } from './calendar.ts';
 import type { Catalogue } from './catalogue.ts';
 import type { Urgency } from './categories.ts';
@@ -123,6 +124,40 @@ export function createCaseService(deps: {
     });
     return run;
   }
+  /**
+   * A sensor's open, occurrence or clear must survive a database restart (issue 8): a failure
+   * retrying can cure is retried with backoff inside the case's queue (so order is kept), for up to
+   * 10 minutes or until the hub stops. If the store already holds an open case for the device and
+   * rule (an earlier attempt's commit went through), the unique index refuses a second one
+   * (23505): the open case is read back and the anomaly becomes its occurrence.
+   */
+  const storeRetryMs = 10 * 60_000;
+  let closing = false;
+  async function sensorWork<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const [deviceId, ruleId] = key.slice(2).split('\u0000') as [string, string];
+    const until = Date.now() + storeRetryMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (sqlState(err) === '23505' && attempt < 3) {
+          const rows = await db.query<CaseRow>(
+            `SELECT * FROM cases WHERE source = 'sensor' AND device_id = $1 AND rule_id = $2 AND ${OPEN_SQL}`,
+            [deviceId, ruleId],
+          );
+          for (const row of rows) remember(fromRow(row));
+          continue;
+        }
+        if (!isRetryable(err) || Date.now() > until || closing) throw err;
+        if (attempt === 0) log.warn({ err, deviceId, ruleId }, 'case store unreachable; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
+      }
+    }
+  }
+
+  /** The sensor's own writes wait out a store outage in their queue; a person's action fails fast. */
+  const sensorQueue = <T>(key: string, fn: () => Promise<T>) => withKey(key, () => sensorWork(key, fn));
+
   const sensorKey = (deviceId: string, ruleId: string) => `s:${deviceId}\u0000${ruleId}`;
   const keyOf = (c: CaseRecord) =>
     c.source === 'sensor' && c.deviceId && c.ruleId ? sensorKey(c.deviceId, c.ruleId) : `c:${c.id}`;
@@ -203,7 +238,7 @@ export function createCaseService(deps: {
 
   /** The sensor's condition opened: a new case, an occurrence of the open one, or a relapse. */
   function sensorActive(a: SensorAnomaly): Promise<CaseRecord | undefined> {
-    return withKey(sensorKey(a.device.id, a.ruleId), async () => {
+    return sensorQueue(sensorKey(a.device.id, a.ruleId), async () => {
       const now = clock.now();
       const at = Math.min(a.ts, now);
       const peak = Object.entries(a.observed)[0];
@@ -337,7 +372,7 @@ export function createCaseService(deps: {
 
   /** The sensor's condition cleared: remember when, for verification. */
   function sensorCleared(deviceId: string, ruleId: string, ts: number): Promise<void> {
-    return withKey(sensorKey(deviceId, ruleId), async () => {
+    return sensorQueue(sensorKey(deviceId, ruleId), async () => {
       const open = findOpenSensorCase(deviceId, ruleId);
       if (!open || open.clearedAt !== null) return;
       await persist({ ...open, clearedAt: Math.min(ts, clock.now()) }, []);
@@ -758,6 +793,10 @@ export function createCaseService(deps: {
     /** Resolves when every queued case mutation is done (tests, the scenario runner). */
     idle: async () => {
       while (inFlight.size) await Promise.all([...inFlight]);
+    },
+    /** At shutdown: a store failure is no longer waited out (the hub must exit within 10 s). */
+    stopRetrying: () => {
+      closing = true;
     },
   };
 }

@@ -213,6 +213,8 @@ export function createGateway(deps: {
     lastLogged.set(key, { at: now, suppressed: 0 });
     log.warn({ ...obj, suppressed: prev?.suppressed ?? 0 }, msg);
   }
+  /** Shutting down (issue 8): no new connections, no new messages; PUBACKs of taken ones still leave. */
+  let draining = false;
 
   function refuse(kind: 'publish' | 'subscribe', client: Client, topic: string, reason: string) {
     (kind === 'publish' ? m.refusedPublish : m.refusedSubscribe).inc();
@@ -381,7 +383,15 @@ export function createGateway(deps: {
     }
     packet.retain = false; // the retain flag is ignored (contract)
     packet.topic = inboundTopic(device.id, topic);
-    const msg = { device, clientId: client.id, topic, payload: packet.payload as Buffer, qos: packet.qos };
+    const msg = {
+      device,
+      clientId: client.id,
+      topic,
+      payload: packet.payload as Buffer,
+      qos: packet.qos,
+      messageId: packet.messageId,
+      dup: packet.dup,
+    };
     const rejectWith = (code: RejectCode, reason: string): Outcome => {
       ingest.reject(device.id, client.id, topic, msg.payload, [{ code, reason }]);
       return { invalid: reason };
@@ -732,7 +742,7 @@ export function createGateway(deps: {
   /** Connect guard: every connection, TCP, TLS or WebSocket, before the broker reads it. */
   async function admit(stream: Duplex, address: string) {
     const b = broker;
-    if (!b || stopped) return void stream.destroy();
+    if (!b || stopped || draining) return void stream.destroy();
     sockets.add(stream);
     const countAddress = address !== 'ws';
     if (countAddress) perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
@@ -835,6 +845,8 @@ export function createGateway(deps: {
         cb(null, true);
       },
       authenticate(client, username, _password, cb) {
+        // Draining for shutdown: CONNACK 3, server unavailable (MQTT 3.1.1 §3.2.2.3).
+        if (draining) return cb(authError('the hub is shutting down', 3 as never), false);
         const fingerprint = certOf.get((client as unknown as AedesClientInternals).conn);
         if ((typeof username !== 'string' || username.length === 0) && fingerprint) {
           const byCert = deviceByFingerprint(fingerprint);
@@ -871,6 +883,9 @@ export function createGateway(deps: {
         admitDevice(client, device, registry.devices.credentialOf(device.id), cb);
       },
       authorizePublish(client, packet, cb) {
+        // Draining for shutdown: a message not yet taken is left unacknowledged (the broker reads
+        // no further from this client); the device resends it to the next hub.
+        if (draining) return;
         const conn = client ? connOf.get(client) : undefined;
         if (!client || !conn) return cb(new Error('not authenticated'));
         // The registry's current view (grid, attributes); a device deleted or re-keyed is cut off.
@@ -1134,6 +1149,8 @@ export function createGateway(deps: {
         topic: TELEMETRY,
         payload: packet.payload as Buffer,
         qos: packet.qos,
+        messageId: packet.messageId,
+        dup: packet.dup,
       };
       ingest.telemetry(msg, telemetryDone(client, conn, packet, cb));
       return;
@@ -1147,11 +1164,33 @@ export function createGateway(deps: {
     );
   }
 
+  /**
+   * Shutdown, first step (issue 8): no new connections and no new messages, while the messages
+   * already taken are flushed and their PUBACKs still leave on the open sockets.
+   */
+  function drain() {
+    draining = true;
+    server?.close();
+    tlsServer?.close();
+  }
+
   async function stop() {
     stopped = true;
+    draining = true;
     const close = (srv: Server | undefined) =>
-      new Promise<void>((resolve) => (srv ? srv.close(() => resolve()) : resolve()));
+      new Promise<void>((resolve) => (srv?.listening ? srv.close(() => resolve()) : resolve()));
     const closing = Promise.all([close(server), close(tlsServer)]);
+    // end() sends what is queued (the last PUBACKs) before the FIN; whatever is still open after
+    // a short bound is cut.
+    const ended = [...sockets].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.destroyed) return resolve();
+          s.once('close', () => resolve());
+          s.end();
+        }),
+    );
+    await Promise.race([Promise.all(ended), new Promise((r) => setTimeout(r, 1000).unref())]);
     for (const s of sockets) s.destroy();
     await closing;
     tlsServer = undefined;
@@ -1164,10 +1203,11 @@ export function createGateway(deps: {
 
   return {
     start,
+    drain,
     stop,
     /** MQTT over WebSocket: the HTTP server hands each upgraded /mqtt connection here. */
     handleStream(stream: Duplex, remoteAddress?: string) {
-      if (!broker) {
+      if (!broker || draining) {
         stream.destroy();
         return;
       }

@@ -201,6 +201,12 @@ async function runHub(config: Config, opts: { demo: boolean }): Promise<number> 
     if (stopping) return;
     stopping = true;
     hub.logger.info({ signal }, 'stopping');
+    // The hub drains in order (hub.stop); whatever still hangs after 10 s is cut (issue 8).
+    setTimeout(() => {
+      hub.logger.error('shutdown took over 10 s; exiting anyway');
+      hub.logger.flush?.();
+      process.exit(1);
+    }, 9_500).unref();
     await fleet?.stop().catch(() => {});
     await hub.stop();
     process.exit(0);

@@ -1,10 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { partialLimitsSchema } from '../gateway/limits.ts';
+import { parseDuration } from './clock.ts';
 import { ConfigError } from './errors.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** A duration: `10m`, `90s`, `2h`, `7d`, or milliseconds as a number; becomes milliseconds. */
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : parseDuration(v);
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 10m, 2h, 30d' });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 function isIanaZone(zone: string): boolean {
   try {
@@ -53,6 +63,12 @@ export const configSchema = z
         rejectedPayloadBytes: positiveInt.default(1024),
         /** `durable`: a QoS 1/2 PUBACK is sent only once the reading is committed. */
         ackMode: z.enum(['durable', 'received']).default('durable'),
+        /** Readings further ahead of the hub's clock are rejected (contract: default 10 minutes). */
+        maxClockSkew: duration.default(10 * 60_000),
+        /** Write-ahead spool quota in MiB (0 = no spool): QoS 1 is acknowledged once spooled while the store is down. */
+        spoolMaxMb: z.coerce.number().int().min(0).default(256),
+        /** Rejected messages kept per device and reason per minute; the rest are counted only. */
+        rejectedSamplePerMinute: positiveInt.default(20),
       })
       .prefault({}),
     /** The MQTT device edge (gateway/): packet sizes, connection caps, per-device limits. */
@@ -109,6 +125,14 @@ export const configSchema = z
         retentionDays: positiveInt.default(400),
         compressAfterDays: positiveInt.default(7),
         poolSize: positiveInt.default(8),
+        /** Retention per table (days; 0 keeps forever), enforced in bounded chunks. */
+        rejectedRetentionDays: z.coerce.number().int().min(0).default(30),
+        eventsRetentionDays: z.coerce.number().int().min(0).default(400),
+        valuesRetentionDays: z.coerce.number().int().min(0).default(400),
+        /** How often the retention pass runs. */
+        retentionInterval: duration.default(3_600_000),
+        /** Deleting a device: `purge` deletes its readings, `tombstone` keeps them under a renamed id. */
+        deviceDeletion: z.enum(['purge', 'tombstone']).default('purge'),
       })
       .prefault({}),
     /** Cameras: live view through the hub and stills for detections (contract, Cameras). */
@@ -299,7 +323,39 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   },
   GRIDHUB_RETENTION_DAYS: {
     path: ['store', 'retentionDays'],
-    doc: 'raw telemetry kept this long on TimescaleDB (default 400)',
+    doc: 'raw telemetry kept this long, on every store (default 400)',
+  },
+  GRIDHUB_REJECTED_RETENTION_DAYS: {
+    path: ['store', 'rejectedRetentionDays'],
+    doc: 'rejected messages kept this long (default 30; 0 = forever)',
+  },
+  GRIDHUB_EVENTS_RETENTION_DAYS: {
+    path: ['store', 'eventsRetentionDays'],
+    doc: 'camera detection events kept this long (default 400; 0 = forever)',
+  },
+  GRIDHUB_VALUES_RETENTION_DAYS: {
+    path: ['store', 'valuesRetentionDays'],
+    doc: 'non-numeric values of generic devices kept this long (default 400; 0 = forever)',
+  },
+  GRIDHUB_RETENTION_INTERVAL: {
+    path: ['store', 'retentionInterval'],
+    doc: 'how often old rows are deleted, in bounded chunks (default 1h)',
+  },
+  GRIDHUB_DEVICE_DELETION: {
+    path: ['store', 'deviceDeletion'],
+    doc: '`purge` (default): deleting a device deletes its readings; `tombstone`: keeps them under `ID~deleted~TIME`',
+  },
+  GRIDHUB_MAX_CLOCK_SKEW: {
+    path: ['ingest', 'maxClockSkew'],
+    doc: 'readings further ahead of the hub clock are rejected (default 10m)',
+  },
+  GRIDHUB_SPOOL_MAX_MB: {
+    path: ['ingest', 'spoolMaxMb'],
+    doc: 'write-ahead spool in <dataDir>/spool while the store is down, quota in MiB (default 256; 0 = off)',
+  },
+  GRIDHUB_REJECTED_SAMPLE: {
+    path: ['ingest', 'rejectedSamplePerMinute'],
+    doc: 'rejected messages kept per device and reason per minute, the rest counted (default 20)',
   },
   GRIDHUB_COMPRESS_AFTER_DAYS: {
     path: ['store', 'compressAfterDays'],

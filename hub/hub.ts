@@ -1,11 +1,20 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createCaseService, createCatalogue } from '../cases/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
-import { createIngest, type Ingest } from '../ingest/index.ts';
+import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
 import { createHasher, createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
-import { createTelemetryReader, openStore, type PgliteLike, type Store } from '../store/index.ts';
+import {
+  createRetention,
+  createTelemetryReader,
+  openStore,
+  type PgliteLike,
+  type Retention,
+  removeDeviceData,
+  type Store,
+} from '../store/index.ts';
 import { createVideo, type Video } from '../video/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { ensureDataDir, resolveAdminToken } from './admin-token.ts';
@@ -75,6 +84,7 @@ export interface Hub {
     web: App;
     rules: Engine;
     video: Video;
+    retention: Retention;
   };
 }
 
@@ -95,11 +105,15 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   let urls: Awaited<ReturnType<Hub['start']>> | undefined;
   const startedAt = Date.now();
 
+  // Stopping the hub while it still waits for its database ends the wait.
+  const starting = new AbortController();
+
   async function start() {
     if (urls) return urls;
     const tls = readTls(config);
     if (!config.databaseUrl) ensureDataDir(config.dataDir);
     const store = await openStore({
+      signal: starting.signal,
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       pglite: deps.pglite,
@@ -109,7 +123,18 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     });
     const stack: (() => Promise<void>)[] = [() => store.close()];
     try {
-      const registry = await createRegistry({ db: store.db, logger: logger.child({ module: 'registry' }) });
+      // A deleted device's readings still buffered are written first, then removed with the rest.
+      let flushIngest: () => Promise<void> = async () => {};
+      const registry = await createRegistry({
+        db: store.db,
+        logger: logger.child({ module: 'registry' }),
+        removeData: async (ids) => {
+          await flushIngest();
+          for (const id of ids) engine?.forgetDevice(id);
+          for (const id of ids)
+            await removeDeviceData(store.db, id, config.store.deviceDeletion, clock.now());
+        },
+      });
       await registry.load();
       registry.presence.onChange((deviceId, status) =>
         events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
@@ -154,7 +179,16 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         ...deps.rules,
       });
       engine = rules;
+      // The write-ahead spool (issue 8): QoS 1 stays acknowledged through a database outage.
+      const spool =
+        config.ingest.spoolMaxMb > 0
+          ? await openSpool(join(config.dataDir, 'spool'), {
+              maxBytes: config.ingest.spoolMaxMb * 1024 * 1024,
+              logger: logger.child({ module: 'spool' }),
+            })
+          : undefined;
       const ingest = createIngest({
+        spool,
         db: store.db,
         registry,
         clock,
@@ -163,6 +197,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         options: config.ingest,
         sink: (batch) => rules.onReadings(batch),
       });
+      flushIngest = () => ingest.flush();
+      ingest.start();
       stack.push(() => ingest.stop());
       await rules.start();
       stack.push(() => rules.stop());
@@ -217,7 +253,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         deviceLimits: (id) => gateway.limitsOf(id),
         rpc: gateway.rpc,
         health: () => ({
-          status: rules.warnings().length ? 'degraded' : 'ok',
+          status: rules.warnings().length || ingest.health().status !== 'ok' ? 'degraded' : 'ok',
           version: VERSION,
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           http: urls?.httpUrl,
@@ -226,10 +262,17 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           clock: { kind: clock.kind, now: new Date(clock.now()).toISOString() },
           store: { driver: store.db.driver, dialect: store.dialect },
           ingest: ingest.stats(),
+          spool: ingest.spool(),
           mqttConnections: gateway.connectedClients(),
           devices: registry.devices.count(),
           grids: registry.grids.count(),
-          warnings: rules.warnings(),
+          warnings: [
+            ...rules.warnings(),
+            ...(() => {
+              const h = ingest.health();
+              return h.status === 'ok' ? [] : [h.reason];
+            })(),
+          ],
           video: video.health(),
         }),
       });
@@ -240,8 +283,31 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       const address = web.server.address();
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      parts = { store, registry, people, ingest, gateway, web, rules, video };
-      stops = stack;
+      const retention = createRetention({
+        db: store.db,
+        dialect: store.dialect,
+        options: config.store,
+        now: () => clock.now(),
+        logger: logger.child({ module: 'retention' }),
+        metrics,
+      });
+      retention.start();
+      parts = { store, registry, people, ingest, gateway, web, rules, video, retention };
+      // Shutdown order (issue 8): stop taking connections and messages; flush ingest so the last
+      // PUBACKs leave on the still-open sockets; save rule state (cases stop waiting for a store
+      // that is gone); then close the sockets, the live views, the HTTP server and the store.
+      stops = [
+        store.close,
+        () => retention.stop(),
+        async () => web.close(),
+        // Viewers are told why before the server closes; no ffmpeg outlives the hub.
+        () => video.stop(),
+        () => gateway.stop(),
+        () => rules.stop(),
+        async () => cases.stopRetrying(),
+        () => ingest.stop(),
+        async () => gateway.drain(),
+      ];
       const mqttsUrl = tlsPort === undefined ? undefined : `mqtts://${host}:${tlsPort}`;
       urls = {
         httpUrl: `${tls ? 'https' : 'http'}://${host}:${httpPort}`,
@@ -260,6 +326,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
 
   let stops: (() => Promise<void>)[] = [];
   async function stop() {
+    starting.abort();
     const s = stops;
     stops = [];
     for (const fn of s.reverse()) {

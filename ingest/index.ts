@@ -7,4 +7,5 @@ export {
   type Ingest,
   type ReadingSink,
 } from './pipeline.ts';
+export { openSpool, type Spool } from './spool.ts';
 export { cameraEventSchema, MAX_FUTURE_MS, MAX_PAST_MS, type Reading, validateRecord } from './validate.ts';

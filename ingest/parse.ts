@@ -29,7 +29,13 @@ export type RejectCode =
   | 'out_of_range'
   | 'unknown_device'
   | 'too_many_keys'
-  | 'empty';
+  | 'empty'
+  /** A string the store cannot hold (U+0000, a lone surrogate) or JSON nested too deep. */
+  | 'bad_text'
+  /** The store refused a reading for a reason retrying cannot cure (its message says which). */
+  | 'store_refused'
+  /** A step of the pipeline failed on this message: a bug, contained to the message. */
+  | 'internal';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: Problem };
 

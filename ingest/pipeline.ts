@@ -4,8 +4,24 @@ import type { Config } from '../hub/config.ts';
 import type { Logger } from '../hub/logger.ts';
 import type { Metrics } from '../hub/metrics.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import { type Db, emptyWriteSet, type LatestRow, type WriteSet, writeBatch } from '../store/index.ts';
+import {
+  type Db,
+  describeRow,
+  describeStoreError,
+  emptyWriteSet,
+  isRetryable,
+  type LatestRow,
+  mergeWriteSets,
+  type RejectedRow,
+  sliceWriteSet,
+  storableText,
+  type WriteSet,
+  writeBatch,
+  writeSetSize,
+} from '../store/index.ts';
+import { formatTs } from '../store/text.ts';
 import { type Problem, parseGatewayTelemetry, parseJson, parseTelemetry, type RawRecord } from './parse.ts';
+import type { Spool } from './spool.ts';
 import { type Reading, validateRecord } from './validate.ts';
 
 /** One accepted message's readings, handed to the rules right after validation. */
@@ -21,6 +37,9 @@ export interface Inbound {
   topic: string;
   payload: Buffer;
   qos: 0 | 1 | 2;
+  /** MQTT packet identifier (QoS > 0) and DUP flag: a redelivery is recognised by them. */
+  messageId?: number;
+  dup?: boolean;
 }
 
 /**
@@ -30,21 +49,53 @@ export interface Inbound {
 export type Done = (err?: Error, verdict?: { invalid: string }) => void;
 const invalid = (problems: Problem[]) => ({
   invalid: problems
-    .map((p) => p.reason)
+    .map((p) => storableText(p.reason))
     .join('; ')
     .slice(0, 500),
 });
 
 export type IngestOptions = Config['ingest'];
 
+/** How many recent QoS 1 packets per device are remembered to recognise a redelivery. */
+const RECENT_PACKETS = 64;
+/** A redelivery later than this is treated as a new message. */
+const REDELIVERY_WINDOW_MS = 3_600_000;
+/** Consecutive failed writes after which health says `degraded`. */
+const DEGRADED_AFTER_FAILURES = 3;
+
+/** FNV-1a over the payload: cheap, and only compared together with packet id, length and DUP. */
+function payloadHash(b: Buffer): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** A callback that runs once, whatever path (success, failure, a guarded bug) calls it. */
+function once(done: Done): Done {
+  let called = false;
+  return (err, verdict) => {
+    if (called) return;
+    called = true;
+    done(err, verdict);
+  };
+}
+
 /**
  * The ingest pipeline: parse → validate (per profile) → enrich (device, grid) → buffer → flush.
  *
  * Backpressure: with ackMode `durable` a QoS 1/2 message is acknowledged only once its readings
  * are committed; QoS 0 (and `received`) is acknowledged when buffered, unless the buffer is full —
- * then the acknowledgement waits for room. The broker reads no more from a client until its
- * messages are acknowledged, so a slow or absent database pushes back on the devices instead of
- * growing memory without bound.
+ * then the acknowledgement waits for room. Rejected messages count toward the same limit. The
+ * broker reads no more from a client until its messages are acknowledged, so a slow or absent
+ * database pushes back on the devices instead of growing memory without bound.
+ *
+ * Nothing a device sends can stop the pipeline: every step is guarded (a bug rejects that message
+ * with code `internal`), strings the store cannot hold are refused at validation, and a batch the
+ * store refuses for a reason retrying cannot cure is split until the refused rows are found; those
+ * go to the rejected store with the store's reason and the rest is written.
+ *
+ * The write path is one function, `commit(batch)`: a write-ahead spool or a group-commit writer
+ * slots in there without touching the steps before it.
  */
 export function createIngest(deps: {
   db: Db;
@@ -54,6 +105,8 @@ export function createIngest(deps: {
   metrics: Metrics;
   options: IngestOptions;
   sink?: ReadingSink;
+  /** The write-ahead spool: batches wait here, durable, while the store is unreachable. */
+  spool?: Spool;
 }) {
   const { db, registry, clock, metrics, options } = deps;
   const log = deps.logger;
@@ -68,6 +121,22 @@ export function createIngest(deps: {
       'Messages with at least one rejected part, by reason',
     ),
     rejected: metrics.counter('gridhub_rejected_readings_total', 'Rejected readings or records, by reason'),
+    rejectedSampled: metrics.counter(
+      'gridhub_rejected_not_kept_total',
+      'Rejected messages counted but not kept in the rejected store (sampled under a flood)',
+    ),
+    unstorable: metrics.counter(
+      'gridhub_rejected_unstorable_total',
+      'Rejected-store rows the store itself refused (logged, then dropped)',
+    ),
+    internal: metrics.counter(
+      'gridhub_ingest_internal_errors_total',
+      'Messages a pipeline step failed on (a bug, contained to the message), by step',
+    ),
+    duplicates: metrics.counter(
+      'gridhub_redeliveries_total',
+      'QoS 1 redeliveries (DUP, same packet id and payload) recognised and stored once',
+    ),
     rows: metrics.counter('gridhub_rows_written_total', 'Rows written to the store, by table'),
     flushes: metrics.histogram(
       'gridhub_flush_seconds',
@@ -77,6 +146,18 @@ export function createIngest(deps: {
     flushFailures: metrics.counter(
       'gridhub_flush_failures_total',
       'Batch writes that failed and will be retried',
+    ),
+    splits: metrics.counter(
+      'gridhub_flush_splits_total',
+      'Batches split because the store refused part of them',
+    ),
+    spooled: metrics.counter(
+      'gridhub_spooled_readings_total',
+      'Readings appended to the write-ahead spool while the store was unreachable',
+    ),
+    replayed: metrics.counter(
+      'gridhub_replayed_readings_total',
+      'Readings replayed from the spool into the store',
     ),
     held: metrics.counter(
       'gridhub_ingest_pushback_total',
@@ -91,9 +172,14 @@ export function createIngest(deps: {
   const countTelemetry = m.messages.bind({ kind: 'telemetry' });
   const countGatewayTelemetry = m.messages.bind({ kind: 'gateway_telemetry' });
   const countReadings = m.readings.bind();
+  metrics.gauge('gridhub_write_queue_depth', 'Readings buffered, not yet committed').collect(() => pending());
   metrics
-    .gauge('gridhub_write_queue_depth', 'Readings buffered, not yet committed')
-    .collect(() => buffered + retrying);
+    .gauge('gridhub_store_writable', '1 while store writes succeed, 0 while they keep failing')
+    .collect(() => (failures >= DEGRADED_AFTER_FAILURES ? 0 : 1));
+
+  metrics
+    .gauge('gridhub_spool_bytes', 'Bytes in the write-ahead spool, not yet replayed')
+    .collect(() => deps.spool?.bytes() ?? 0);
 
   let ws: WriteSet = emptyWriteSet();
   let acks: { done: Done; arrived: number }[] = [];
@@ -108,25 +194,54 @@ export function createIngest(deps: {
   const maxFlights = db.driver === 'pg' ? 2 : 1;
   let stopping = false;
   let failures = 0;
+  let failingSince: number | undefined;
+  let lastError: string | undefined;
 
-  // A noisy device must not flood the log: one line per device and reason per window, with the
-  // number of repeats suppressed since the last line.
+  /** Rows waiting for the store (readings and rejected rows alike): what the buffer limit bounds. */
+  const pending = () => buffered + ws.rejected.length + retrying;
+  const hasRoom = () => pending() < options.maxBuffered;
+
+  // A noisy device must not flood the log: one line per key (device and reason, or step) per
+  // window, with the number of repeats suppressed since the last line.
   const logWindowMs = 10_000;
   const lastLogged = new Map<string, { at: number; suppressed: number }>();
-  function logRejection(deviceId: string | null, topic: string, problems: Problem[]) {
-    const k = `${deviceId}\u0000${problems[0]?.code}`;
+  function throttled(k: string): { suppressed: number } | undefined {
     const now = Date.now();
     const prev = lastLogged.get(k);
     if (prev && now - prev.at < logWindowMs) {
       prev.suppressed++;
-      return;
+      return undefined;
     }
     if (lastLogged.size > 10_000) lastLogged.clear();
     lastLogged.set(k, { at: now, suppressed: 0 });
-    log.warn(
-      { deviceId, topic, reasons: problems.map((p) => p.reason), suppressed: prev?.suppressed ?? 0 },
-      'readings rejected',
-    );
+    return { suppressed: prev?.suppressed ?? 0 };
+  }
+
+  // The rejected store keeps a sample under a flood: per device and reason, the first
+  // `rejectedSamplePerMinute` rows of each minute; the rest are counted, and the next kept row
+  // carries that count (`suppressed`). The metrics count every rejection.
+  const sampling = new Map<string, { windowStart: number; kept: number; suppressed: number }>();
+  function sample(deviceId: string | null, code: string): { keep: boolean; suppressed: number } {
+    const k = `${deviceId}\u0000${code}`;
+    const now = Date.now();
+    let s = sampling.get(k);
+    if (!s) {
+      if (sampling.size > 50_000) sampling.clear();
+      s = { windowStart: now, kept: 0, suppressed: 0 };
+      sampling.set(k, s);
+    }
+    if (now - s.windowStart >= 60_000) {
+      s.windowStart = now;
+      s.kept = 0;
+    }
+    if (s.kept < options.rejectedSamplePerMinute) {
+      s.kept++;
+      const suppressed = s.suppressed;
+      s.suppressed = 0;
+      return { keep: true, suppressed };
+    }
+    s.suppressed++;
+    return { keep: false, suppressed: 0 };
   }
 
   function reject(
@@ -137,41 +252,83 @@ export function createIngest(deps: {
     problems: Problem[],
   ) {
     for (const p of problems) m.rejected.inc({ reason: p.code });
-    m.rejectedMessages.inc({ reason: problems[0]!.code });
+    const code = problems[0]?.code ?? 'internal';
+    m.rejectedMessages.inc({ reason: code });
     const reason = problems.map((p) => p.reason).join('; ');
-    ws.rejected.push({
-      receivedAt: clock.now(),
-      deviceId,
-      clientId,
-      topic,
-      code: problems[0]!.code,
-      reason: reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason,
-      payload: payload.subarray(0, options.rejectedPayloadBytes).toString('utf8'),
-    });
-    logRejection(deviceId, topic, problems);
-    schedule();
+    const s = sample(deviceId, code);
+    if (s.keep) {
+      // Everything kept here is text the store can hold: the payload copy and the reasons may
+      // quote a NUL or a lone surrogate the device sent.
+      ws.rejected.push({
+        receivedAt: clock.now(),
+        deviceId: deviceId === null ? null : storableText(deviceId),
+        clientId: clientId === null ? null : storableText(clientId),
+        topic: storableText(topic),
+        code,
+        reason: storableText(reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason),
+        payload: storableText(payload.subarray(0, options.rejectedPayloadBytes).toString('utf8')),
+        suppressed: s.suppressed,
+      });
+      schedule();
+    } else m.rejectedSampled.inc();
+    const t = throttled(`${deviceId}\u0000${code}`);
+    if (t)
+      log.warn(
+        {
+          deviceId,
+          topic,
+          reasons: problems.map((p) => storableText(p.reason)),
+          suppressed: t.suppressed,
+        },
+        'readings rejected',
+      );
   }
 
-  function buffer(device: Device, readings: Reading[]) {
+  /** A step threw on this message: a bug. The message is rejected, counted and logged; the hub goes on. */
+  function internalError(step: string, msg: Inbound, err: unknown, done: Done) {
+    m.internal.inc({ step });
+    const t = throttled(`\u0000internal\u0000${step}`);
+    if (t)
+      log.error(
+        { err, step, deviceId: msg.device?.id, topic: msg.topic, suppressed: t.suppressed },
+        'ingest step failed on a message; message rejected',
+      );
+    try {
+      reject(msg.device?.id ?? null, msg.clientId, msg.topic, msg.payload, [
+        {
+          code: 'internal',
+          reason: `internal error in step ${step}: ${(err as Error)?.message ?? String(err)}`,
+        },
+      ]);
+    } catch {
+      // reject() is itself guarded by construction; this only keeps the promise of never throwing.
+    }
+    settleRejected(done, { invalid: 'internal error' });
+  }
+
+  function buffer(device: Device, readings: Reading[], arrival: number) {
     const t = ws.telemetry;
     for (const r of readings) {
       const lk = `${device.id}\u0000${r.key}`;
       const prev = latest.get(lk);
+      // `latest` orders readings by their timestamp capped at arrival: a clock running ahead
+      // (within the allowed skew) can neither hold back newer readings nor make latest go back.
+      const lts = Math.min(r.ts, arrival);
       if (r.kind === 'number') {
         t.ts.push(r.ts);
         t.deviceId.push(device.id);
         t.key.push(r.key);
         t.value.push(r.value);
-        if (!prev || prev.ts <= r.ts)
-          latest.set(lk, { deviceId: device.id, key: r.key, ts: r.ts, value: r.value, json: null });
+        if (!prev || prev.ts <= lts)
+          latest.set(lk, { deviceId: device.id, key: r.key, ts: lts, value: r.value, json: null });
       } else if (r.kind === 'json') {
         const json = JSON.stringify(r.value);
         ws.values.ts.push(r.ts);
         ws.values.deviceId.push(device.id);
         ws.values.key.push(r.key);
         ws.values.json.push(json);
-        if (!prev || prev.ts <= r.ts)
-          latest.set(lk, { deviceId: device.id, key: r.key, ts: r.ts, value: null, json });
+        if (!prev || prev.ts <= lts)
+          latest.set(lk, { deviceId: device.id, key: r.key, ts: lts, value: null, json });
       } else {
         ws.events.push({
           ts: r.ts,
@@ -191,51 +348,91 @@ export function createIngest(deps: {
   // the same millisecond must not collide on (device, key, ts) — the idempotency key — so arrival
   // times are made strictly increasing per device.
   const lastArrival = new Map<string, number>();
-  function arrivalTime(deviceId: string): number {
+  // Exactly once for QoS 1: a PUBACK lost at shutdown or in a broken connection makes the device
+  // resend with DUP set and the same packet id [MQTT-4.4.0-1] — also after reconnecting under a
+  // new client id, as ThingsBoard SDKs do, so this is kept per device, not per session. A
+  // redelivery reuses the first arrival time, so readings without `ts` land on the same
+  // (device, key, ts) and the idempotent insert stores them once.
+  const recent = new Map<string, Map<number, { hash: number; length: number; arrival: number }>>();
+  function arrivalTime(deviceId: string, msg: Inbound): { arrival: number; redelivery: boolean } {
     const now = clock.now();
+    const id = msg.messageId;
+    let seen: Map<number, { hash: number; length: number; arrival: number }> | undefined;
+    let hash = 0;
+    if (msg.qos > 0 && id !== undefined) {
+      seen = recent.get(deviceId);
+      hash = payloadHash(msg.payload);
+      const first = seen?.get(id);
+      if (
+        msg.dup &&
+        first &&
+        first.hash === hash &&
+        first.length === msg.payload.length &&
+        now - first.arrival < REDELIVERY_WINDOW_MS
+      ) {
+        m.duplicates.inc();
+        return { arrival: first.arrival, redelivery: true };
+      }
+    }
     const prev = lastArrival.get(deviceId);
     const t = prev !== undefined && prev >= now ? prev + 1 : now;
     lastArrival.set(deviceId, t);
-    return t;
+    if (id !== undefined && msg.qos > 0) {
+      if (!seen) {
+        seen = new Map();
+        recent.set(deviceId, seen);
+      }
+      seen.delete(id);
+      seen.set(id, { hash, length: msg.payload.length, arrival: t });
+      if (seen.size > RECENT_PACKETS) seen.delete(seen.keys().next().value!);
+    }
+    return { arrival: t, redelivery: false };
   }
 
   /** Validates a device's records, buffers the good readings, records the bad parts. */
-  function accept(
-    device: Device,
-    records: RawRecord[],
-    parseProblems: Problem[],
-    msg: Omit<Inbound, 'device'>,
-    done: Done,
-  ) {
-    const arrival = arrivalTime(device.id);
+  function accept(device: Device, records: RawRecord[], parseProblems: Problem[], msg: Inbound, done: Done) {
+    const { arrival, redelivery } = arrivalTime(device.id, msg);
     const readings: Reading[] = [];
     const problems = [...parseProblems];
     for (const rec of records) {
-      const v = validateRecord(device.profile, rec, arrival);
+      const v = validateRecord(device.profile, rec, arrival, options.maxClockSkew);
       readings.push(...v.readings);
       problems.push(...v.problems);
     }
-    if (problems.length) reject(device.id, msg.clientId, msg.topic, msg.payload, problems);
+    // A redelivery's rejected parts were recorded the first time.
+    if (problems.length && !redelivery) reject(device.id, msg.clientId, msg.topic, msg.payload, problems);
     registry.presence.seen(device.id, arrival);
-    if (readings.length === 0) return done(undefined, problems.length ? invalid(problems) : undefined);
-    buffer(device, readings);
-    try {
-      deps.sink?.({ device, readings });
-    } catch (err) {
-      // The rules isolate their own failures; this is the last fence so ingest never stops.
-      log.error({ err, deviceId: device.id }, 'reading sink failed');
+    if (readings.length === 0) return settleRejected(done, problems.length ? invalid(problems) : undefined);
+    buffer(device, readings, arrival);
+    // The rules saw the first delivery; a redelivery must not count as a second occurrence.
+    if (!redelivery) {
+      try {
+        deps.sink?.({ device, readings });
+      } catch (err) {
+        // The rules isolate their own failures; this is the last fence so ingest never stops.
+        log.error({ err, deviceId: device.id }, 'reading sink failed');
+      }
     }
     settle(done, msg.qos, arrival);
   }
 
   function settle(done: Done, qos: 0 | 1 | 2, arrived: number) {
     if (options.ackMode === 'durable' && qos > 0) acks.push({ done, arrived });
-    else if (buffered + retrying < options.maxBuffered) done();
+    else if (hasRoom()) done();
     else {
       m.held.inc();
       held.push(done);
     }
     schedule();
+  }
+
+  /** A message with nothing to store but its rejection: acknowledged at once unless the buffer is full. */
+  function settleRejected(done: Done, verdict?: { invalid: string }) {
+    if (hasRoom()) done(undefined, verdict);
+    else {
+      m.held.inc();
+      held.push(() => done(undefined, verdict));
+    }
   }
 
   function schedule() {
@@ -259,10 +456,12 @@ export function createIngest(deps: {
   function flush(): Promise<void> {
     if (!hasData()) return Promise.all(flights).then(() => undefined);
     if (flights.size >= maxFlights) return Promise.race(flights).then(() => flush());
-    const flight = writeOnce().finally(() => {
-      flights.delete(flight);
-      if (hasData()) schedule();
-    });
+    const flight = writeOnce()
+      .catch((err) => log.error({ err }, 'batch write failed unexpectedly'))
+      .finally(() => {
+        flights.delete(flight);
+        if (hasData()) schedule();
+      });
     flights.add(flight);
     return flight;
   }
@@ -271,7 +470,7 @@ export function createIngest(deps: {
     const batch = ws;
     const batchAcks = acks;
     const batchLatest = latest;
-    const count = buffered;
+    const count = buffered + batch.rejected.length;
     ws = emptyWriteSet();
     acks = [];
     latest = new Map();
@@ -279,78 +478,258 @@ export function createIngest(deps: {
     retrying += count;
     batch.latest = [...batchLatest.values()];
     const t0 = performance.now();
-    // An outage must lose nothing: the batch is retried with backoff until it is written, while
-    // new readings wait in the (bounded) buffer and the held acknowledgements push back.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const written = await writeBatch(db, batch);
-        for (const [table, n] of Object.entries(written)) m.rows.inc({ table }, n);
-        break;
-      } catch (err) {
-        m.flushFailures.inc();
-        if (failures++ === 0 || attempt % 20 === 0)
-          log.error({ err, readings: count, attempt }, 'batch write failed; retrying');
-        else log.debug({ err: (err as Error).message, attempt }, 'batch write failed again');
-        if (stopping && attempt >= 5) {
-          log.error({ readings: count }, 'giving up on a batch at stop: the store is unreachable');
-          for (const a of batchAcks) a.done(new Error('store unavailable'));
-          retrying -= count;
-          return;
-        }
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))));
-      }
+    let ok = true;
+    try {
+      ok = await commit(batch);
+    } finally {
+      retrying -= count;
     }
-    if (failures > 0) log.info({ failures }, 'store writes recovered');
-    failures = 0;
     m.flushes.observe((performance.now() - t0) / 1000);
-    retrying -= count;
     const now = clock.now();
     for (const a of batchAcks) {
+      if (!ok) {
+        a.done(new Error('store unavailable'));
+        continue;
+      }
       m.ackLatency.observe((now - a.arrived) / 1000);
       a.done();
     }
-    while (held.length && buffered + retrying < options.maxBuffered) held.shift()!();
+    while (held.length && hasRoom()) held.shift()!();
+  }
+
+  /**
+   * Makes a batch durable: written, or — for rows the store refuses for good — recorded as
+   * rejected. A failure retrying can cure (connection, restart, overload) is retried with backoff
+   * until it succeeds, while new readings wait in the bounded buffer and held acknowledgements
+   * push back on the devices; a refusal (bad data) splits the batch in halves until the refused
+   * rows are found. Resolves false only when the hub stops with the store unreachable.
+   */
+  async function commit(batch: WriteSet): Promise<boolean> {
+    const spool = deps.spool;
+    // While older batches wait in the spool, newer ones queue behind them: replay keeps order.
+    if (spool && (replaying || spool.frames() > 0) && (await toSpool([batch])) === 1) return true;
+    return writeDirect(batch, true);
+  }
+
+  /** Appends parts (in write order) to the spool; how many of them (from the first) are durable there. */
+  async function toSpool(parts: WriteSet[]): Promise<number> {
+    const spool = deps.spool;
+    if (!spool) return 0;
+    let n = 0;
+    for (const part of parts) {
+      let ok = false;
+      try {
+        ok = await spool.append(part);
+      } catch (err) {
+        log.error({ err }, 'spool append failed; holding the batch in memory');
+      }
+      if (!ok) {
+        if (!spoolFull)
+          log.error({ bytes: spool.bytes() }, 'spool full: acknowledgements wait for the store');
+        spoolFull = true;
+        break;
+      }
+      spoolFull = false;
+      n++;
+      m.spooled.inc({}, readingsIn(part));
+    }
+    if (n > 0) void replay();
+    return n;
+  }
+
+  const readingsIn = (w: WriteSet) => w.telemetry.ts.length + w.values.ts.length + w.events.length;
+  let replaying: Promise<void> | undefined;
+  let spoolFull = false;
+
+  /** Replays the spool into the store, oldest batch first; one loop at a time. */
+  function replay(): Promise<void> {
+    const spool = deps.spool;
+    if (!spool) return Promise.resolve();
+    replaying ??= (async () => {
+      try {
+        for (;;) {
+          if (stopping) return;
+          const seg = await spool.takeOldest();
+          if (!seg) return;
+          // Consecutive spooled batches are written together, up to a batch size of readings: a
+          // spool filled by small flushes replays in few transactions.
+          for (let i = 0; i < seg.batches.length; ) {
+            // At stop the rest stays in the spool (replayed, idempotently, at the next start).
+            if (stopping) return;
+            const group: WriteSet[] = [];
+            let n = 0;
+            while (i < seg.batches.length && (group.length === 0 || n < options.batchSize)) {
+              const b = seg.batches[i++]!;
+              group.push(b);
+              n += readingsIn(b);
+            }
+            const b = group.length === 1 ? group[0]! : mergeWriteSets(group);
+            if (!(await writeDirect(b, false))) return; // stopping with the store unreachable
+            m.replayed.inc({}, n);
+          }
+          await seg.remove();
+          log.info({ batches: seg.batches.length, left: spool.frames() }, 'spool: replayed a segment');
+        }
+      } catch (err) {
+        log.error({ err }, 'spool replay failed; retrying on the next batch');
+      }
+    })().finally(() => {
+      replaying = undefined;
+      if (!stopping && spool.frames() > 0) setTimeout(() => void replay(), 1000).unref();
+    });
+    return replaying;
+  }
+
+  /** Writes a batch to the store itself: retries what retrying cures, splits what it cannot. */
+  async function writeDirect(batch: WriteSet, mayspool: boolean): Promise<boolean> {
+    // A stack of parts still to write; the first half on top, so rows keep their order.
+    const todo: WriteSet[] = [batch];
+    for (let attempt = 0; todo.length > 0; ) {
+      const part = todo[todo.length - 1]!;
+      try {
+        const written = await writeBatch(db, part);
+        todo.pop();
+        for (const [table, n] of Object.entries(written)) m.rows.inc({ table }, n);
+        if (failures > 0) log.info({ failures }, 'store writes recovered');
+        failures = 0;
+        // The store takes writes again: a full spool no longer holds anything back (it drains).
+        spoolFull = false;
+        failingSince = undefined;
+        lastError = undefined;
+        attempt = 0;
+      } catch (err) {
+        if (!isRetryable(err)) {
+          todo.pop();
+          const size = writeSetSize(part);
+          if (size > 1) {
+            m.splits.inc();
+            const half = Math.ceil(size / 2);
+            todo.push(sliceWriteSet(part, half, size), sliceWriteSet(part, 0, half));
+          } else refused(part, err, todo);
+          continue;
+        }
+        m.flushFailures.inc();
+        failures++;
+        failingSince ??= Date.now();
+        lastError = describeStoreError(err);
+        // The store is unreachable: what is left of the batch goes to the spool, and is acknowledged
+        // once it is durable there.
+        if (mayspool && deps.spool) {
+          const n = await toSpool([...todo].reverse());
+          if (n === todo.length) return true;
+          todo.splice(todo.length - n, n); // those are durable in the spool now
+        }
+        if (failures === 1 || attempt % 20 === 0)
+          log.error({ err, rows: writeSetSize(part), attempt }, 'batch write failed; retrying');
+        else log.debug({ err: (err as Error).message, attempt }, 'batch write failed again');
+        if (stopping && attempt >= 5) {
+          log.error(
+            { rows: todo.reduce((n, w) => n + writeSetSize(w), 0) },
+            'giving up on a batch at stop: the store is unreachable',
+          );
+          return false;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))));
+        attempt++;
+      }
+    }
+    return true;
+  }
+
+  /** One row the store refuses for good: recorded in the rejected store with the store's reason. */
+  function refused(row: WriteSet, err: unknown, todo: WriteSet[]) {
+    const d = describeRow(row);
+    const why = describeStoreError(err);
+    if (d.table === 'rejected_messages') {
+      // The record of a rejection cannot itself be stored: logged (throttled) and counted.
+      m.unstorable.inc();
+      const t = throttled('\u0000unstorable');
+      if (t)
+        log.error({ err: why, deviceId: d.deviceId, suppressed: t.suppressed }, 'rejected row unstorable');
+      return;
+    }
+    if (d.table === 'telemetry_latest') {
+      // The reading itself is judged on its own row; its latest value simply is not updated.
+      log.warn({ err: why, deviceId: d.deviceId, key: d.key }, 'latest value refused by the store');
+      return;
+    }
+    m.rejected.inc({ reason: 'store_refused' });
+    m.rejectedMessages.inc({ reason: 'store_refused' });
+    const t = throttled(`${d.deviceId}\u0000store_refused`);
+    if (t)
+      log.warn(
+        { deviceId: d.deviceId, key: d.key, err: why, suppressed: t.suppressed },
+        'reading refused by the store',
+      );
+    const rejected: RejectedRow = {
+      receivedAt: clock.now(),
+      deviceId: d.deviceId === null ? null : storableText(d.deviceId),
+      clientId: null,
+      topic: 'store',
+      code: 'store_refused',
+      reason: storableText(
+        `the store refused ${d.table} ${d.key} at ${formatTs(d.ts)}: ${why}`.slice(0, 2000),
+      ),
+      payload: storableText(d.value.slice(0, options.rejectedPayloadBytes)),
+    };
+    const w = emptyWriteSet();
+    w.rejected.push(rejected);
+    todo.push(w);
   }
 
   function telemetry(msg: Inbound, done: Done): void {
-    countTelemetry();
-    const tooBig = sizeProblem(msg.payload);
-    if (tooBig) {
-      reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
-      done(undefined, invalid([tooBig]));
-      return;
+    const ack = once(done);
+    try {
+      countTelemetry();
+      const tooBig = sizeProblem(msg.payload);
+      if (tooBig) {
+        reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
+        settleRejected(ack, invalid([tooBig]));
+        return;
+      }
+      const json = parseJson(msg.payload);
+      if (!json.ok) {
+        reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [json.problem]);
+        settleRejected(ack, invalid([json.problem]));
+        return;
+      }
+      const { records, problems } = parseTelemetry(json.value);
+      accept(msg.device, records, problems, msg, ack);
+    } catch (err) {
+      internalError('telemetry', msg, err, ack);
     }
-    const json = parseJson(msg.payload);
-    if (!json.ok) {
-      reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [json.problem]);
-      done(undefined, invalid([json.problem]));
-      return;
-    }
-    const { records, problems } = parseTelemetry(json.value);
-    accept(msg.device, records, problems, msg, done);
   }
 
   /** `v1/gateway/telemetry`: {"NAME": [records…]}; a gateway speaks only for its own children. */
   async function gatewayTelemetry(msg: Inbound, done: Done) {
+    const ack = once(done);
+    try {
+      await gatewaySteps(msg, ack);
+    } catch (err) {
+      internalError('gateway_telemetry', msg, err, ack);
+    }
+  }
+
+  async function gatewaySteps(msg: Inbound, done: Done) {
     countGatewayTelemetry();
     const tooBig = sizeProblem(msg.payload);
     if (tooBig) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [tooBig]);
-      return done();
+      return settleRejected(done, invalid([tooBig]));
     }
     const json = parseJson(msg.payload);
     const parsed = json.ok ? parseGatewayTelemetry(json.value) : json;
     if (!parsed.ok) {
       reject(msg.device.id, msg.clientId, msg.topic, msg.payload, [parsed.problem]);
-      return done();
+      return settleRejected(done, invalid([parsed.problem]));
     }
     // One acknowledgement for the whole message, once every child's part is settled.
-    let pending = parsed.value.size;
-    if (pending === 0) return done();
+    let pendingParts = parsed.value.size;
+    if (pendingParts === 0) return done();
     let failed: Error | undefined;
     const partDone: Done = (err) => {
       failed ??= err;
-      if (--pending === 0) done(failed);
+      if (--pendingParts === 0) done(failed);
     };
     for (const [name, body] of parsed.value) {
       const child = await registry.devices.ensureChild(msg.device, name);
@@ -362,6 +741,7 @@ export function createIngest(deps: {
         continue;
       }
       const { records, problems } = parseTelemetry(body);
+      // Each child's packet id space is the gateway's: a child's redelivery is keyed by the child.
       accept(
         child,
         records,
@@ -384,9 +764,12 @@ export function createIngest(deps: {
     stopping = true;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    // Flush on stop: everything accepted is written before the store closes.
+    // Flush on stop: everything accepted is written (or spooled) before the store closes.
     while (flights.size > 0 || hasData()) await flush();
     for (const h of held.splice(0)) h();
+    // What the replay has not written yet stays in the spool for the next start.
+    await replaying;
+    await deps.spool?.close();
   }
 
   return {
@@ -395,13 +778,41 @@ export function createIngest(deps: {
     reject,
     flush,
     stop,
+    /** `degraded` once store writes have failed several times in a row, with the last error. */
+    /** Starts replaying what a previous run left in the spool. */
+    start: () => {
+      if (deps.spool && deps.spool.frames() > 0) void replay();
+    },
+    spool: () =>
+      deps.spool
+        ? {
+            state: spoolFull ? 'full' : replaying || deps.spool.frames() > 0 ? 'replaying' : 'idle',
+            bytes: deps.spool.bytes(),
+            batches: deps.spool.frames(),
+          }
+        : { state: 'off' as const },
+    health: () =>
+      spoolFull
+        ? {
+            status: 'degraded' as const,
+            reason: 'write-ahead spool full: acknowledgements wait for the store',
+          }
+        : failures >= DEGRADED_AFTER_FAILURES
+          ? {
+              status: 'degraded' as const,
+              reason: `store writes failing since ${new Date(failingSince ?? Date.now()).toISOString()} (${failures} attempts): ${lastError}`,
+            }
+          : { status: 'ok' as const },
     stats: () => ({
-      buffered,
+      /** Readings and rejected rows waiting for the next write. */
+      buffered: buffered + ws.rejected.length,
       retrying,
       held: held.length,
+      spooled: deps.spool?.frames() ?? 0,
       readings: m.readings.total(),
       rejected: m.rejected.total(),
     }),
   };
 }
+
 export type Ingest = ReturnType<typeof createIngest>;

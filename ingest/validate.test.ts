@@ -81,13 +81,17 @@ describe('validate per profile', () => {
     expect(v('waste-container', { fillingLevel: 1 }).readings).toHaveLength(1);
   });
 
-  it('a timestamp more than a day ahead or a year behind rejects the whole record', () => {
+  it('a timestamp more than the allowed skew ahead or a year behind rejects the whole record', () => {
+    expect(MAX_FUTURE_MS).toBe(10 * 60_000); // contract: GRIDHUB_MAX_CLOCK_SKEW defaults to 10 minutes
+    expect(v('noise-level', { LAeq: 60 }, NOW + MAX_FUTURE_MS).readings).toHaveLength(1);
     const future = v('noise-level', { LAeq: 60, LAmax: 70 }, NOW + MAX_FUTURE_MS + 1);
     expect(future.readings).toEqual([]);
     expect(future.problems).toEqual([
       expect.objectContaining({
         code: 'ts_future',
-        reason: expect.stringMatching(/more than 1 day ahead.*\(2 readings\)/),
+        reason: expect.stringMatching(
+          /is 10 min 0 s ahead of the hub's clock \(limit 10 min 0 s\).*\(2 readings\)/,
+        ),
       }),
     ]);
     const past = v('noise-level', { LAeq: 60 }, NOW - MAX_PAST_MS - 1);
@@ -128,5 +132,65 @@ describe('validate per profile', () => {
     expect(v('camera', { event: { type: 'no_helmet', confidence: 1.5 } }).problems[0]?.reason).toMatch(
       /^event\.confidence/,
     );
+  });
+});
+
+describe('finding 1: poison messages are refused at validation, never thrown', () => {
+  const v = (profile: Parameters<typeof validateRecord>[0], values: Record<string, unknown>, ts?: unknown) =>
+    validateRecord(profile, { ts, values }, NOW);
+
+  it('a string with U+0000 is refused with a reason, the other keys are kept', () => {
+    const r = v('generic', { state: 'a\u0000b', ok: 'fine', n: 1 });
+    expect(r.readings.map((x) => x.key).sort()).toEqual(['n', 'ok']);
+    expect(r.problems).toEqual([
+      { code: 'bad_text', reason: 'state: contains U+0000 (NUL), which the store cannot hold' },
+    ]);
+  });
+
+  it('lone surrogates, NUL in keys, nested strings and deep nesting are refused', () => {
+    expect(v('generic', { s: '\uD800x' }).problems[0]?.reason).toMatch(/lone UTF-16 surrogate \(U\+D800\)/);
+    expect(v('generic', { s: 'ok \uD83D\uDE00' }).readings).toHaveLength(1); // a real pair is fine
+    expect(v('generic', { 'k\u0000': 1 }).problems[0]?.code).toBe('bad_text');
+    expect(v('generic', { o: { a: ['x', { b: '\u0000' }] } }).problems[0]?.reason).toMatch(
+      /value.a\[1\].b contains U\+0000/,
+    );
+    expect(v('generic', { o: { '\u0000': 1 } }).problems[0]?.code).toBe('bad_text');
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    expect(v('generic', { deep }).problems[0]?.reason).toMatch(/nested deeper than 32/);
+    const cam = v('camera', {
+      event: { type: 'street_vending', confidence: 0.9, snapshot: 'rtsp://x/\u0000' },
+    });
+    expect(cam.problems[0]?.code).toBe('bad_text');
+  });
+
+  it('{"ts":1e20} and other out-of-range timestamps give a reason instead of throwing', () => {
+    for (const ts of [1e20, -1e20, 8.64e15 + 1, Number.MAX_SAFE_INTEGER]) {
+      const r = v('air-quality', { pm10: 5 }, ts);
+      expect(r.readings).toEqual([]);
+      expect(r.problems[0]?.code).toMatch(/^ts_(future|past)$/);
+    }
+    expect(v('air-quality', { pm10: 5 }, 1e20).problems[0]?.reason).toMatch(
+      /^ts: 100000000000000000000 ms is/,
+    );
+  });
+});
+
+describe('finding 5: clock skew', () => {
+  const v = (ts: number, skew?: number) =>
+    validateRecord('air-quality', { ts, values: { pm10: 5 } }, NOW, skew);
+  it('names the offset and suspects local time near a whole number of hours', () => {
+    const beijing = v(NOW + 8 * 3_600_000 + 2_000);
+    expect(beijing.problems[0]?.reason).toMatch(
+      /is 8 h 0 min ahead of the hub's clock \(limit 10 min 0 s\) — device clock set to local time\?/,
+    );
+    const odd = v(NOW + 2 * 3_600_000 + 30 * 60_000);
+    expect(odd.problems[0]?.reason).toMatch(/2 h 30 min ahead/);
+    expect(odd.problems[0]?.reason).not.toMatch(/local time/);
+    expect(v(NOW + 20 * 60_000).problems[0]?.reason).not.toMatch(/local time/);
+  });
+  it('the skew is configurable', () => {
+    expect(v(NOW + 20 * 60_000, 30 * 60_000).readings).toHaveLength(1);
+    expect(v(NOW + 20 * 60_000, 60_000).problems[0]?.code).toBe('ts_future');
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CAMERA_EVENT_TYPES, PROFILES, type ProfileName, type ProfileSpec } from '../registry/profiles.ts';
+import { formatTs, jsonProblem, textProblem } from '../store/text.ts';
 import { kind, type Problem, type RawRecord } from './parse.ts';
 
 /**
@@ -21,7 +22,10 @@ export type Reading =
     };
 
 const DAY = 86_400_000;
-export const MAX_FUTURE_MS = DAY; // contract: no more than 1 day ahead of the hub's clock
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+/** Contract: no more than GRIDHUB_MAX_CLOCK_SKEW (default 10 minutes) ahead of the hub's clock … */
+export const MAX_FUTURE_MS = 10 * MINUTE;
 export const MAX_PAST_MS = 365 * DAY; // … and no more than 1 year behind
 const MAX_KEY_LENGTH = 128;
 
@@ -69,9 +73,21 @@ const compiled = new Map<string, Map<string, KeyValidator>>(
   Object.entries(PROFILES).map(([name, spec]) => [name, compileProfile(spec)]),
 );
 
+/** "8 h 0 min", "12 min 5 s": an offset a person reads at a glance. */
+export function formatOffset(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return m > 0 ? `${m} min ${s % 60} s` : `${s} s`;
+}
+
 function checkTimestamp(
   ts: unknown,
   arrival: number,
+  maxFutureMs: number,
 ): { ok: true; ts: number } | { ok: false; problem: Problem } {
   if (ts === undefined) return { ok: true, ts: arrival };
   if (typeof ts !== 'number' || !Number.isFinite(ts) || !Number.isInteger(ts)) {
@@ -80,12 +96,19 @@ function checkTimestamp(
       problem: { code: 'bad_timestamp', reason: `ts: expected epoch milliseconds, got ${kind(ts)}` },
     };
   }
-  if (ts > arrival + MAX_FUTURE_MS) {
+  // formatTs never throws: `new Date(1e20).toISOString()` would (a RangeError that once ended the
+  // process from inside a rejection reason).
+  if (ts > arrival + maxFutureMs) {
+    const ahead = ts - arrival;
+    // A device sending local time as if it were UTC is ahead by a whole number of hours (Beijing:
+    // 8 h), give or take its clock drift and the transit time.
+    const nearHour =
+      ahead >= HOUR - 5 * MINUTE && Math.abs(ahead - Math.round(ahead / HOUR) * HOUR) <= 5 * MINUTE;
     return {
       ok: false,
       problem: {
         code: 'ts_future',
-        reason: `ts: ${new Date(ts).toISOString()} is more than 1 day ahead of the hub's clock`,
+        reason: `ts: ${formatTs(ts)} is ${formatOffset(ahead)} ahead of the hub's clock (limit ${formatOffset(maxFutureMs)})${nearHour && ahead < 15 * HOUR ? ' — device clock set to local time?' : ''}`,
       },
     };
   }
@@ -94,21 +117,28 @@ function checkTimestamp(
       ok: false,
       problem: {
         code: 'ts_past',
-        reason: `ts: ${new Date(Math.max(ts, -8.64e15)).toISOString()} is more than 1 year in the past`,
+        reason: `ts: ${formatTs(ts)} is more than 1 year in the past`,
       },
     };
   }
   return { ok: true, ts };
 }
 
+/** A device string the store could not hold (U+0000, lone surrogates) is refused, never altered. */
+function badText(key: string, value: unknown): Problem | undefined {
+  const p = typeof value === 'string' ? textProblem(value) : jsonProblem(value);
+  return p ? { code: 'bad_text', reason: `${key}: ${p}` } : undefined;
+}
+
 export function validateRecord(
   profile: ProfileName,
   record: RawRecord,
   arrival: number,
+  maxFutureMs: number = MAX_FUTURE_MS,
 ): { readings: Reading[]; problems: Problem[] } {
   const readings: Reading[] = [];
   const problems: Problem[] = [];
-  const t = checkTimestamp(record.ts, arrival);
+  const t = checkTimestamp(record.ts, arrival, maxFutureMs);
   const keys = Object.keys(record.values);
   if (!t.ok)
     return {
@@ -128,6 +158,11 @@ export function validateRecord(
       });
       continue;
     }
+    const keyProblem = textProblem(key);
+    if (keyProblem) {
+      problems.push({ code: 'bad_text', reason: `a key ${keyProblem}` });
+      continue;
+    }
     if (key === 'event' && spec.events) {
       const e = cameraEventSchema.safeParse(value);
       if (!e.success) {
@@ -136,6 +171,11 @@ export function validateRecord(
           code: 'wrong_type',
           reason: `event${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message}`,
         });
+        continue;
+      }
+      const textIssue = badText('event', e.data);
+      if (textIssue) {
+        problems.push(textIssue);
         continue;
       }
       const { type, confidence, snapshot, ...data } = e.data;
@@ -167,7 +207,11 @@ export function validateRecord(
       else problems.push({ code: 'not_finite', reason: `${key}: not a finite number` });
     } else if (value === null || value === undefined) {
       problems.push({ code: 'wrong_type', reason: `${key}: null carries no value` });
-    } else readings.push({ kind: 'json', key, ts: t.ts, value });
+    } else {
+      const textIssue = badText(key, value);
+      if (textIssue) problems.push(textIssue);
+      else readings.push({ kind: 'json', key, ts: t.ts, value });
+    }
   }
   return { readings, problems };
 }

@@ -76,7 +76,12 @@ export const isDeviceId = (id: unknown): id is string => typeof id === 'string' 
  * Grids and devices. The database is the record; everything is also held in memory because the
  * broker authenticates and ingest enriches on every message. Writes go to the database first.
  */
-export async function createRegistry(deps: { db: Db; logger: Logger }) {
+export async function createRegistry(deps: {
+  db: Db;
+  logger: Logger;
+  /** Removes a deleted device's data (issue 8: a re-created id starts empty). */
+  removeData?: (deviceIds: string[]) => Promise<void>;
+}) {
   const { db, logger } = deps;
   const grids = new Map<string, Grid>();
   const areaNames = new Map<string, string>();
@@ -356,6 +361,7 @@ export async function createRegistry(deps: { db: Db; logger: Logger }) {
     forget(id);
     for (const c of children) credentialChanged(c, 'deleted');
     credentialChanged(id, 'deleted');
+    await deps.removeData?.([id, ...children]);
     return { deleted: [id, ...children] };
   }
 

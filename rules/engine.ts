@@ -599,10 +599,22 @@ export function createRulesEngine(deps: {
     };
   }
 
+  /** A deleted device's rule state goes with its data (issue 8): a re-created id starts afresh. */
+  function forgetDevice(deviceId: string) {
+    for (const k of [...states.keys()]) {
+      if (k.endsWith(`\u0000${deviceId}`)) {
+        states.delete(k);
+        dirty.delete(k);
+      }
+    }
+    latest.delete(deviceId);
+  }
+
   return {
     start,
     stop,
     onReadings,
+    forgetDevice,
     warnings: () =>
       [...rules.values()]
         .filter((l) => l.disabledReason)

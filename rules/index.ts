@@ -11,6 +11,8 @@ export interface RulesEngine {
   onReadings(batch: AcceptedReadings): void;
   /** Health warnings (a rule disabled after a runtime error, …). */
   warnings(): string[];
+  /** Drops a deleted device's rule state, so a device re-created with its id starts afresh. */
+  forgetDevice(deviceId: string): void;
 }
 
 export { createRulesEngine, type Engine, toInputs } from './engine.ts';

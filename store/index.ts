@@ -5,9 +5,13 @@ import { createPgDb } from './pg-driver.ts';
 import { openPglite, type PgliteLike, wrapPglite } from './pglite-driver.ts';
 
 export type { Db, Dialect, Queryable } from './db.ts';
+export { describeStoreError, isRetryable, sqlState } from './errors.ts';
 export { type MigrateOptions, migrate } from './migrate.ts';
 export { type PgliteLike, wrapPglite } from './pglite-driver.ts';
+export { DEVICE_TABLES, deleteInChunks, removeDeviceData, type TableSpec } from './purge.ts';
+export { createRetention, type Retention, type RetentionOptions } from './retention.ts';
 export * from './telemetry.ts';
+export { formatTs, jsonProblem, storableText, textProblem } from './text.ts';
 
 export interface Store {
   db: Db;
@@ -27,10 +31,17 @@ export async function openStore(opts: {
   poolSize?: number;
   migrate: MigrateOptions;
   logger: Logger;
+  /** Aborts the wait for a database that is not up yet. */
+  signal?: AbortSignal;
 }): Promise<Store> {
   let db: Db;
   if (opts.pglite) db = wrapPglite(opts.pglite);
-  else if (opts.databaseUrl) db = await createPgDb(opts.databaseUrl, { poolSize: opts.poolSize });
+  else if (opts.databaseUrl)
+    db = await createPgDb(opts.databaseUrl, {
+      poolSize: opts.poolSize,
+      logger: opts.logger,
+      signal: opts.signal,
+    });
   else db = wrapPglite(await openPglite(`${opts.dataDir.replace(/\/$/, '')}/pglite`));
   try {
     const { dialect } = await migrate(db, opts.migrate, opts.logger);

@@ -266,6 +266,19 @@ export const migrations: Migration[] = [
       CREATE INDEX audit_log_actor ON audit_log (actor, at);
     `,
   },
+  {
+    // Numbered apart from the other parts' migrations (issue 8) so parallel branches never collide.
+    version: 801,
+    name: 'bounded rejected store, retention indexes',
+    sql: (dialect) => `
+      -- Under a flood the rejected store keeps a sample: a kept row counts the similar rejections
+      -- (same device and reason) that were only counted since the previous kept one.
+      ALTER TABLE rejected_messages ADD COLUMN IF NOT EXISTS suppressed integer NOT NULL DEFAULT 0;
+      -- Retention deletes the oldest rows in bounded chunks; it needs them by time.
+      CREATE INDEX IF NOT EXISTS telemetry_values_ts ON telemetry_values (ts);
+      ${dialect === 'postgres' ? 'CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts);' : ''}
+    `,
+  },
 ];
 
 /**

@@ -29,6 +29,8 @@ export interface RejectedRow {
   code: string;
   reason: string;
   payload: string | null;
+  /** Similar rejections (device, reason) only counted since the previous kept row. */
+  suppressed?: number;
 }
 export interface LatestRow {
   deviceId: string;
@@ -53,6 +55,118 @@ export const emptyWriteSet = (): WriteSet => ({
   rejected: [],
   latest: [],
 });
+
+/** Rows in a write set, over every table. */
+export function writeSetSize(w: WriteSet): number {
+  return w.telemetry.ts.length + w.values.ts.length + w.events.length + w.latest.length + w.rejected.length;
+}
+
+/**
+ * Rows [from, to) of a write set, counting through its tables in a fixed order (telemetry, values,
+ * events, latest, rejected). Splitting a batch in halves with this finds the rows a store refuses
+ * in O(bad · log n) writes.
+ */
+export function sliceWriteSet(w: WriteSet, from: number, to: number): WriteSet {
+  const out = emptyWriteSet();
+  let base = 0;
+  const range = (n: number): [number, number] => {
+    const a = Math.max(0, Math.min(n, from - base));
+    const b = Math.max(0, Math.min(n, to - base));
+    base += n;
+    return [a, b];
+  };
+  const [t0, t1] = range(w.telemetry.ts.length);
+  out.telemetry = {
+    ts: w.telemetry.ts.slice(t0, t1),
+    deviceId: w.telemetry.deviceId.slice(t0, t1),
+    key: w.telemetry.key.slice(t0, t1),
+    value: w.telemetry.value.slice(t0, t1),
+  };
+  const [v0, v1] = range(w.values.ts.length);
+  out.values = {
+    ts: w.values.ts.slice(v0, v1),
+    deviceId: w.values.deviceId.slice(v0, v1),
+    key: w.values.key.slice(v0, v1),
+    json: w.values.json.slice(v0, v1),
+  };
+  const [e0, e1] = range(w.events.length);
+  out.events = w.events.slice(e0, e1);
+  const [l0, l1] = range(w.latest.length);
+  out.latest = w.latest.slice(l0, l1);
+  const [r0, r1] = range(w.rejected.length);
+  out.rejected = w.rejected.slice(r0, r1);
+  return out;
+}
+
+/**
+ * Several write sets as one (replaying a spool in fewer transactions). Latest values stay one row
+ * per (device, key), the newest — an upsert may not touch a row twice in one statement.
+ */
+export function mergeWriteSets(list: WriteSet[]): WriteSet {
+  const out = emptyWriteSet();
+  const latest = new Map<string, LatestRow>();
+  for (const w of list) {
+    out.telemetry.ts.push(...w.telemetry.ts);
+    out.telemetry.deviceId.push(...w.telemetry.deviceId);
+    out.telemetry.key.push(...w.telemetry.key);
+    out.telemetry.value.push(...w.telemetry.value);
+    out.values.ts.push(...w.values.ts);
+    out.values.deviceId.push(...w.values.deviceId);
+    out.values.key.push(...w.values.key);
+    out.values.json.push(...w.values.json);
+    out.events.push(...w.events);
+    out.rejected.push(...w.rejected);
+    for (const l of w.latest) {
+      const k = `${l.deviceId}\u0000${l.key}`;
+      const prev = latest.get(k);
+      if (!prev || prev.ts <= l.ts) latest.set(k, l);
+    }
+  }
+  out.latest = [...latest.values()];
+  return out;
+}
+
+/** What a one-row write set holds, for a rejection reason. */
+export function describeRow(w: WriteSet): {
+  table: string;
+  deviceId: string | null;
+  key: string;
+  ts: number;
+  value: string;
+} {
+  if (w.telemetry.ts.length)
+    return {
+      table: 'telemetry',
+      deviceId: w.telemetry.deviceId[0]!,
+      key: w.telemetry.key[0]!,
+      ts: w.telemetry.ts[0]!,
+      value: String(w.telemetry.value[0]),
+    };
+  if (w.values.ts.length)
+    return {
+      table: 'telemetry_values',
+      deviceId: w.values.deviceId[0]!,
+      key: w.values.key[0]!,
+      ts: w.values.ts[0]!,
+      value: w.values.json[0]!,
+    };
+  if (w.events.length) {
+    const e = w.events[0]!;
+    return { table: 'device_events', deviceId: e.deviceId, key: e.type, ts: e.ts, value: JSON.stringify(e) };
+  }
+  if (w.latest.length) {
+    const l = w.latest[0]!;
+    return {
+      table: 'telemetry_latest',
+      deviceId: l.deviceId,
+      key: l.key,
+      ts: l.ts,
+      value: l.json ?? String(l.value),
+    };
+  }
+  const r = w.rejected[0]!;
+  return { table: 'rejected_messages', deviceId: r.deviceId, key: r.code, ts: r.receivedAt, value: r.reason };
+}
 
 // Epoch milliseconds travel as float8 and become timestamptz in SQL: no Date objects or ISO
 // strings on the hot path.
@@ -105,10 +219,10 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
     if (w.rejected.length) {
       const r = w.rejected;
       await tx.query(
-        `INSERT INTO rejected_messages (received_at, device_id, client_id, topic, code, reason, payload)
-         SELECT ${TS}, d, c, tp, cd, rs, p
-           FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-             AS u(t, d, c, tp, cd, rs, p)`,
+        `INSERT INTO rejected_messages (received_at, device_id, client_id, topic, code, reason, payload, suppressed)
+         SELECT ${TS}, d, c, tp, cd, rs, p, n
+           FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])
+             AS u(t, d, c, tp, cd, rs, p, n)`,
         [
           r.map((x) => x.receivedAt),
           r.map((x) => x.deviceId),
@@ -117,6 +231,7 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
           r.map((x) => x.code),
           r.map((x) => x.reason),
           r.map((x) => x.payload),
+          r.map((x) => x.suppressed ?? 0),
         ],
       );
       written.rejected_messages = r.length;
@@ -258,6 +373,7 @@ export function createTelemetryReader(db: Db, dialect: Dialect) {
       code: string;
       reason: string;
       payload: string | null;
+      suppressed: number | null;
     }>(
       `SELECT * FROM rejected_messages
         WHERE ($1::text IS NULL OR device_id = $1) AND ($2::timestamptz IS NULL OR received_at >= $2)
@@ -280,6 +396,7 @@ export function createTelemetryReader(db: Db, dialect: Dialect) {
       code: r.code,
       reason: r.reason,
       payload: r.payload,
+      suppressed: Number(r.suppressed ?? 0),
     }));
   }
 

@@ -16,8 +16,9 @@ describe.skipIf(needPg)(`a database outage (needs ${PG_INSTALL_HINT})`, () => {
     t = await startTestHub({
       store: 'pg',
       databaseUrl: await cluster.createDatabase(),
+      // Without the spool (or with it full), acknowledgements wait for the store: the fallback.
       overrides: {
-        ingest: { maxBuffered: 200, flushIntervalMs: 20 },
+        ingest: { maxBuffered: 200, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000, spoolMaxMb: 0 },
         // One device floods on purpose here: its per-device rate limit (issue 9) is lifted.
         gateway: { limits: { messagesPerSecond: 1_000_000, bytesPerSecond: 1e9 } },
       },
@@ -81,6 +82,95 @@ describe.skipIf(needPg)(`a database outage (needs ${PG_INSTALL_HINT})`, () => {
     const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
     expect(metrics).toMatch(/gridhub_flush_failures_total [1-9]/);
   });
+});
+
+describe.skipIf(needPg)(`rejected messages during an outage (needs ${PG_INSTALL_HINT})`, () => {
+  it('finding 4: count toward the buffer limit, so they push back instead of growing without bound', async () => {
+    const cluster = await startPgCluster();
+    const t = await startTestHub({
+      store: 'pg',
+      databaseUrl: await cluster.createDatabase(),
+      overrides: {
+        ingest: { maxBuffered: 100, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000, spoolMaxMb: 0 },
+      },
+    });
+    try {
+      const c = await t.connect(await t.device({ id: 'rej-out', profile: 'noise-level' }));
+      await cluster.halt();
+      let acked = 0;
+      let peak = 0;
+      const watch = setInterval(() => {
+        const s = t.hub.parts.ingest.stats();
+        peak = Math.max(peak, s.buffered + s.retrying);
+      }, 5);
+      const all = Array.from({ length: 500 }, (_, i) =>
+        c.publishAsync('v1/devices/me/telemetry', `not json ${i}`, { qos: 1 }).then(() => acked++),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(acked).toBeLessThan(500);
+      expect(t.hub.parts.ingest.stats().held).toBeGreaterThan(0);
+      await cluster.resume();
+      await Promise.all(all);
+      clearInterval(watch);
+      // Bounded: the broker stops reading from the socket (aedes still takes what it has parsed).
+      expect(peak).toBeLessThan(500);
+      await t.hub.parts.ingest.flush();
+      const n = await t.hub.parts.store.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM rejected_messages WHERE device_id = 'rej-out'`,
+      );
+      expect(Number(n[0]!.n)).toBe(500);
+    } finally {
+      await t.stop();
+      await cluster.stop();
+    }
+  });
+});
+
+describe.skipIf(needPg)(`the write-ahead spool at its quota (needs ${PG_INSTALL_HINT})`, () => {
+  it('says so in health and holds acknowledgements (backpressure), then everything is stored', async () => {
+    const cluster = await startPgCluster();
+    const t = await startTestHub({
+      store: 'pg',
+      databaseUrl: await cluster.createDatabase(),
+      overrides: { ingest: { flushIntervalMs: 20, spoolMaxMb: 1 } },
+    });
+    try {
+      const c = await t.connect(await t.device({ id: 'spool-full', profile: 'noise-level' }));
+      await cluster.halt();
+      const base = Date.now() - 3_600_000;
+      const records = (m: number) =>
+        JSON.stringify(
+          Array.from({ length: 200 }, (_, i) => ({ ts: base + m * 200 + i, values: { LAeq: 50.5 } })),
+        );
+      // ~2.4 MB of readings at QoS 0 (about 40 bytes each spooled): more than the 1 MiB spool holds.
+      for (let m = 0; m < 300; m++) c.publish('v1/devices/me/telemetry', records(m), { qos: 0 });
+      const health = await eventually(async () => {
+        const h = (await t.api('GET', '/api/health')).body;
+        return h.spool.state === 'full' ? h : undefined;
+      });
+      expect(health.status).toBe('degraded');
+      expect(health.warnings.join(' ')).toMatch(/spool full/);
+      // 100 more QoS 1 messages (~800 KB): whatever room is left takes a few, the rest must wait.
+      let acked = 0;
+      const more = Array.from({ length: 100 }, (_, k) =>
+        c.publishAsync('v1/devices/me/telemetry', records(300 + k), { qos: 1 }).then(() => acked++),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(acked).toBeLessThan(100); // the spool is full too: acknowledgements wait for the store
+      await cluster.resume();
+      await Promise.all(more);
+      await eventually(async () => t.hub.parts.ingest.spool().state === 'idle', 60_000, 100);
+      await t.hub.parts.ingest.flush();
+      const n = await t.hub.parts.store.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM telemetry WHERE device_id = 'spool-full'`,
+      );
+      expect(Number(n[0]!.n)).toBe(400 * 200);
+      expect((await t.api('GET', '/api/health')).body.status).toBe('ok');
+    } finally {
+      await t.stop();
+      await cluster.stop();
+    }
+  }, 120_000);
 });
 
 describe('a restart', () => {

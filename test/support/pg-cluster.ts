@@ -23,11 +23,21 @@ export type PgCluster = {
   /** Stops the server but keeps its data (an outage); `resume()` starts it again on the same port. */
   halt(): Promise<void>;
   resume(): Promise<void>;
+  /** `pg_ctl restart -m fast`: every connection is cut, the server is back a moment later. */
+  restart(): Promise<void>;
+
   /** Immediate shutdown and removal of the data directory. Idempotent. */
   stop(): Promise<void>;
 };
 
-export type StartPgClusterOptions = { log?: (m: string) => void };
+export type StartPgClusterOptions = {
+  log?: (m: string) => void;
+  /**
+   * Durable settings (fsync, synchronous_commit, full_page_writes on, the server defaults), for
+   * the fault tests of issue 8: a commit acknowledged by such a server survives a crash of it.
+   */
+  durable?: boolean;
+};
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -230,9 +240,9 @@ export async function startPgCluster(opts: StartPgClusterOptions = {}): Promise<
         `-p ${port}`,
         `-k '${dir}'`, // pg_ctl passes -o through /bin/sh
         '-c listen_addresses=127.0.0.1',
-        '-c fsync=off',
-        '-c synchronous_commit=off',
-        '-c full_page_writes=off',
+        ...(opts.durable
+          ? ['-c fsync=on', '-c synchronous_commit=on', '-c full_page_writes=on']
+          : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
         '-c max_connections=200',
       ].join(' ');
       const timeoutS = Math.max(1, Math.floor((remaining() - 500) / 1000));
@@ -277,6 +287,15 @@ export async function startPgCluster(opts: StartPgClusterOptions = {}): Promise<
           bin,
           'pg_ctl',
           ['-D', dataDir, '-w', '-t', '30', '-l', logFile, '-o', serverOpts, 'start'],
+          dir,
+          START_TIMEOUT_MS,
+        );
+      },
+      async restart() {
+        await run(
+          bin,
+          'pg_ctl',
+          ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', '-l', logFile, '-o', serverOpts, 'restart'],
           dir,
           START_TIMEOUT_MS,
         );

@@ -1,0 +1,123 @@
+import type { Logger } from '../hub/logger.ts';
+import type { Metrics } from '../hub/metrics.ts';
+import type { Db, Dialect } from './db.ts';
+import { deleteInChunks, type TableSpec } from './purge.ts';
+
+export interface RetentionOptions {
+  retentionDays: number;
+  rejectedRetentionDays: number;
+  eventsRetentionDays: number;
+  valuesRetentionDays: number;
+  retentionInterval: number;
+}
+
+const DAY = 86_400_000;
+/** Chunks per table per pass: a pass stays bounded (≤ 1M rows a table); the next one goes on. */
+const MAX_CHUNKS_PER_PASS = 200;
+
+/**
+ * Retention on every table of every store (issue 8): telemetry, non-numeric values, camera events,
+ * rejected messages and expired sign-in sessions. Rows are deleted in bounded chunks, each its own
+ * statement, so no pass holds a long lock; on TimescaleDB whole chunks of telemetry are dropped
+ * (`drop_chunks`, also where no background worker runs the policy, as in the embedded build).
+ */
+export function createRetention(deps: {
+  db: Db;
+  dialect: Dialect;
+  options: RetentionOptions;
+  now: () => number;
+  logger: Logger;
+  metrics: Metrics;
+}) {
+  const { db, options } = deps;
+  const deleted = deps.metrics.counter(
+    'gridhub_retention_deleted_total',
+    'Rows deleted by retention, by table',
+  );
+  let timer: NodeJS.Timeout | undefined;
+  let first: NodeJS.Timeout | undefined;
+  let running: Promise<Record<string, number>> | undefined;
+
+  const plan = (): { table: TableSpec; days: number }[] => [
+    { table: { name: 'telemetry', key: 'device_id, key, ts', time: 'ts' }, days: options.retentionDays },
+    {
+      table: { name: 'telemetry_values', key: 'device_id, key, ts', time: 'ts' },
+      days: options.valuesRetentionDays,
+    },
+    {
+      table: { name: 'device_events', key: 'device_id, type, ts', time: 'ts' },
+      days: options.eventsRetentionDays,
+    },
+    {
+      table: { name: 'rejected_messages', key: 'id', time: 'received_at' },
+      days: options.rejectedRetentionDays,
+    },
+  ];
+
+  async function pass(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    const now = deps.now();
+    for (const { table, days } of plan()) {
+      if (days <= 0) continue;
+      const cutoff = new Date(now - days * DAY);
+      let n: number;
+      if (table.name === 'telemetry' && deps.dialect === 'timescale') {
+        const rows = await db.query<{ c: unknown }>(
+          `SELECT drop_chunks('telemetry', older_than => $1::timestamptz) AS c`,
+          [cutoff],
+        );
+        n = rows.length; // chunks, not rows: TimescaleDB does not count them
+      } else
+        n = await deleteInChunks(db, table, `${table.time} < $1`, [cutoff], {
+          maxChunks: MAX_CHUNKS_PER_PASS,
+        });
+      if (n) deleted.inc({ table: table.name }, n);
+      out[table.name] = n;
+    }
+    // Expired sign-in sessions (whichever table the sessions live in, if any).
+    const sessions = await db.query<{ t: string | null }>(`SELECT to_regclass('user_tokens')::text AS t`);
+    if (sessions[0]?.t) {
+      const n = await deleteInChunks(
+        db,
+        { name: 'user_tokens', key: 'token_hash', time: 'expires_at' },
+        'expires_at < $1',
+        [new Date(now)],
+        { maxChunks: MAX_CHUNKS_PER_PASS },
+      );
+      if (n) deleted.inc({ table: 'user_tokens' }, n);
+      out.user_tokens = n;
+    }
+    return out;
+  }
+
+  /** One pass now (also what the timer runs); concurrent calls share the pass in progress. */
+  function runOnce(): Promise<Record<string, number>> {
+    running ??= pass()
+      .catch((err) => {
+        deps.logger.warn({ err }, 'retention pass failed; the next one retries');
+        return {};
+      })
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  }
+
+  return {
+    runOnce,
+    start() {
+      timer = setInterval(() => void runOnce(), Math.max(1000, options.retentionInterval));
+      timer.unref();
+      // The first pass soon after start, not an interval later.
+      first = setTimeout(() => void runOnce(), 5000);
+      first.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      if (first) clearTimeout(first);
+      timer = undefined;
+      await running;
+    },
+  };
+}
+export type Retention = ReturnType<typeof createRetention>;
