@@ -92,6 +92,9 @@ describe.skipIf(needPg)(`rejected messages during an outage (needs ${PG_INSTALL_
       databaseUrl: await cluster.createDatabase(),
       overrides: {
         ingest: { maxBuffered: 100, flushIntervalMs: 20, rejectedSamplePerMinute: 100_000, spoolMaxMb: 0 },
+        // 500 messages in flight from one device, on purpose: the edge's per-device limits (issue 9)
+        // would pace it or cut it off before the buffer limit is reached.
+        gateway: { limits: { messagesPerSecond: 1_000_000, bytesPerSecond: 1e9, maxInflight: 65_535 } },
       },
     });
     try {

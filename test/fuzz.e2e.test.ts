@@ -98,10 +98,28 @@ const metricSum = (text: string, name: string) =>
 const metric = (text: string, name: string) =>
   Number(new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 
+const UNLIMITED = {
+  messagesPerSecond: 1_000_000,
+  bytesPerSecond: 1e9,
+  maxInflight: 65_535,
+  maxKeysPerDevice: 10_000_000,
+  maxAttributeKeys: 1_000_000,
+  maxChildren: 1_000_000,
+};
+
 describe.each<StoreKind>(['pglite', 'pg'])('fuzz on %s', (store) => {
   let t: TestHub;
   beforeAll(async () => {
-    t = await startTestHub({ store, overrides: { ingest: { flushIntervalMs: 50 } } });
+    t = await startTestHub({
+      store,
+      overrides: {
+        ingest: { flushIntervalMs: 50 },
+        // This fuzzes the pipeline: each device sends as fast as its acknowledgements come, on
+        // purpose, so the per-device limits at the edge (issue 9, tested at their edges in
+        // gateway-limits) are lifted; a paced or cut-off device would say nothing about parsing.
+        gateway: { limits: UNLIMITED, gatewayLimits: UNLIMITED },
+      },
+    });
   });
   afterAll(async () => {
     await t?.stop();
