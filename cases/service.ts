@@ -45,6 +45,8 @@ export interface SensorAnomaly {
   explanation: string;
   observed: Record<string, number>;
   snapshot?: string | null;
+  /** The rule's numeric limits for this device (drawn on the trend next to the case). */
+  limits?: { key: string; op: string; value: number; agg?: string; window?: string }[];
 }
 
 export interface CaseFilter {
@@ -57,8 +59,13 @@ export interface CaseFilter {
   overdue?: boolean;
   from?: number;
   to?: number;
+  source?: 'sensor' | 'report';
+  /** By opening time: newest first (default) or oldest first. */
+  order?: 'desc' | 'asc';
   limit: number;
   cursor?: string;
+  /** What a scoped user may see (web/access.ts): a unit its cases, an inspector its grids. */
+  scope?: { unitId?: string; gridPrefixes?: string[] };
 }
 
 const OPEN_SQL = `status NOT IN ('closed', 'rejected')`;
@@ -193,6 +200,8 @@ export function createCaseService(deps: {
         caseId: c.id,
         status: c.status,
         gridCode: c.gridCode,
+        assignee: c.assignee,
+        deviceId: c.deviceId,
         at: new Date(e.at).toISOString(),
       });
     }
@@ -348,6 +357,7 @@ export function createCaseService(deps: {
               to: new Date(a.ts + HOUR).toISOString(),
             },
             ...(a.snapshot ? { snapshot: a.snapshot } : {}),
+            ...(a.limits?.length ? { limits: a.limits } : {}),
           },
           clearedAt: null,
           state: opened.state,
@@ -587,6 +597,14 @@ export function createCaseService(deps: {
       params.push(v);
       where.push(sql.replace('?', `$${params.length}`));
     };
+    if (f.scope?.unitId !== undefined) add('assignee = ?', f.scope.unitId);
+    else if (f.scope?.gridPrefixes) {
+      const ors = f.scope.gridPrefixes.map((p) => {
+        params.push(p);
+        return `grid_code LIKE $${params.length} || '%'`;
+      });
+      where.push(ors.length ? `(${ors.join(' OR ')})` : 'false');
+    }
     if (f.status) add('status = ?', f.status);
     if (f.gridCode) add(`grid_code LIKE ? || '%'`, f.gridCode);
     if (f.deviceId) add('device_id = ?', f.deviceId);
@@ -603,14 +621,17 @@ export function createCaseService(deps: {
     }
     if (f.from !== undefined) add('opened_at >= ?', new Date(f.from));
     if (f.to !== undefined) add('opened_at < ?', new Date(f.to));
+    if (f.source) add('source = ?', f.source);
+    const asc = f.order === 'asc';
     if (f.cursor) {
       const [t, id] = Buffer.from(f.cursor, 'base64url').toString('utf8').split('|');
       params.push(new Date(Number(t)), id);
-      where.push(`(opened_at, id) < ($${params.length - 1}, $${params.length})`);
+      where.push(`(opened_at, id) ${asc ? '>' : '<'} ($${params.length - 1}, $${params.length})`);
     }
     params.push(f.limit + 1);
+    const dir = asc ? 'ASC' : 'DESC';
     const rows = await db.query<CaseRow>(
-      `SELECT * FROM cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at DESC, id DESC LIMIT $${params.length}`,
+      `SELECT * FROM cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at ${dir}, id ${dir} LIMIT $${params.length}`,
       params,
     );
     const items = rows.slice(0, f.limit).map(fromRow);
@@ -624,13 +645,84 @@ export function createCaseService(deps: {
     };
   }
 
-  async function kpis(from: number, to: number, level: KpiLevel) {
+  /**
+   * The overview's figures in one pass: open cases per grid (by urgency, overdue), counts by status,
+   * and the devices with an open sensor case (drawn "in alarm" on the map). `scope` narrows it to an
+   * inspector's grids or a unit's cases.
+   */
+  async function summary(scope: { gridPrefixes?: string[]; assignee?: string } = {}) {
+    const where: string[] = [];
+    const params: unknown[] = [new Date(clock.now())];
+    if (scope.gridPrefixes) {
+      params.push(scope.gridPrefixes);
+      where.push(`EXISTS (SELECT 1 FROM unnest($${params.length}::text[]) p WHERE grid_code LIKE p || '%')`);
+    }
+    if (scope.assignee !== undefined) {
+      params.push(scope.assignee);
+      where.push(`assignee = $${params.length}`);
+    }
+    const w = where.length ? `AND ${where.join(' AND ')}` : '';
+    const rows = await db.query<{
+      grid_code: string | null;
+      status: string;
+      urgency: string;
+      n: number | string;
+      overdue: number | string;
+    }>(
+      `SELECT grid_code, status, urgency, count(*) AS n,
+              count(*) FILTER (WHERE ${OPEN_SQL} AND deadline <= $1) AS overdue
+         FROM cases WHERE TRUE ${w} GROUP BY grid_code, status, urgency`,
+      params,
+    );
+    const devices = await db.query<{ device_id: string; urgency: string }>(
+      `SELECT device_id, max(urgency) AS urgency FROM cases
+        WHERE source = 'sensor' AND device_id IS NOT NULL AND ${OPEN_SQL} AND $1::timestamptz IS NOT NULL ${w}
+        GROUP BY device_id`,
+      params,
+    );
+    const byStatus: Record<string, number> = {};
+    const byGrid: Record<string, { open: number; urgent: number; overdue: number }> = {};
+    let open = 0;
+    let overdue = 0;
+    for (const r of rows) {
+      const n = Number(r.n);
+      byStatus[r.status] = (byStatus[r.status] ?? 0) + n;
+      if (r.status === 'closed' || r.status === 'rejected') continue;
+      open += n;
+      overdue += Number(r.overdue);
+      if (!r.grid_code) continue;
+      const g = byGrid[r.grid_code] ?? { open: 0, urgent: 0, overdue: 0 };
+      byGrid[r.grid_code] = g;
+      g.open += n;
+      if (r.urgency === 'urgent') g.urgent += n;
+      g.overdue += Number(r.overdue);
+    }
+    return {
+      at: new Date(clock.now()).toISOString(),
+      open,
+      overdue,
+      byStatus,
+      byGrid,
+      alarmDevices: devices.map((d) => d.device_id),
+    };
+  }
+
+  async function kpis(from: number, to: number, level: KpiLevel, scope?: CaseFilter['scope']) {
     const rows = await db.query<CaseRow>(
       `SELECT * FROM cases c WHERE (deadline >= $1 AND deadline < $2)
           OR EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.at >= $1 AND e.at < $2)`,
       [new Date(from), new Date(to)],
     );
-    const records = rows.map(fromRow).filter((c) => c.gridCode !== null);
+    const records = rows
+      .map(fromRow)
+      .filter((c) => c.gridCode !== null)
+      .filter((c) =>
+        scope?.unitId !== undefined
+          ? c.assignee === scope.unitId
+          : scope?.gridPrefixes
+            ? scope.gridPrefixes.some((p) => c.gridCode!.startsWith(p))
+            : true,
+      );
     const timelines = await loadTimelines(
       db,
       records.map((c) => c.id),
@@ -650,8 +742,21 @@ export function createCaseService(deps: {
     return { ...report, from: new Date(from).toISOString(), to: new Date(to).toISOString() };
   }
 
+  /** The grids and devices of the cases dispatched to a unit (what a unit user may read). */
+  async function unitScope(unitId: string) {
+    const rows = await db.query<{ grid_code: string | null; device_id: string | null }>(
+      'SELECT DISTINCT grid_code, device_id FROM cases WHERE assignee = $1',
+      [unitId],
+    );
+    return {
+      gridCodes: [...new Set(rows.map((r) => r.grid_code).filter((g): g is string => !!g))],
+      deviceIds: [...new Set(rows.map((r) => r.device_id).filter((d): d is string => !!d))],
+    };
+  }
+
   return {
     load,
+    unitScope,
     sensorActive,
     sensorCleared,
     tick,
@@ -660,6 +765,7 @@ export function createCaseService(deps: {
     get,
     list,
     kpis,
+    summary,
     /** Resolves when every queued case mutation is done (tests, the scenario runner). */
     idle: async () => {
       while (inFlight.size) await Promise.all([...inFlight]);

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { type Config, ENV_KEYS, loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createHub, VERSION } from './hub.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, redactUrlPasswords } from './logger.ts';
 
 const HELP = `gridhub ${VERSION} — IoT and sensor hub for urban grid management
 
@@ -16,6 +16,9 @@ Commands:
   scenario run|check F  rehearse scenario files against a manual-clock hub (scenarios/README.md)
   migrate               bring the store's schema up to date and exit
   admin token           print where the admin token is kept
+  admin create-user     create a user (the first admin): --id ID --role admin [--name N]
+                        [--unit UNIT] [--grids CODE,CODE]; the password is read from stdin
+                        (or prompted for on a terminal) and must pass the password policy
 
 Options:
   --config FILE         JSON configuration (environment variables win over it)
@@ -45,6 +48,11 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       help: { type: 'boolean' },
+      id: { type: 'string' },
+      role: { type: 'string' },
+      name: { type: 'string' },
+      unit: { type: 'string' },
+      grids: { type: 'string' },
     },
   });
   const command = positionals[0];
@@ -82,7 +90,8 @@ async function main(argv: string[]): Promise<number> {
         );
         return 0;
       }
-      process.stderr.write('usage: gridhub admin token\n');
+      if (positionals[1] === 'create-user') return createUserCommand(config, values);
+      process.stderr.write('usage: gridhub admin token | gridhub admin create-user --id ID --role ROLE\n');
       return 2;
     }
     default:
@@ -91,7 +100,100 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Reads a password: all of stdin when it is piped, else a prompt on the terminal (not echoed). */
+async function readPassword(): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of stdin) {
+      chunks.push(c as Buffer);
+      if (chunks.reduce((n, b) => n + b.length, 0) > 4096) break;
+    }
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+  }
+  process.stderr.write('password: ');
+  stdin.setRawMode(true);
+  stdin.resume();
+  let pw = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const ch of (chunk as Buffer).toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return pw;
+        if (ch === '\u0003') throw new Error('cancelled');
+        if (ch === '\u007f') pw = pw.slice(0, -1);
+        else pw += ch;
+      }
+    }
+    return pw;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+async function createUserCommand(
+  config: Config,
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  const { USER_ROLES, createPeople, passwordProblem } = await import('../registry/index.ts');
+  const id = typeof values.id === 'string' ? values.id : '';
+  const role = typeof values.role === 'string' ? values.role : '';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(id)) {
+    process.stderr.write('--id: letters, digits and . _ @ - (1 to 64), e.g. --id alice\n');
+    return 2;
+  }
+  if (!(USER_ROLES as string[]).includes(role)) {
+    process.stderr.write(`--role: one of ${USER_ROLES.join(', ')}\n`);
+    return 2;
+  }
+  const name = typeof values.name === 'string' ? values.name : id;
+  const password = await readPassword();
+  const problem = passwordProblem(password, { id, name });
+  if (problem) {
+    process.stderr.write(`password: ${problem}\n`);
+    return 2;
+  }
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const { openStore } = await import('../store/index.ts');
+  const { ensureDataDir } = await import('./admin-token.ts');
+  if (!config.databaseUrl) ensureDataDir(config.dataDir);
+  const store = await openStore({ ...config, migrate: config.store, logger });
+  try {
+    const people = await createPeople({ db: store.db, now: () => Date.now() });
+    await people.load();
+    const user = await people.users.create({
+      id,
+      name,
+      role: role as (typeof USER_ROLES)[number],
+      unitId: typeof values.unit === 'string' ? values.unit : null,
+      gridCodes: typeof values.grids === 'string' ? values.grids.split(',').filter(Boolean) : [],
+      password,
+    });
+    process.stdout.write(`created user ${user.id} (${user.role}); sign in with POST /api/auth/login\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
+
 async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
+  // The demo serves the dashboard: build its bundle when it is missing or older than its sources
+  // (npm ci builds it; this covers a checkout updated since). `start` only warns (see web/server.ts).
+  if (opts.demo) {
+    const { ensureUi, uiBundleState } = await import('../web/ui-bundle.ts');
+    if (uiBundleState() !== 'ok') {
+      process.stdout.write('gridhub: building the dashboard bundle (web/ui/dist)…\n');
+      await ensureUi().catch((err: Error) =>
+        process.stderr.write(`gridhub: the dashboard could not be built: ${err.message}\n`),
+      );
+    }
+  }
   const hub = createHub(config);
   let stopping = false;
   let fleet: { stop(): Promise<void> } | undefined;
@@ -129,10 +231,11 @@ main(process.argv.slice(2)).then(
   },
   (err) => {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`${redactUrlPasswords(err.message)}\n`);
       process.exit(2);
     }
-    const message = err instanceof Error ? err.message : String(err);
+    // A bad DATABASE_URL must not be echoed with its password (issue 7, finding 6).
+    const message = redactUrlPasswords(err instanceof Error ? err.message : String(err));
     process.stderr.write(`gridhub: ${message}\n`);
     process.exit(1);
   },

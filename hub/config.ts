@@ -36,7 +36,10 @@ export const configSchema = z
     mqttPort: port.default(1883),
     httpPort: port.default(8080),
     mqttsPort: port.default(8883),
-    adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    // `off` turns the static admin token off (people with the admin role remain).
+    adminToken: z
+      .union([z.literal('off'), z.string().min(16, 'must be at least 16 characters (or off)')])
+      .optional(),
     timezone: z
       .string()
       .refine(isIanaZone, 'must be an IANA time zone such as Asia/Shanghai')
@@ -84,6 +87,42 @@ export const configSchema = z
         deviceDeletion: z.enum(['purge', 'tombstone']).default('purge'),
       })
       .prefault({}),
+    security: z
+      .object({
+        /** A session unused this long ends. */
+        sessionIdleMinutes: positiveInt.default(30),
+        /** A session ends this long after sign-in. */
+        sessionMaxHours: positiveInt.default(12),
+        /**
+         * Behind a TLS-terminating proxy: which forwarded addresses count (Fastify's trustProxy:
+         * `true`, a hop count, or comma-separated addresses/CIDRs). Off by default.
+         */
+        trustProxy: z
+          .union([z.boolean(), z.string()])
+          .transform((v) => (v === 'true' ? true : v === 'false' || v === '' ? false : v))
+          .default(false),
+        /** Origins allowed to call the API from a browser (comma-separated); none by default. */
+        corsOrigins: z
+          .union([z.string(), z.array(z.string().url())])
+          .transform((v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((o) => o.trim())
+                  .filter(Boolean)
+              : v,
+          )
+          .default([]),
+        /** When set, /metrics needs `Authorization: Bearer <token>`. */
+        metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
+        /** Audit log entries are kept this long. */
+        auditRetentionDays: positiveInt.default(365),
+        /** Concurrent `/api/events` streams. */
+        maxEventClients: positiveInt.default(200),
+        /** Password hashes computed at once (scrypt N=2^17 takes 128 MiB and ~0.4 s each). */
+        kdfConcurrency: positiveInt.max(16).default(2),
+      })
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -115,7 +154,7 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_MQTTS_PORT: { path: ['mqttsPort'], doc: 'MQTT over TLS (default 8883, only with a certificate)' },
   GRIDHUB_ADMIN_TOKEN: {
     path: ['adminToken'],
-    doc: 'admin bearer token; generated into <dataDir>/admin-token when unset',
+    doc: 'admin bearer token; generated into <dataDir>/admin-token when unset; `off` disables it',
   },
   GRIDHUB_TIMEZONE: {
     path: ['timezone'],
@@ -191,6 +230,34 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_COMPRESS_AFTER_DAYS: {
     path: ['store', 'compressAfterDays'],
     doc: 'TimescaleDB compresses chunks older than this (default 7)',
+  },
+  GRIDHUB_SESSION_IDLE_MINUTES: {
+    path: ['security', 'sessionIdleMinutes'],
+    doc: 'a session unused this long ends (default 30)',
+  },
+  GRIDHUB_SESSION_MAX_HOURS: {
+    path: ['security', 'sessionMaxHours'],
+    doc: 'a session ends this long after sign-in (default 12)',
+  },
+  GRIDHUB_TRUST_PROXY: {
+    path: ['security', 'trustProxy'],
+    doc: 'behind a proxy: true, a hop count or addresses whose X-Forwarded-For counts (default off)',
+  },
+  GRIDHUB_CORS_ORIGINS: {
+    path: ['security', 'corsOrigins'],
+    doc: 'comma-separated browser origins allowed to call the API (default none)',
+  },
+  GRIDHUB_METRICS_TOKEN: {
+    path: ['security', 'metricsToken'],
+    doc: 'when set, GET /metrics needs this bearer token',
+  },
+  GRIDHUB_AUDIT_RETENTION_DAYS: {
+    path: ['security', 'auditRetentionDays'],
+    doc: 'audit log entries kept this long (default 365)',
+  },
+  GRIDHUB_EVENTS_MAX_CLIENTS: {
+    path: ['security', 'maxEventClients'],
+    doc: 'concurrent /api/events streams (default 200)',
   },
 };
 

@@ -4,7 +4,17 @@
  * and skipped; it never stops the publisher.
  */
 export type HubEvent =
-  | { type: 'case'; action: string; caseId: string; status: string; gridCode: string | null; at: string }
+  | {
+      type: 'case';
+      action: string;
+      caseId: string;
+      status: string;
+      gridCode: string | null;
+      /** The unit the case is dispatched to, and the device that raised it (stream scoping). */
+      assignee?: string | null;
+      deviceId?: string | null;
+      at: string;
+    }
   | { type: 'device'; deviceId: string; status: 'online' | 'offline'; at: string }
   | { type: 'rule'; ruleId: string; change: 'saved' | 'deleted' | 'disabled'; reason?: string; at: string };
 

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { createCaseService, createCatalogue } from '../cases/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
-import { createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
+import { createHasher, createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import {
   createRetention,
@@ -16,7 +16,7 @@ import {
   type Store,
 } from '../store/index.ts';
 import { type App, createWeb } from '../web/index.ts';
-import { resolveAdminToken } from './admin-token.ts';
+import { ensureDataDir, resolveAdminToken } from './admin-token.ts';
 import { type Clock, manualClock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -52,7 +52,10 @@ export interface HubDeps {
   /** A PGlite instance to use as the store (tests hand in the TimescaleDB build). */
   pglite?: PgliteLike;
   /** Rule engine timers (tests shorten them). */
-  rules?: Pick<Parameters<typeof createRulesEngine>[0], 'tickIntervalMs' | 'persistIntervalMs' | 'evaluator'>;
+  rules?: Pick<
+    Parameters<typeof createRulesEngine>[0],
+    'tickIntervalMs' | 'persistIntervalMs' | 'evaluator' | 'backtestMaxRows'
+  >;
 }
 
 export interface Hub {
@@ -93,7 +96,9 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   const clock = deps.clock ?? (config.clock === 'manual' ? manualClock() : systemClock());
   const metrics = new Metrics();
   const events = createEventBus((err) => logger.error({ err }, 'event subscriber failed'));
-  const adminToken = resolveAdminToken(config.adminToken, config.dataDir, logger);
+  // null when GRIDHUB_ADMIN_TOKEN=off: only people with the admin role administer the hub.
+  const staticAdminToken = resolveAdminToken(config.adminToken, config.dataDir, logger);
+  const adminToken = staticAdminToken ?? '';
   let parts: Hub['parts'] | undefined;
   let urls: Awaited<ReturnType<Hub['start']>> | undefined;
   const startedAt = Date.now();
@@ -104,6 +109,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   async function start() {
     if (urls) return urls;
     const tls = readTls(config);
+    if (!config.databaseUrl) ensureDataDir(config.dataDir);
     const store = await openStore({
       signal: starting.signal,
       databaseUrl: config.databaseUrl,
@@ -131,7 +137,15 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       registry.presence.onChange((deviceId, status) =>
         events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
       );
-      const people = await createPeople({ db: store.db, now: () => clock.now() });
+      const people = await createPeople({
+        db: store.db,
+        now: () => clock.now(),
+        sessions: {
+          idleMs: config.security.sessionIdleMinutes * 60_000,
+          absoluteMs: config.security.sessionMaxHours * 3_600_000,
+        },
+        hasher: createHasher({ concurrency: config.security.kdfConcurrency }),
+      });
       await people.load();
       const catalogue = await createCatalogue({ db: store.db, timezone: config.timezone });
       await catalogue.load();
@@ -212,11 +226,14 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         metrics,
         clock,
         logger: logger.child({ module: 'web' }),
-        adminToken,
+        adminToken: staticAdminToken,
+        db: store.db,
+        security: config.security,
         tls,
         timezone: config.timezone,
         version: VERSION,
         mqttStream: (s: Duplex) => gateway.handleStream(s),
+        dataDir: config.dataDir,
         sendToDevice: (id, topic, payload) => gateway.sendTo(id, topic, payload),
         health: () => ({
           status: rules.warnings().length || ingest.health().status !== 'ok' ? 'degraded' : 'ok',

@@ -1,6 +1,16 @@
 export { type AreaGeometry, covers } from './geo.ts';
 export { ancestorCode, type GridLevel, hierarchy, isGridCode, levelOf } from './grid-code.ts';
-export { createPeople, type People, type Unit, USER_ROLES, type User, type UserRole } from './people.ts';
+export { createHasher, type Hasher, KDF, passwordProblem } from './passwords.ts';
+export {
+  createPeople,
+  DEFAULT_SESSIONS,
+  type People,
+  type SessionOptions,
+  type Unit,
+  USER_ROLES,
+  type User,
+  type UserRole,
+} from './people.ts';
 export {
   CAMERA_EVENT_TYPES,
   isProfileName,

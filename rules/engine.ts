@@ -12,6 +12,7 @@ import {
   type Evaluation,
   evaluate,
   initialState,
+  limitsOf,
   needsTick,
   type RuleContext,
   type RuleInput,
@@ -57,6 +58,9 @@ export function toInputs(readings: Reading[], receivedAt: number): RuleInput[] {
  * the others go on. Rule state is persisted every few seconds and at stop; open cases live in
  * the store, so a restart neither duplicates a case nor loses an escalation.
  */
+/** Readings one backtest may read in all (bounded memory: a few hundred MB at most). */
+export const BACKTEST_MAX_ROWS = 1_000_000;
+
 export function createRulesEngine(deps: {
   db: Db;
   registry: Registry;
@@ -67,6 +71,8 @@ export function createRulesEngine(deps: {
   metrics: Metrics;
   timezone: string;
   tickIntervalMs?: number;
+  /** Readings one backtest may read (default BACKTEST_MAX_ROWS; tests lower it to reach the edge). */
+  backtestMaxRows?: number;
   persistIntervalMs?: number;
   /** The pure evaluator (tests wrap it to make a rule fail at run time). */
   evaluator?: { evaluate: typeof evaluate; tick: typeof tick };
@@ -152,6 +158,7 @@ export function createRulesEngine(deps: {
           explanation: ev.explanation,
           observed: ev.observed,
           snapshot: ev.snapshots[0] ?? null,
+          limits: limitsOf(l.rule, context(device).attributes),
         })
         .then(() => {
           if (arrivedAt !== null) m.latency.observe((performance.now() - arrivedAt) / 1000);
@@ -476,6 +483,8 @@ export function createRulesEngine(deps: {
     };
   }
 
+  const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
   /** Replays a rule over stored telemetry: the cases it would have opened and closed. Writes nothing. */
   async function backtest(rule: Rule, from: number, to: number) {
     if (to - from > 31 * 86_400_000) throw badRequest('a backtest covers at most 31 days');
@@ -496,18 +505,29 @@ export function createRulesEngine(deps: {
       clearedAt: number | null;
     };
     const out: BtCase[] = [];
+    // Bounded (issue 7, finding 5): a replay reads at most BACKTEST_MAX_ROWS readings in all and
+    // gives the event loop back every few thousand, so ingest and the API keep going meanwhile.
+    const maxRows = deps.backtestMaxRows ?? BACKTEST_MAX_ROWS;
+    let budget = maxRows;
+    const tooLarge = () =>
+      badRequest(`the backtest would read more than ${maxRows} readings; narrow the range (from, to)`);
     for (const device of devices) {
+      await yieldToLoop();
       const rows = await db.query<{ ts: Date; key: string; value: number }>(
         `SELECT ts, key, value FROM telemetry WHERE device_id = $1 AND key = ANY($2::text[]) AND ts >= $3 AND ts < $4
-          ORDER BY ts LIMIT 2000000`,
-        [device.id, keys, new Date(from), new Date(to)],
+          ORDER BY ts LIMIT $5`,
+        [device.id, keys, new Date(from), new Date(to), budget + 1],
       );
+      budget -= rows.length;
+      if (budget < 0) throw tooLarge();
       const evs = usesKeys(rule).has('event')
         ? await db.query<{ ts: Date; type: string; confidence: number; snapshot: string | null }>(
-            'SELECT ts, type, confidence, snapshot FROM device_events WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts',
-            [device.id, new Date(from), new Date(to)],
+            'SELECT ts, type, confidence, snapshot FROM device_events WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4',
+            [device.id, new Date(from), new Date(to), budget + 1],
           )
         : [];
+      budget -= evs.length;
+      if (budget < 0) throw tooLarge();
       const readings: Reading[] = [
         ...rows.map((r) => ({
           kind: 'number' as const,
@@ -560,7 +580,9 @@ export function createRulesEngine(deps: {
         } else if (ev.transition === 'clear' && current) current.clearedAt = ts;
       };
       const ticks = needsTick(rule);
+      let n = 0;
       for (const input of toInputs(readings, 0)) {
+        if (++n % 5000 === 0) await yieldToLoop();
         input.receivedAt = input.ts;
         // Absence and event expiry between readings, as the hub clock would have run them.
         if (ticks) step(tick(rule, state, input.ts, ctx), input.ts);

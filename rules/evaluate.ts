@@ -577,6 +577,33 @@ function attributeNumber(raw: unknown): number | null {
   return null;
 }
 
+/**
+ * The numeric limits of a rule's threshold and window conditions for one device (attributes
+ * resolved), outside any `not`: the case keeps them as evidence so the dashboard can draw the limit
+ * on the trend for users who may not read rules (units, inspectors).
+ */
+export function limitsOf(
+  rule: Rule,
+  attributes: Record<string, unknown>,
+): { key: string; op: string; value: number; agg?: string; window?: string }[] {
+  const out: { key: string; op: string; value: number; agg?: string; window?: string }[] = [];
+  const walk = (c: Condition) => {
+    if (c.kind === 'threshold' || c.kind === 'window') {
+      const value = limitOf(c.value, attributes);
+      if (Number.isFinite(value))
+        out.push({
+          key: c.key,
+          op: c.op,
+          value,
+          ...(c.kind === 'window' ? { agg: c.agg, window: c.window } : {}),
+        });
+    } else if (c.kind === 'all' || c.kind === 'any') c.conditions.forEach(walk);
+    else if (c.kind === 'sustained' || c.kind === 'dailyCount') walk(c.condition);
+  };
+  walk(rule.condition);
+  return out;
+}
+
 /** Where the last `limitOf` found its value: 0 the rule, 1 the attribute, 2 the default. */
 let limitSource = 0;
 

@@ -39,12 +39,13 @@ export async function startDemo(opts: {
       '',
       `gridhub demo: ${s.devices} simulated devices in 42 unit grids of district 330102 are publishing every ${(opts.intervalMs ?? 5000) / 1000} s`,
       '  (the last 3 hours are being replayed first, so charts and the case inbox have history)',
+      `  dashboard ${urls.httpUrl}/   (sign in as dispatcher, operator, sanitation, inspector … below)`,
       `  API      ${urls.httpUrl}/api   (OpenAPI: ${urls.httpUrl}/docs)`,
       `  health   ${urls.httpUrl}/api/health`,
       `  MQTT     ${urls.mqttUrl}   (WebSocket: ${urls.httpUrl.replace(/^http/, 'ws')}/mqtt)`,
       `  sign in  ${tokenHint}; send it as "Authorization: Bearer <token>"`,
       `  try      curl -H "Authorization: Bearer $(cat ${hub.config.dataDir}/admin-token)" "${urls.httpUrl}/api/devices/bin-01/series?key=fillingLevel"`,
-      `  users    operator, dispatcher, sanitation, site-office, inspector (password ${DEMO_PASSWORD}): POST /api/auth/login`,
+      `  users    admin, operator, dispatcher, sanitation, site-office, inspector, viewer (password ${DEMO_PASSWORD}): POST /api/auth/login`,
       '  stop     Ctrl-C',
       '',
     ].join('\n'),
@@ -83,11 +84,14 @@ async function provisionPeople(apiUrl: string, adminToken: string) {
   ];
   for (const u of units) await call('PUT', `/api/units/${u.id}`, { name: u.name, categories: u.categories });
   const users = [
+    // People are the admins (issue 7): the dashboard's administration pages sign in as this one.
+    { id: 'admin', name: '系统管理员', role: 'admin' },
     { id: 'operator', name: '监督中心值班员', role: 'operator' },
     { id: 'dispatcher', name: '指挥中心派遣员', role: 'dispatcher' },
     { id: 'sanitation', name: '环卫所', role: 'unit', unitId: 'sanitation' },
     { id: 'site-office', name: '工地监管办', role: 'unit', unitId: 'site-office' },
     { id: 'inspector', name: '网格员', role: 'inspector', gridCodes: ['330102'] },
+    { id: 'viewer', name: '领导驾驶舱', role: 'viewer' },
   ];
   for (const u of users) await call('POST', '/api/users', { ...u, password: DEMO_PASSWORD });
 }

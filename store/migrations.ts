@@ -238,6 +238,35 @@ export const migrations: Migration[] = [
     `,
   },
   {
+    version: 5,
+    name: 'sessions and audit log',
+    sql: () => `
+      -- Sessions end after an idle period as well as an absolute lifetime (issue 7).
+      ALTER TABLE user_tokens ADD COLUMN created_at timestamptz;
+      ALTER TABLE user_tokens ADD COLUMN last_used_at timestamptz;
+      CREATE INDEX user_tokens_user ON user_tokens (user_id);
+      CREATE INDEX user_tokens_expiry ON user_tokens (expires_at);
+      -- Every change made through the API: who, from where, what, and how it ended.
+      CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL,
+        actor text NOT NULL,
+        role text NOT NULL,
+        via text,
+        address text,
+        action text NOT NULL,
+        method text NOT NULL,
+        route text NOT NULL,
+        target text,
+        status integer NOT NULL,
+        outcome text NOT NULL,
+        detail jsonb NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX audit_log_at ON audit_log (at);
+      CREATE INDEX audit_log_actor ON audit_log (actor, at);
+    `,
+  },
+  {
     // Numbered apart from the other parts' migrations (issue 8) so parallel branches never collide.
     version: 801,
     name: 'bounded rejected store, retention indexes',

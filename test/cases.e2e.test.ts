@@ -67,7 +67,11 @@ describe('sensor cases through the closed loop', () => {
     (await t.api('GET', '/api/cases?deviceId=bin-a&ruleId=bin-full')).body.items as any[];
 
   beforeAll(async () => {
-    t = await startTestHub({ store: 'pg', overrides: { clock: 'manual' } });
+    // Sessions end on the hub's clock; this test moves it by hours between uses (12 h absolute stays).
+    t = await startTestHub({
+      store: 'pg',
+      overrides: { clock: 'manual', security: { sessionIdleMinutes: 60 * 24 } },
+    });
     await setClock(T0);
     tokens = await setupCity(t);
     bin = await t.connect(await t.device({ id: 'bin-a', profile: 'waste-container', location: IN_A }));
@@ -134,7 +138,8 @@ describe('sensor cases through the closed loop', () => {
     expect((await act(caseId, 'disp1', 'dispatch', { assignee: 'sanitation' })).body.status).toBe(
       'dispatched',
     );
-    expect((await act(caseId, 'park1', 'start')).status).toBe(403);
+    // Another unit's case is outside park1's scope: 404 as if it did not exist (contract.md).
+    expect((await act(caseId, 'park1', 'start')).status).toBe(404);
     expect((await act(caseId, 'san1', 'start')).body.status).toBe('processing');
     expect((await act(caseId, 'san1', 'handle', { note: 'emptied and cleaned' })).body.status).toBe(
       'handled',

@@ -61,6 +61,8 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
     const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     expect(readFileSync(join(root, 'Dockerfile'), 'utf8')).toMatch(/npm pack/);
     expect(manifest.files.length).toBeGreaterThan(0);
+    // The dashboard bundle, built by the `prepare` script that npm pack runs.
+    expect(packed).toContain('web/ui/dist/index.html');
   });
 
   it('starts the hub with production dependencies only, answers health, stops on SIGTERM', async () => {
@@ -96,6 +98,9 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
       });
       const health = await fetch(`${http}/api/health`);
       expect(health.status).toBe(200);
+      const page = await fetch(`${http}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/<div id="app">/);
     } finally {
       child.kill('SIGTERM');
     }

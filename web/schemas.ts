@@ -61,13 +61,16 @@ export const patchDeviceBody = z
   })
   .strict();
 
+export const MAX_SERIES_POINTS = 10_000;
+
 export const seriesQuery = z.object({
   key: z.string().min(1).max(128),
   from: timeParam.optional(),
   to: timeParam.optional(),
   bucket: bucketParam.optional(),
   agg: aggParam.default('avg'),
-  limit: limitParam(100_000, 10_000),
+  // Points per answer (issue 7, finding 5).
+  limit: limitParam(MAX_SERIES_POINTS, MAX_SERIES_POINTS),
 });
 
 export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });

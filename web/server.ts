@@ -1,3 +1,8 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
@@ -10,6 +15,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { createWebSocketStream } from 'ws';
+import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
 import type { Clock } from '../hub/clock.ts';
 import { GridhubError } from '../hub/errors.ts';
 import type { Logger } from '../hub/logger.ts';
@@ -17,18 +23,37 @@ import type { Metrics } from '../hub/metrics.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { People, Registry } from '../registry/index.ts';
 import type { TelemetryReader } from '../store/index.ts';
+import { access, authorise, checkRouteDeclaration, FULL_SCOPE, type Scope, scopeOf } from './access.ts';
+import { createAudit } from './audit.ts';
 import { createAuth, type Principal } from './auth.ts';
+import { createMediaStore } from './media.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
 import { gridRoutes } from './routes/grids.ts';
+import { mediaRoutes } from './routes/media.ts';
 import { peopleRoutes } from './routes/people.ts';
 import { ruleRoutes } from './routes/rules.ts';
 import { eventRoutes, systemRoutes } from './routes/system.ts';
+import { UI_DIST } from './ui-bundle.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** What the principal may see (unit and inspector are scoped), computed once per request. */
+    scope(): Promise<Scope>;
   }
+  interface FastifyInstance {
+    audit: import('./audit.ts').Audit;
+    routeTable: { method: string; url: string; access: unknown; audit?: string }[];
+  }
+}
+
+export interface SecurityOptions {
+  trustProxy: boolean | string;
+  corsOrigins: string[];
+  metricsToken?: string;
+  auditRetentionDays: number;
+  maxEventClients: number;
 }
 
 export interface WebDeps {
@@ -43,7 +68,10 @@ export interface WebDeps {
   metrics: Metrics;
   clock: Clock;
   logger: Logger;
-  adminToken: string;
+  /** The static admin token; null when turned off (GRIDHUB_ADMIN_TOKEN=off). */
+  adminToken: string | null;
+  db: import('../store/db.ts').Db;
+  security?: Partial<SecurityOptions>;
   /** HTTPS when a certificate is configured. */
   tls?: { cert: Buffer; key: Buffer };
   timezone: string;
@@ -53,6 +81,12 @@ export interface WebDeps {
   sendToDevice: (deviceId: string, topic: string, payload: unknown) => Promise<void>;
   /** Each upgraded /mqtt WebSocket becomes an MQTT connection. */
   mqttStream: (stream: import('node:stream').Duplex) => void;
+  /** Data folder: evidence photos are kept under <dataDir>/media. */
+  dataDir?: string;
+  /** Largest accepted photo upload in bytes (default 5 MiB). */
+  mediaMaxBytes?: number;
+  /** The dashboard bundle to serve at `/` (default web/ui/dist). */
+  uiDir?: string;
 }
 
 export type App = FastifyInstance<
@@ -80,7 +114,28 @@ function validationMessage(
     .join('; ');
 }
 
+const numericOr = (v: boolean | string): boolean | string | number =>
+  typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+
+/** True when a value (params, query, body) carries a NUL anywhere: the store refuses U+0000. */
+function hasNul(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (depth > 32 || v === null || typeof v !== 'object') return false;
+  // A binary body (a photo) is bytes, not text: NULs are normal there, and walking it entry by
+  // entry took seconds for 5 MB.
+  if (v instanceof Uint8Array) return false;
+  if (Array.isArray(v)) return v.some((x) => hasNul(x, depth + 1));
+  return Object.entries(v).some(([k, x]) => k.includes('\u0000') || hasNul(x, depth + 1));
+}
+
 export async function createWeb(deps: WebDeps): Promise<App> {
+  const security: SecurityOptions = {
+    trustProxy: false,
+    corsOrigins: [],
+    auditRetentionDays: 365,
+    maxEventClients: 200,
+    ...deps.security,
+  };
   const app = Fastify({
     ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
@@ -88,17 +143,38 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     bodyLimit: 1024 * 1024,
     // Error bodies name problems; 5xx never leak internals (see the error handler).
     return503OnClosing: true,
+    // Slow-loris: a request must arrive whole within 30 s; idle keep-alive sockets close after 10 s.
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 10_000,
+    // Which forwarded addresses count (throttles, audit log) behind a TLS-terminating proxy.
+    trustProxy: numericOr(security.trustProxy) as never,
+    routerOptions: { maxParamLength: 256 },
   }).withTypeProvider<ZodTypeProvider>();
+  // Deny by default: a route that does not say who may call it is refused at registration.
+  // The table of what was registered, with each route's declaration (the route-table test walks it).
+  const routeTable: { method: string; url: string; access: unknown; audit?: string }[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    checkRouteDeclaration(route as never);
+    for (const method of Array.isArray(route.method) ? route.method : [route.method])
+      routeTable.push({ method, url: route.url, access: route.config?.access, audit: route.config?.audit });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   const counted = deps.metrics.counter('gridhub_http_requests_total', 'HTTP requests, by status class');
-  app.addHook('onResponse', async (_req, reply) => {
+  app.addHook('onResponse', async (req, reply) => {
     counted.inc({ status: `${Math.floor(reply.statusCode / 100)}xx` });
+    // A refused WebSocket upgrade: its socket left the HTTP server's keeping when it asked to
+    // upgrade, so nothing would ever close it (and the hub could not stop). Close it here.
+    if (reply.statusCode >= 400 && req.headers.upgrade) req.raw.socket?.destroySoon?.();
   });
 
   app.setErrorHandler((err: FastifyError & { validationContext?: string }, req, reply) => {
     if (err instanceof GridhubError) {
+      const retry = err.details?.retryAfterSeconds;
+      if (typeof retry === 'number') reply.header('retry-after', String(retry));
       return reply
         .code(err.statusCode)
         .send({ error: { code: err.code, message: err.message, ...err.details } });
@@ -117,11 +193,138 @@ export async function createWeb(deps: WebDeps): Promise<App> {
       .code(500)
       .send({ error: { code: 'GRIDHUB_ERR_INTERNAL', message: 'internal error (see the hub log)' } });
   });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({
-      error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
-    }),
+  // The dashboard (a single-page app): any GET outside the API that is not a file answers its
+  // index.html, so deep links (/cases/C…) work after a reload.
+  const uiDir = deps.uiDir ?? UI_DIST;
+  const uiIndex = existsSync(join(uiDir, 'index.html'));
+  if (!uiIndex)
+    deps.logger.warn(
+      { uiDir },
+      'dashboard bundle missing: `/` answers 503 until it is built (npm run build:ui)',
+    );
+  // A missing hashed asset is a 404, not the page.
+  const NOT_UI = /^\/(?:api|docs|metrics|mqtt|assets)(?:\/|$)/;
+  app.setNotFoundHandler((req, reply) => {
+    // Decoded and without the absolute form, as the router sees it (`/%61ssets/x` is `/assets/x`).
+    let path = req.url.split('?')[0]!;
+    try {
+      path = decodeURIComponent(new URL(req.url, 'http://hub').pathname);
+    } catch {}
+    if ((req.method === 'GET' || req.method === 'HEAD') && !NOT_UI.test(path)) {
+      if (!uiIndex)
+        return reply
+          .code(503)
+          .type('text/plain; charset=utf-8')
+          .send(
+            'gridhub: the dashboard bundle is missing. Build it with `npm run build:ui` (npm ci does it).\n',
+          );
+      return reply.header('cache-control', 'no-cache').sendFile('index.html', uiDir);
+    }
+    return reply.code(404).send({
+      error: { code: 'GRIDHUB_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` },
+    });
+  });
+  if (uiIndex) {
+    // reply.sendFile only; the one route below serves the hashed assets (public, like the page).
+    await app.register(fastifyStatic, { root: uiDir, serve: false });
+    app.get('/assets/*', { config: { access: access.public }, schema: { hide: true } }, (req, reply) => {
+      const file = (req.params as { '*': string })['*'];
+      // Hashed names never change: cache for a year.
+      return reply
+        .header('cache-control', 'public, max-age=31536000, immutable')
+        .sendFile(file, join(uiDir, 'assets'));
+    });
+  }
+
+  // Security headers; the CSP lets the dashboard live: own scripts and styles, map images from
+  // blob:/data:, the live stream and camera WebSockets on the same host.
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'blob:', 'data:'],
+        connectSrc: ["'self'", 'ws:', 'wss:'],
+        mediaSrc: ["'self'", 'blob:'],
+        workerSrc: ["'self'", 'blob:'],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        upgradeInsecureRequests: null,
+      },
+    },
+    // HSTS only makes sense when the hub itself speaks TLS.
+    strictTransportSecurity: deps.tls ? { maxAge: 15_552_000 } : false,
+  });
+  // Cross-origin browser calls: closed unless origins are configured (GRIDHUB_CORS_ORIGINS).
+  await app.register(fastifyCors, {
+    origin: security.corsOrigins.length ? security.corsOrigins : false,
+    credentials: true,
+    allowedHeaders: ['authorization', 'content-type', 'x-gridhub-csrf'],
+  });
+
+  const authenticate = createAuth({
+    adminToken: deps.adminToken,
+    allowedOrigins: security.corsOrigins,
+    resolveSession: (token) => {
+      const u = deps.people.userForToken(token);
+      return (
+        u && {
+          kind: 'user',
+          role: u.role,
+          userId: u.id,
+          name: u.name,
+          unitId: u.unitId,
+          gridCodes: u.gridCodes,
+        }
+      );
+    },
+  });
+  // Authorisation on the matched route's declaration (web/access.ts), never on the URL string.
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('scope', function (this: import('fastify').FastifyRequest) {
+    const self = this as import('fastify').FastifyRequest & { scopeMemo?: Promise<Scope> };
+    self.scopeMemo ??= this.principal
+      ? scopeOf(this.principal, deps.cases.unitScope)
+      : Promise.resolve(FULL_SCOPE);
+    return self.scopeMemo;
+  });
+  app.addHook('onRequest', async (req) => {
+    req.principal = authorise(req as never, authenticate);
+  });
+  // Path and query parameters are validated like bodies; U+0000 anywhere is refused up front
+  // (issue 7, finding 7: `GET /api/cases/%00` answered 500 because the store refuses it).
+  app.addHook('preValidation', async (req) => {
+    for (const [part, v] of [
+      ['params', req.params],
+      ['querystring', req.query],
+      ['body', req.body],
+    ] as const) {
+      if (hasNul(v))
+        throw new GridhubError(
+          'GRIDHUB_ERR_VALIDATION',
+          `${part}: a NUL character (U+0000) is not allowed`,
+          400,
+        );
+    }
+  });
+
+  const audit = createAudit({
+    db: deps.db,
+    now: () => deps.clock.now(),
+    logger: deps.logger,
+    onError: () => auditFailures.inc(),
+  });
+  const auditFailures = deps.metrics.counter(
+    'gridhub_audit_write_failures_total',
+    'audit log writes that failed',
   );
+  app.addHook('onResponse', async (req, reply) => {
+    const name = req.routeOptions.config?.audit;
+    if (name && req.method !== 'GET' && req.method !== 'HEAD')
+      audit.record(req as never, reply as never, name);
+  });
+  app.decorate('audit', audit);
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -135,33 +338,56 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
 
-  const authenticate = createAuth({
-    adminToken: deps.adminToken,
-    resolveUser: (token) => {
-      const u = deps.people.userForToken(token);
-      return u && { kind: 'user', role: u.role, userId: u.id, unitId: u.unitId, gridCodes: u.gridCodes };
+  // Devices authenticate in MQTT CONNECT (username = access token), not over HTTP.
+  app.get(
+    '/mqtt',
+    { websocket: true, schema: { hide: true }, config: { access: access.public } },
+    (socket) => {
+      deps.mqttStream(createWebSocketStream(socket));
     },
-  });
-  const PUBLIC = new Set(['/api/health', '/api/auth/login']);
-  app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0]!;
-    if (!path.startsWith('/api/') || PUBLIC.has(path)) return;
-    req.principal = authenticate(req);
-  });
+  );
 
-  app.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket) => {
-    deps.mqttStream(createWebSocketStream(socket));
-  });
-
-  await app.register(systemRoutes(deps));
+  // One photo store for the media routes and the case reports that take photo ids.
+  app.decorate(
+    'media',
+    createMediaStore({
+      dir: join(deps.dataDir ?? 'data', 'media'),
+      maxBytes: deps.mediaMaxBytes ?? MEDIA_MAX_BYTES_DEFAULT,
+      now: () => deps.clock.now(),
+    }),
+  );
+  await app.register(systemRoutes({ ...deps, security, audit }));
   await app.register(gridRoutes(deps));
   await app.register(deviceRoutes(deps));
   await app.register(peopleRoutes(deps));
-  await app.register(eventRoutes(deps));
+  await app.register(eventRoutes({ ...deps, security }));
   await app.register(caseRoutes(deps));
   await app.register(ruleRoutes(deps));
+  await app.register(mediaRoutes(deps));
+
+  // Expired sessions, old throttle entries and audit entries past retention are purged on the
+  // hub's clock: every minute, and after each manual clock move.
+  const retentionMs = security.auditRetentionDays * 86_400_000;
+  let purging = false;
+  const purge = () => {
+    if (purging) return;
+    purging = true;
+    Promise.all([deps.people.purge(), audit.purge(retentionMs)])
+      .catch((err) => deps.logger.warn({ err }, 'purge of sessions or audit log failed'))
+      .finally(() => {
+        purging = false;
+      });
+  };
+  const timer = setInterval(purge, 60_000);
+  timer.unref();
+  const offClock = deps.clock.onChange(purge);
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    offClock();
+    await audit.flush();
+  });
   return app as unknown as App;
 }

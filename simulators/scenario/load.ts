@@ -249,7 +249,7 @@ const stepSchemas: Record<StepKindName, z.ZodType> = {
       by: z.string(),
       assignee: z.string().optional(),
       note: z.string().max(2000).optional(),
-      refused: z.union([z.literal(400), z.literal(403), z.literal(409)]).optional(),
+      refused: z.union([z.literal(400), z.literal(403), z.literal(404), z.literal(409)]).optional(),
     })
     .strict(),
   report: z

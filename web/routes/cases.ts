@@ -1,11 +1,15 @@
 import { z } from 'zod';
-import { CASE_ACTIONS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { caseActionBody, MEDIA_ID_RE, newCaseBody } from '../../cases/schemas.ts';
 import { badRequest } from '../../hub/errors.ts';
-import { requireRole } from '../auth.ts';
-import { limitParam, location, timeParam } from '../schemas.ts';
+import { access, inScopeOr404, seesCase } from '../access.ts';
+import { limitParam, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 
 const urgency = z.enum(['low', 'normal', 'urgent']);
+const caseId = z.string().min(1).max(64);
+const scopeFilter = (s: import('../access.ts').Scope) =>
+  s.all ? undefined : s.unitId !== undefined ? { unitId: s.unitId } : { gridPrefixes: s.gridPrefixes };
 
 export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   const { cases, catalogue } = deps;
@@ -13,6 +17,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/cases',
     {
+      config: { access: access.signedIn },
       schema: {
         tags: ['cases'],
         querystring: z.object({
@@ -21,9 +26,9 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             .string()
             .regex(/^[0-9]{6,15}$/, 'a grid, community, street or district code')
             .optional(),
-          deviceId: z.string().optional(),
-          ruleId: z.string().optional(),
-          category: z.string().optional(),
+          deviceId: z.string().max(128).optional(),
+          ruleId: z.string().max(64).optional(),
+          category: z.string().max(16).optional(),
           urgency: urgency.optional(),
           overdue: z
             .enum(['true', 'false'])
@@ -31,46 +36,76 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             .optional(),
           from: timeParam.optional(),
           to: timeParam.optional(),
+          source: z.enum(['sensor', 'report']).optional(),
+          order: z.enum(['desc', 'asc']).optional(),
           limit: limitParam(500, 50),
-          cursor: z.string().optional(),
+          cursor: z
+            .string()
+            .max(256)
+            .refine(
+              (c) => /^\d+\|[^|]+$/.test(Buffer.from(c, 'base64url').toString('utf8')),
+              'a cursor from a previous page',
+            )
+            .optional(),
         }),
       },
     },
-    async (req) => cases.list(req.query),
+    async (req) => cases.list({ ...req.query, scope: scopeFilter(await req.scope()) }),
+  );
+
+  app.get(
+    '/api/cases/summary',
+    {
+      config: { access: access.signedIn },
+      schema: {
+        tags: ['cases'],
+        description:
+          'Open cases per grid, counts by status, devices in alarm (the overview map); scoped like the case list.',
+      },
+    },
+    async (req) => {
+      const scope = await req.scope();
+      if (scope.all) return cases.summary();
+      if (scope.unitId !== undefined) return cases.summary({ assignee: scope.unitId });
+      return cases.summary({ gridPrefixes: scope.gridPrefixes });
+    },
   );
 
   app.get(
     '/api/cases/:id',
-    { schema: { tags: ['cases'], params: z.object({ id: z.string() }) } },
-    async (req) => cases.get(req.params.id, req.principal),
+    { config: { access: access.signedIn }, schema: { tags: ['cases'], params: z.object({ id: caseId }) } },
+    async (req) => {
+      const c = await cases.get(req.params.id, req.principal);
+      inScopeOr404(seesCase(await req.scope(), c), 'case', req.params.id);
+      return c;
+    },
   );
 
   app.post(
     '/api/cases',
     {
+      // Inspectors report only in their grids (checked by the case service: 403 naming the grid).
+      config: { access: access.roles('operator', 'dispatcher', 'inspector'), audit: 'case.report' },
+      bodyLimit: 64 * 1024,
       schema: {
         tags: ['cases'],
         description: 'A case reported by a person (inspector on patrol, operator taking a call).',
-        body: z
-          .object({
-            category: z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'),
-            description: z.string().min(1).max(2000),
-            location: location.optional(),
-            gridCode: z
-              .string()
-              .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-              .optional(),
-            photos: z.array(z.string().max(2048)).max(10).optional(),
-            urgency: urgency.optional(),
-          })
-          .strict(),
+        body: newCaseBody,
       },
     },
     async (req, reply) => {
-      const p = requireRole(req.principal, 'inspector', 'operator');
+      const p = req.principal!;
       if (!req.body.location && !req.body.gridCode)
         throw badRequest('body.location: a location or a gridCode is required');
+      // Photos uploaded through POST /api/media are named by id: each must exist and be unclaimed.
+      const photos = req.body.photos ?? [];
+      for (const [i, ph] of photos.entries()) {
+        if (!MEDIA_ID_RE.test(ph)) continue;
+        const m = await app.media.meta(ph);
+        if (!m || m.caseId) throw badRequest(`body.photos.${i}: no uploaded photo '${ph}'`);
+      }
       const c = await cases.report(req.body, p);
+      for (const ph of photos) if (MEDIA_ID_RE.test(ph)) await app.media.link(ph, c.id);
       return reply.code(201).send(await cases.get(c.id, p));
     },
   );
@@ -78,25 +113,40 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.post(
     '/api/cases/:id/actions',
     {
+      // Which action a role may take on which case is the workflow's (403 naming the role); a
+      // scoped user acting on a case outside its scope gets 404 as for a read.
+      config: { access: access.roles('operator', 'dispatcher', 'unit', 'inspector'), audit: 'case.action' },
+      bodyLimit: 16 * 1024,
       schema: {
         tags: ['cases'],
-        params: z.object({ id: z.string() }),
-        body: z
-          .object({
-            action: z.enum(CASE_ACTIONS),
-            note: z.string().max(2000).optional(),
-            assignee: z.string().max(64).optional(),
-          })
-          .strict(),
+        params: z.object({ id: caseId }),
+        body: caseActionBody,
       },
     },
     async (req) => {
-      const p = requireRole(req.principal, 'operator', 'dispatcher', 'unit', 'inspector', 'viewer');
+      const p = req.principal!;
+      const scope = await req.scope();
+      if (!scope.all) {
+        const c = await cases.get(req.params.id, p);
+        // An inspector may report and verify in its grids only; a unit acts on its cases only.
+        inScopeOr404(seesCase(scope, c), 'case', req.params.id);
+      }
+      // Photos taken for this action (uploaded by the same user, not yet part of a case) are
+      // linked to the case and named in the timeline note.
+      const photos = req.body.photos ?? [];
+      const me = p.userId ?? p.kind;
+      for (const [i, ph] of photos.entries()) {
+        const m = await app.media.meta(ph);
+        if (!m || m.caseId || m.uploadedBy !== me)
+          throw badRequest(`body.photos.${i}: no uploaded photo '${ph}'`);
+      }
+      const note = [req.body.note, ...photos.map((ph) => `/api/media/${ph}`)].filter(Boolean).join(' ');
       await cases.act(req.params.id, req.body.action, {
         principal: p,
-        note: req.body.note,
+        note: note || undefined,
         assignee: req.body.assignee,
       });
+      for (const ph of photos) await app.media.link(ph, req.params.id);
       return cases.get(req.params.id, p);
     },
   );
@@ -104,6 +154,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/kpis',
     {
+      config: { access: access.signedIn },
       schema: {
         tags: ['cases'],
         querystring: z.object({
@@ -115,40 +166,51 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
     async (req) => {
       if (req.query.from >= req.query.to) throw badRequest('querystring.from: must be before to');
-      return cases.kpis(req.query.from, req.query.to, req.query.level);
+      if (req.query.to - req.query.from > 5 * 366 * 86_400_000)
+        throw badRequest('querystring.to: a KPI period is at most 5 years');
+      return cases.kpis(req.query.from, req.query.to, req.query.level, scopeFilter(await req.scope()));
     },
   );
 
-  app.get('/api/categories', { schema: { tags: ['cases'] } }, async () => ({
-    items: catalogue.categories.list(),
-    next: null,
-  }));
+  // Reading the catalogue and the calendar is part of reading cases: the dashboard names each
+  // case's category and counts its deadline down in working hours for every signed-in role.
+  app.get(
+    '/api/categories',
+    { config: { access: access.signedIn }, schema: { tags: ['cases'] } },
+    async () => ({
+      items: catalogue.categories.list(),
+      next: null,
+    }),
+  );
 
   app.put(
     '/api/categories/:code',
     {
+      config: { access: access.admin, audit: 'category.save' },
       schema: {
         tags: ['cases'],
-        params: z.object({ code: z.string() }),
+        params: z.object({ code: z.string().max(16) }),
         body: categorySchema.omit({ code: true }),
       },
     },
     async (req) => {
-      requireRole(req.principal);
       const parsed = categorySchema.safeParse({ ...req.body, code: req.params.code });
       if (!parsed.success) throw badRequest(`params.code: ${parsed.error.issues[0]?.message}`);
       return catalogue.categories.save(parsed.data);
     },
   );
 
-  app.get('/api/calendar', { schema: { tags: ['cases'] } }, async () => catalogue.calendar());
+  app.get('/api/calendar', { config: { access: access.signedIn }, schema: { tags: ['cases'] } }, async () =>
+    catalogue.calendar(),
+  );
 
   app.put(
     '/api/calendar',
-    { schema: { tags: ['cases'], body: z.record(z.string(), z.unknown()) } },
-    async (req) => {
-      requireRole(req.principal);
-      return catalogue.setCalendar(req.body);
+    {
+      config: { access: access.admin, audit: 'calendar.set' },
+      bodyLimit: 256 * 1024,
+      schema: { tags: ['cases'], body: z.record(z.string(), z.unknown()) },
     },
+    async (req) => catalogue.setCalendar(req.body),
   );
 };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { notFound } from '../../hub/errors.ts';
 import { bucketOrigin } from '../../hub/time.ts';
 import { levelOf } from '../../registry/index.ts';
+import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
 import { seriesQuery } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';
 import { seriesWindow } from './devices.ts';
@@ -10,29 +11,83 @@ const areaCode = z
   .string()
   .regex(/^[0-9]{6}(?:[0-9]{3}){0,3}$/, 'a district (6), street (9), community (12) or grid (15) code');
 
+type TreeNode = { code: string; children?: TreeNode[] };
+/** The part of the grid tree a scoped user may see: its grids and the areas above them. */
+function prune<T extends TreeNode>(nodes: T[], scope: Scope): T[] {
+  if (scope.all) return nodes;
+  const out: T[] = [];
+  for (const n of nodes) {
+    if (seesGrid(scope, n.code)) out.push(n);
+    else if (n.children?.length) {
+      const children = prune(n.children as T[], scope);
+      if (children.length) out.push({ ...n, children });
+    }
+  }
+  return out;
+}
+
 export const gridRoutes = (deps: WebDeps) => async (app: App) => {
   const { registry } = deps;
 
-  app.get('/api/grids', { schema: { tags: ['grids'] } }, async () => ({ items: registry.grids.tree() }));
+  app.get(
+    '/api/grids',
+    { config: { access: access.signedIn }, schema: { tags: ['grids'] } },
+    async (req) => ({
+      items: prune(registry.grids.tree() as TreeNode[], await req.scope()),
+    }),
+  );
+
+  // Every grid's polygon in one GeoJSON document: the dashboard draws the district map from it
+  // (offline, no tile server).
+  app.get(
+    '/api/grids/features',
+    {
+      config: { access: access.signedIn },
+      schema: { tags: ['grids'], description: 'All unit grids as one GeoJSON FeatureCollection.' },
+    },
+    async (req, reply) => {
+      const scope = await req.scope();
+      return reply.header('cache-control', 'private, no-cache').send({
+        type: 'FeatureCollection',
+        features: registry.grids
+          .list()
+          .filter((g) => seesGrid(scope, g.code))
+          .map((g) => ({
+            type: 'Feature',
+            properties: { code: g.code, name: g.name ?? g.code },
+            geometry: g.geometry,
+          })),
+      });
+    },
+  );
 
   app.get(
     '/api/grids/:code',
-    { schema: { tags: ['grids'], params: z.object({ code: areaCode }) } },
+    {
+      config: { access: access.signedIn },
+      schema: { tags: ['grids'], params: z.object({ code: areaCode }) },
+    },
     async (req) => {
       const { code } = req.params;
       const level = levelOf(code)!;
+      const scope = await req.scope();
       if (level === 'grid') {
         const g = registry.grids.get(code);
-        if (!g) throw notFound('grid', code);
+        if (!g || !seesGrid(scope, code)) throw notFound('grid', code);
         return {
           code,
           level,
           name: g.name,
           geometry: g.geometry,
-          devices: registry.devices.list({ gridCode: code }).map((d) => d.id),
+          devices: registry.devices
+            .list({ gridCode: code })
+            .filter((d) => seesDevice(scope, d))
+            .map((d) => d.id),
         };
       }
-      const children = registry.grids.list().filter((g) => g.code.startsWith(code));
+      const children = registry.grids
+        .list()
+        .filter((g) => g.code.startsWith(code) && seesGrid(scope, g.code));
       if (children.length === 0) throw notFound(level, code);
       return { code, level, name: registry.grids.areaName(code), grids: children.map((g) => g.code) };
     },
@@ -41,6 +96,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
   app.put(
     '/api/grids',
     {
+      config: { access: access.admin, audit: 'grids.upsert' },
       bodyLimit: 50 * 1024 * 1024,
       schema: {
         tags: ['grids'],
@@ -54,18 +110,25 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/grids/:code/series',
     {
+      config: { access: access.signedIn },
       schema: {
         tags: ['telemetry'],
         params: z.object({ code: areaCode }),
-        querystring: seriesQuery.extend({ profile: z.string().optional() }),
+        querystring: seriesQuery.extend({ profile: z.string().max(64).optional() }),
       },
     },
     async (req) => {
       const { code } = req.params;
       const q = req.query;
-      if (!registry.grids.list().some((g) => g.code.startsWith(code))) throw notFound('grid', code);
-      const ids = registry.devices.list({ gridCode: code, profile: q.profile }).map((d) => d.id);
-      const { from, to } = seriesWindow(q.from, q.to, deps.clock.now());
+      const scope = await req.scope();
+      if (!registry.grids.list().some((g) => g.code.startsWith(code) && seesGrid(scope, g.code)))
+        throw notFound('grid', code);
+      // A scoped user's aggregate covers only the devices it may see.
+      const ids = registry.devices
+        .list({ gridCode: code, profile: q.profile })
+        .filter((d) => seesDevice(scope, d))
+        .map((d) => d.id);
+      const { from, to } = seriesWindow(q.from, q.to, deps.clock.now(), q.bucket ?? 3_600_000);
       if (ids.length === 0) return { points: [], devices: 0 };
       const points = await deps.reader.series({
         deviceIds: ids,

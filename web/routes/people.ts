@@ -1,12 +1,23 @@
 import { z } from 'zod';
+import { badRequest } from '../../hub/errors.ts';
 import { USER_ROLES } from '../../registry/index.ts';
-import { requireRole } from '../auth.ts';
+import { access } from '../access.ts';
+import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
 import type { App, WebDeps } from '../server.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'letters, digits and . _ @ -');
 const gridCodes = z
   .array(z.string().regex(/^[0-9]{6,15}$/, 'a grid, community, street or district code'))
-  .default([]);
+  .max(1000);
+// The policy itself (length, common passwords, the user's name) is checked by registry/passwords.ts.
+const password = z.string().min(1).max(256);
+const unitRef = z.string().max(64).nullable();
+
+/** The session token a request came with (bearer or cookie), to end it or keep it. */
+function sessionToken(req: import('fastify').FastifyRequest): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return m ? m[1] : readCookie(req.headers.cookie, SESSION_COOKIE);
+}
 
 export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
   const { people } = deps;
@@ -14,27 +25,90 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
   app.post(
     '/api/auth/login',
     {
+      config: { access: access.public, audit: 'auth.login' },
+      bodyLimit: 4 * 1024,
       schema: {
         tags: ['people'],
         security: [],
+        description:
+          'Signs in: a bearer token for scripts and the HttpOnly session cookie for the browser. Throttled per user and per address (429 with Retry-After).',
         body: z
           .object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) })
           .strict(),
       },
     },
-    async (req) => people.login(req.body.username, req.body.password),
+    async (req, reply) => {
+      const s = await people.login(req.body.username, req.body.password, req.ip);
+      reply.header('set-cookie', sessionCookie(s.token, req.protocol === 'https'));
+      reply.header('cache-control', 'no-store');
+      const u = s.user;
+      return {
+        token: s.token,
+        expiresAt: s.expiresAt,
+        user: { id: u.id, name: u.name, role: u.role, unitId: u.unitId, gridCodes: u.gridCodes },
+      };
+    },
   );
 
-  app.get('/api/me', { schema: { tags: ['people'] } }, async (req) => req.principal);
+  app.post(
+    '/api/auth/logout',
+    { config: { access: access.signedIn, audit: 'auth.logout' }, schema: { tags: ['people'] } },
+    async (req, reply) => {
+      const token = req.principal?.via === 'admin-token' ? undefined : sessionToken(req);
+      if (token) await people.logout(token);
+      reply.header('set-cookie', clearedSessionCookie(req.protocol === 'https'));
+      return reply.code(204).send();
+    },
+  );
 
-  app.get('/api/users', { schema: { tags: ['people'] } }, async (req) => {
-    requireRole(req.principal);
-    return { items: people.users.list(), next: null };
+  app.get('/api/me', { config: { access: access.signedIn }, schema: { tags: ['people'] } }, async (req) => {
+    const p = req.principal!;
+    return {
+      kind: p.kind,
+      id: p.userId ?? null,
+      name: p.name ?? (p.kind === 'admin' ? 'admin token' : null),
+      role: p.role,
+      unitId: p.unitId ?? null,
+      gridCodes: p.gridCodes ?? [],
+      via: p.via,
+    };
   });
+
+  app.post(
+    '/api/me/password',
+    {
+      config: { access: access.signedIn, audit: 'me.password' },
+      bodyLimit: 4 * 1024,
+      schema: {
+        tags: ['people'],
+        description: 'Changes your own password; your other sessions end.',
+        body: z.object({ currentPassword: password, newPassword: password }).strict(),
+      },
+    },
+    async (req) => {
+      const p = req.principal!;
+      if (!p.userId) throw badRequest('the admin token has no password; sign in as a user');
+      const ended = await people.changePassword(
+        p.userId,
+        req.body.currentPassword,
+        req.body.newPassword,
+        sessionToken(req),
+        req.ip,
+      );
+      return { changed: true, endedSessions: ended };
+    },
+  );
+
+  app.get('/api/users', { config: { access: access.admin }, schema: { tags: ['people'] } }, async () => ({
+    items: people.users.list(),
+    next: null,
+  }));
 
   app.post(
     '/api/users',
     {
+      config: { access: access.admin, audit: 'user.create' },
+      bodyLimit: 64 * 1024,
       schema: {
         tags: ['people'],
         body: z
@@ -42,30 +116,54 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
             id,
             name: z.string().min(1).max(200),
             role: z.enum(USER_ROLES),
-            unitId: z.string().nullable().default(null),
-            gridCodes,
-            password: z.string().min(8, 'at least 8 characters').max(256),
+            unitId: unitRef.default(null),
+            gridCodes: gridCodes.default([]),
+            password,
           })
           .strict(),
       },
     },
-    async (req, reply) => {
-      requireRole(req.principal);
-      return reply.code(201).send(await people.users.create(req.body));
+    async (req, reply) => reply.code(201).send(await people.users.create(req.body)),
+  );
+
+  app.patch(
+    '/api/users/:id',
+    {
+      config: { access: access.admin, audit: 'user.update' },
+      bodyLimit: 64 * 1024,
+      schema: {
+        tags: ['people'],
+        description: "Changes a user; a new password, role, unit or grids end the user's sessions.",
+        params: z.object({ id }),
+        body: z
+          .object({
+            name: z.string().min(1).max(200).optional(),
+            role: z.enum(USER_ROLES).optional(),
+            unitId: unitRef.optional(),
+            gridCodes: gridCodes.optional(),
+            password: password.optional(),
+          })
+          .strict(),
+      },
     },
+    async (req) => people.users.update(req.params.id, req.body),
   );
 
   app.delete(
     '/api/users/:id',
-    { schema: { tags: ['people'], params: z.object({ id: z.string() }) } },
+    {
+      config: { access: access.admin, audit: 'user.delete' },
+      schema: { tags: ['people'], params: z.object({ id: z.string().max(64) }) },
+    },
     async (req, reply) => {
-      requireRole(req.principal);
       await people.users.delete(req.params.id);
       return reply.code(204).send();
     },
   );
 
-  app.get('/api/units', { schema: { tags: ['people'] } }, async () => ({
+  // Units (names and categories) are read by everyone who sees cases: dispatch suggests them, the
+  // case page names the unit a case went to.
+  app.get('/api/units', { config: { access: access.signedIn }, schema: { tags: ['people'] } }, async () => ({
     items: people.units.list(),
     next: null,
   }));
@@ -73,21 +171,23 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
   app.put(
     '/api/units/:id',
     {
+      config: { access: access.admin, audit: 'unit.save' },
+      bodyLimit: 64 * 1024,
       schema: {
         tags: ['people'],
         params: z.object({ id }),
         body: z
           .object({
             name: z.string().min(1).max(200),
-            categories: z.array(z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code')).default([]),
-            gridCodes,
+            categories: z
+              .array(z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'))
+              .max(500)
+              .default([]),
+            gridCodes: gridCodes.default([]),
           })
           .strict(),
       },
     },
-    async (req) => {
-      requireRole(req.principal);
-      return people.units.upsert({ id: req.params.id, ...req.body });
-    },
+    async (req) => people.units.upsert({ id: req.params.id, ...req.body }),
   );
 };

@@ -1,0 +1,133 @@
+/** Shapes the API answers (see the OpenAPI document at /docs) and the fetches pages share. */
+import { api, qs } from './api.ts';
+import { subscribe } from './live.ts';
+
+export interface CaseView {
+  id: string;
+  source: 'sensor' | 'report';
+  status: string;
+  category: string;
+  gridCode: string | null;
+  urgency: 'low' | 'normal' | 'urgent';
+  deviceId: string | null;
+  ruleId: string | null;
+  description: string | null;
+  location: { lng: number; lat: number } | null;
+  photos: string[];
+  openedAt: string;
+  deadline: string | null;
+  closedAt: string | null;
+  assignee: string | null;
+  escalationLevel: string;
+  occurrences: number;
+  overdue: boolean;
+  peak: { key: string; value: number; ts: string } | null;
+  evidence: {
+    explanation?: string;
+    observed?: Record<string, number>;
+    readingTs?: string;
+    trendWindow?: { from: string; to: string };
+    snapshot?: string;
+    limits?: { key: string; op: string; value: number; agg?: string; window?: string }[];
+  };
+  timeline?: {
+    action: string;
+    from: string | null;
+    to: string;
+    actor: string;
+    role: string;
+    at: string;
+    note?: string;
+    assignee?: string;
+    level?: string;
+  }[];
+  allowedActions?: string[];
+  suggestedUnits?: string[];
+}
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+export interface DeviceView {
+  id: string;
+  name: string;
+  profile: string;
+  location: { lng: number; lat: number } | null;
+  gridCode: string | null;
+  status: 'online' | 'offline';
+  lastSeen: string | null;
+  hasToken: boolean;
+  serverAttributes: Record<string, unknown>;
+  sharedAttributes: Record<string, unknown>;
+  clientAttributes: Record<string, unknown>;
+  latest?: Record<string, { ts: string; value: unknown }> | { key: string; ts: string; value: unknown }[];
+}
+export interface Summary {
+  open: number;
+  overdue: number;
+  byStatus: Record<string, number>;
+  byGrid: Record<string, { open: number; urgent: number; overdue: number }>;
+  alarmDevices: string[];
+}
+export interface GridNode {
+  code: string;
+  level: string;
+  name: string | null;
+  children: GridNode[];
+}
+export interface FeatureCollection {
+  type: 'FeatureCollection';
+  features: { type: 'Feature'; properties: { code: string; name: string }; geometry: unknown }[];
+}
+
+let features: Promise<FeatureCollection> | undefined;
+export const gridFeatures = () => (features ??= api.get<FeatureCollection>('/api/grids/features'));
+let tree: Promise<{ items: GridNode[] }> | undefined;
+export const gridTree = () => (tree ??= api.get<{ items: GridNode[] }>('/api/grids'));
+
+/** All devices (pages of 1000, bounded at 20 pages). */
+export async function allDevices(filter: Record<string, string | undefined> = {}): Promise<DeviceView[]> {
+  const out: DeviceView[] = [];
+  let cursor: string | null | undefined;
+  for (let i = 0; i < 20; i++) {
+    const p = await api.get<Page<DeviceView>>(
+      `/api/devices${qs({ ...filter, limit: 1000, cursor: cursor ?? undefined })}`,
+    );
+    out.push(...p.items);
+    cursor = p.next;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+/** Calls `fn` (at most every `ms`) after live events that `match`. */
+export function onLive(match: (e: import('./live.ts').LiveEvent) => boolean, fn: () => void, ms = 700) {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const off = subscribe((e) => {
+    if (!match(e) || timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      fn();
+    }, ms);
+  });
+  return () => {
+    off();
+    if (timer) clearTimeout(timer);
+  };
+}
+
+/** Flattens the grid tree into code → {name, level}. */
+export function areaIndex(nodes: GridNode[]): Map<string, GridNode> {
+  const out = new Map<string, GridNode>();
+  const walk = (n: GridNode) => {
+    out.set(n.code, n);
+    n.children.forEach(walk);
+  };
+  nodes.forEach(walk);
+  return out;
+}
+
+export function monthStart(now = Date.now()): number {
+  const d = new Date(now + 8 * 3_600_000);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) - 8 * 3_600_000;
+}

@@ -1,0 +1,277 @@
+/** Rules: list, enable/disable, edit limits, and a backtest drawn on the device's trend. */
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { api, qs } from '../api.ts';
+import { categoryName, useApp, useData } from '../app.tsx';
+import { AXIS_TIME, Chart } from '../components/chart.tsx';
+import { ErrorBox } from '../components/ui.tsx';
+import { onLive } from '../data.ts';
+
+type Cond = Record<string, unknown> & { kind: string };
+interface Rule {
+  id: string;
+  name?: string;
+  category: string;
+  urgency: string;
+  enabled?: boolean;
+  appliesTo: { profile: string };
+  condition: Cond;
+  version?: number;
+  builtin?: boolean;
+  disabledReason?: string | null;
+}
+interface Backtest {
+  devices: number;
+  cases: {
+    deviceId: string;
+    openedAt: string;
+    closedAt: string | null;
+    occurrences: number;
+    explanation: string;
+  }[];
+}
+
+/** The editable numeric limits of a condition tree, by path. */
+function limits(c: Cond, path: string[] = []): { path: string[]; key: string; value: number }[] {
+  const out: { path: string[]; key: string; value: number }[] = [];
+  if (
+    (c.kind === 'threshold' || c.kind === 'window' || c.kind === 'reference') &&
+    typeof c.value === 'number'
+  )
+    out.push({ path: [...path, 'value'], key: `${c.key} ${c.op}`, value: c.value });
+  if (
+    (c.kind === 'threshold' || c.kind === 'window' || c.kind === 'reference') &&
+    c.value &&
+    typeof c.value === 'object'
+  ) {
+    const v = c.value as { default?: number };
+    if (typeof v.default === 'number')
+      out.push({ path: [...path, 'value', 'default'], key: `${c.key} ${c.op}`, value: v.default });
+  }
+  if (Array.isArray(c.conditions))
+    for (const [i, x] of (c.conditions as Cond[]).entries())
+      out.push(...limits(x, [...path, 'conditions', String(i)]));
+  if (c.condition) out.push(...limits(c.condition as Cond, [...path, 'condition']));
+  return out;
+}
+function setPath(obj: Cond, path: string[], v: number): Cond {
+  const copy = structuredClone(obj);
+  let o: Record<string, unknown> = copy;
+  for (const p of path.slice(0, -1)) o = o[p] as Record<string, unknown>;
+  o[path[path.length - 1]!] = v;
+  return copy;
+}
+const body = (r: Rule) => {
+  const { version: _v, builtin: _b, disabledReason: _d, ...rest } = r;
+  return rest;
+};
+
+function BacktestView(props: { rule: Rule }) {
+  const { m } = useApp();
+  const [result, setResult] = useState<Backtest | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [device, setDevice] = useState('');
+  const key =
+    limits(props.rule.condition)[0]?.key.split(' ')[0] ?? (props.rule.condition.key as string | undefined);
+  const to = useMemo(() => Date.now(), [result]);
+  const from = to - 24 * 3_600_000;
+  const dev = device || result?.cases[0]?.deviceId || '';
+  const series = useData(
+    () =>
+      dev && key
+        ? api.get<{ points: { ts: string; value: number }[] }>(
+            `/api/devices/${encodeURIComponent(dev)}/series${qs({ key, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket: '1m', agg: 'max' })}`,
+          )
+        : Promise.resolve({ points: [] }),
+    [dev, key, result],
+  );
+  const option = useMemo(
+    () => ({
+      grid: { left: 50, right: 20, top: 20, bottom: 30 },
+      tooltip: { trigger: 'axis' },
+      xAxis: AXIS_TIME,
+      yAxis: { type: 'value', scale: true, name: key },
+      series: [
+        {
+          type: 'line',
+          showSymbol: false,
+          name: key,
+          data: (series.data?.points ?? []).map((p) => [p.ts, p.value]),
+          markArea: {
+            itemStyle: { color: 'rgba(217,45,32,0.15)' },
+            data: (result?.cases ?? [])
+              .filter((c) => c.deviceId === dev)
+              .map((c) => [
+                { xAxis: c.openedAt, name: '●' },
+                { xAxis: c.closedAt ?? new Date(to).toISOString() },
+              ]),
+          },
+          markLine: {
+            symbol: 'none',
+            lineStyle: { color: '#d92d20', type: 'dashed' },
+            data: limits(props.rule.condition).map((l) => ({ yAxis: l.value, name: l.key })),
+          },
+        },
+      ],
+    }),
+    [series.data, result, dev],
+  );
+  const devices = [...new Set((result?.cases ?? []).map((c) => c.deviceId))];
+  return (
+    <div class="backtest">
+      <p class="muted">{m.backtestHint}</p>
+      <button
+        type="button"
+        disabled={busy}
+        onClick={async () => {
+          setBusy(true);
+          setError(null);
+          try {
+            setResult(
+              await api.post<Backtest>(
+                `/api/rules/${props.rule.id}/backtest${qs({ from: new Date(Date.now() - 24 * 3_600_000).toISOString(), to: new Date().toISOString() })}`,
+              ),
+            );
+          } catch (e) {
+            setError(e);
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        ▶ {m.backtest} (24h)
+      </button>
+      <ErrorBox error={error} />
+      {result && (
+        <>
+          <p data-testid="backtest-count">
+            {m.wouldOpen}: <strong>{result.cases.length}</strong> ({m.devices}: {result.devices})
+          </p>
+          {devices.length > 0 && (
+            <label class="filter" for={`bt-dev-${props.rule.id}`}>
+              <span>{m.device}</span>
+              <select
+                id={`bt-dev-${props.rule.id}`}
+                value={dev}
+                onChange={(e) => setDevice((e.target as HTMLSelectElement).value)}
+              >
+                {devices.map((d) => (
+                  <option key={d} value={d}>
+                    {d}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+          {dev && <Chart option={option} label={`${m.backtest} ${props.rule.id} ${dev}`} height={260} />}
+        </>
+      )}
+    </div>
+  );
+}
+
+export default function Rules() {
+  const app = useApp();
+  const { m, me } = app;
+  const list = useData(() => api.get<{ items: Rule[] }>('/api/rules'), []);
+  const canWrite = me.role === 'admin' || me.role === 'operator';
+  const [open, setOpen] = useState<string | null>(null);
+  const [draft, setDraft] = useState<Cond | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => onLive((e) => e.type === 'rule', list.reload), []);
+  useEffect(() => {
+    document.title = `${m.rules} · gridhub`;
+  }, [m]);
+  async function save(r: Rule, patch: Partial<Rule>) {
+    setError(null);
+    try {
+      await api.put(`/api/rules/${r.id}`, { ...body(r), ...patch });
+      list.reload();
+      setDraft(null);
+    } catch (e) {
+      setError(e);
+    }
+  }
+  return (
+    <div>
+      <h1>
+        {m.rules} {!canWrite && <span class="muted">({m.rulesReadonly})</span>}
+      </h1>
+      <ErrorBox error={list.error ?? error} />
+      {(list.data?.items ?? []).map((r) => (
+        <section class="card rule" key={r.id} aria-labelledby={`rule-${r.id}`}>
+          <div class="rule-head">
+            <h2 id={`rule-${r.id}`}>
+              {r.name ?? r.id} <span class="muted mono">{r.id}</span>
+            </h2>
+            <span class="muted">
+              {categoryName(app, r.category)} · {r.appliesTo.profile} ·{' '}
+              {(m.urgencies as Record<string, string>)[r.urgency]}
+            </span>
+            {canWrite ? (
+              <label class="switch">
+                <input
+                  type="checkbox"
+                  checked={r.enabled !== false}
+                  onChange={() => void save(r, { enabled: r.enabled === false })}
+                />{' '}
+                {r.enabled !== false ? m.enabled : m.disabled}
+              </label>
+            ) : (
+              <span class="badge">{r.enabled !== false ? m.enabled : m.disabled}</span>
+            )}
+            <button
+              type="button"
+              class="ghost"
+              aria-expanded={open === r.id}
+              onClick={() => {
+                setOpen(open === r.id ? null : r.id);
+                setDraft(null);
+              }}
+            >
+              {open === r.id ? '▾' : '▸'} {m.edit} / {m.backtest}
+            </button>
+          </div>
+          {r.disabledReason && <p class="error">{r.disabledReason}</p>}
+          {open === r.id && (
+            <div class="rule-body">
+              <pre class="mono small">{JSON.stringify(r.condition, null, 1)}</pre>
+              {canWrite && limits(r.condition).length > 0 && (
+                <form
+                  class="filters"
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    if (draft) void save(r, { condition: draft });
+                  }}
+                >
+                  {limits(draft ?? r.condition).map((l) => (
+                    <label class="filter" key={l.path.join('.')} for={`lim-${r.id}-${l.path.join('-')}`}>
+                      <span>
+                        {m.limit} {l.key}
+                      </span>
+                      <input
+                        id={`lim-${r.id}-${l.path.join('-')}`}
+                        type="number"
+                        step="any"
+                        required
+                        value={l.value}
+                        onInput={(e) => {
+                          const v = Number((e.target as HTMLInputElement).value);
+                          if (Number.isFinite(v)) setDraft(setPath(draft ?? r.condition, l.path, v));
+                        }}
+                      />
+                    </label>
+                  ))}
+                  <button type="submit" class="primary" disabled={!draft}>
+                    {m.save}
+                  </button>
+                </form>
+              )}
+              {canWrite && <BacktestView rule={draft ? { ...r, condition: draft } : r} />}
+            </div>
+          )}
+        </section>
+      ))}
+    </div>
+  );
+}
