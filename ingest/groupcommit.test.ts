@@ -24,13 +24,16 @@ const msg = (deviceId: string, payload: unknown): Inbound => ({
   messageId: (++packetId % 65535) + 1,
 });
 
-/** The store, counting its transactions. */
+/** The store, counting its writes: transactions, and single-statement writes outside one. */
 function counting(db: Db) {
   const tx = { count: 0 };
   const wrapped: Db = {
     ...db,
     driver: db.driver,
-    query: (sql, params) => db.query(sql, params),
+    query: (sql, params) => {
+      if (/^\s*(WITH|INSERT)\b/i.test(sql)) tx.count++;
+      return db.query(sql, params);
+    },
     exec: (sql) => db.exec(sql),
     close: () => db.close(),
     transaction<T>(fn: (q: Queryable) => Promise<T>) {
