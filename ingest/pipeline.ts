@@ -639,6 +639,8 @@ export function createIngest(deps: {
         for (const [table, n] of Object.entries(written)) m.rows.inc({ table }, n);
         if (failures > 0) log.info({ failures }, 'store writes recovered');
         failures = 0;
+        // The store takes writes again: a full spool no longer holds anything back (it drains).
+        spoolFull = false;
         failingSince = undefined;
         lastError = undefined;
         attempt = 0;

@@ -124,6 +124,53 @@ describe.skipIf(needPg)(`rejected messages during an outage (needs ${PG_INSTALL_
   });
 });
 
+describe.skipIf(needPg)(`the write-ahead spool at its quota (needs ${PG_INSTALL_HINT})`, () => {
+  it('says so in health and holds acknowledgements (backpressure), then everything is stored', async () => {
+    const cluster = await startPgCluster();
+    const t = await startTestHub({
+      store: 'pg',
+      databaseUrl: await cluster.createDatabase(),
+      overrides: { ingest: { flushIntervalMs: 20, spoolMaxMb: 1 } },
+    });
+    try {
+      const c = await t.connect(await t.device({ id: 'spool-full', profile: 'noise-level' }));
+      await cluster.halt();
+      const base = Date.now() - 3_600_000;
+      const records = (m: number) =>
+        JSON.stringify(
+          Array.from({ length: 200 }, (_, i) => ({ ts: base + m * 200 + i, values: { LAeq: 50.5 } })),
+        );
+      // ~2.4 MB of readings at QoS 0 (about 40 bytes each spooled): more than the 1 MiB spool holds.
+      for (let m = 0; m < 300; m++) c.publish('v1/devices/me/telemetry', records(m), { qos: 0 });
+      const health = await eventually(async () => {
+        const h = (await t.api('GET', '/api/health')).body;
+        return h.spool.state === 'full' ? h : undefined;
+      });
+      expect(health.status).toBe('degraded');
+      expect(health.warnings.join(' ')).toMatch(/spool full/);
+      // 100 more QoS 1 messages (~800 KB): whatever room is left takes a few, the rest must wait.
+      let acked = 0;
+      const more = Array.from({ length: 100 }, (_, k) =>
+        c.publishAsync('v1/devices/me/telemetry', records(300 + k), { qos: 1 }).then(() => acked++),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(acked).toBeLessThan(100); // the spool is full too: acknowledgements wait for the store
+      await cluster.resume();
+      await Promise.all(more);
+      await eventually(async () => t.hub.parts.ingest.spool().state === 'idle', 60_000, 100);
+      await t.hub.parts.ingest.flush();
+      const n = await t.hub.parts.store.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM telemetry WHERE device_id = 'spool-full'`,
+      );
+      expect(Number(n[0]!.n)).toBe(400 * 200);
+      expect((await t.api('GET', '/api/health')).body.status).toBe('ok');
+    } finally {
+      await t.stop();
+      await cluster.stop();
+    }
+  }, 120_000);
+});
+
 describe('a restart', () => {
   it('keeps devices, tokens, grids, data and the generated admin token', async () => {
     const first = await startTestHub({ overrides: { adminToken: undefined } });
