@@ -56,6 +56,10 @@ export function readKnobs() {
     out: process.env.BENCH_OUT || 'bench/results/latest.json',
     /** A directory: the ingest runs' hub/broker processes write V8 CPU profiles there (--cpu-prof). */
     hubProf: process.env.BENCH_HUB_PROF || undefined,
+    /** Seconds of each phase of the single-connection round trip (closed loop, then half capacity). */
+    rtSeconds: Math.max(1, num('BENCH_RT_SECONDS', 5)),
+    /** 1 (default): the PostgreSQL cluster keeps its durable defaults (fsync, synchronous_commit on). */
+    pgDurable: num('BENCH_PG_DURABLE', 1) === 1,
   };
 }
 export type Knobs = ReturnType<typeof readKnobs>;
@@ -69,11 +73,13 @@ const T0 = performance.now();
 /** One throwaway PostgreSQL 15 cluster for the whole run, started on first use. */
 export class PgHolder {
   private cluster: Promise<PgCluster> | undefined;
+  /** A round trip measured on a cluster that does not flush says nothing about durability (issue 13). */
+  constructor(private readonly durable = true) {}
   available(): boolean {
     return findPgBin() !== undefined;
   }
   get(): Promise<PgCluster> {
-    this.cluster ??= startPgCluster({ log: (m) => log(m) });
+    this.cluster ??= startPgCluster({ log: (m) => log(m), durable: this.durable });
     return this.cluster;
   }
   async database(): Promise<string> {

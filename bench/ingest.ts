@@ -13,6 +13,7 @@ import {
   ingestMetrics,
   listRules,
   registerDevices,
+  timedGet,
 } from './api.ts';
 import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
 import { type Ctx, log } from './env.ts';
@@ -20,7 +21,7 @@ import { LoadFleet } from './fleet.ts';
 import type { Started, Target } from './hub-child.ts';
 import { READINGS_PER_MESSAGE } from './load.ts';
 import { startChild } from './proc.ts';
-import { fmt, sleep } from './stats.ts';
+import { fmt, sleep, summarize } from './stats.ts';
 
 export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'bare'>;
 
@@ -61,6 +62,50 @@ export interface IngestRun {
   };
   hubPid?: number;
   loadPids?: number[];
+  /** API latency while the load runs (part `api` only): one request at a time, a short pause between. */
+  api?: Record<'cases' | 'series', ApiLatency>;
+}
+
+export interface ApiLatency {
+  path: string;
+  requests: number;
+  failed: number;
+  firstError?: string;
+  ms: { p50: number; p95: number; p99: number; max: number };
+}
+
+/** Pause between two API requests of the probe: a dashboard's polling, not a second load generator. */
+const PROBE_GAP_MS = 20;
+
+/** Times GET requests against `paths` in turn until `until()` says stop. */
+async function probeApi(httpUrl: string, paths: Record<'cases' | 'series', string>, until: () => boolean) {
+  const samples = { cases: [] as number[], series: [] as number[] };
+  const failed = { cases: 0, series: 0 };
+  const firstError: Partial<Record<'cases' | 'series', string>> = {};
+  while (!until()) {
+    for (const which of ['cases', 'series'] as const) {
+      try {
+        samples[which].push((await timedGet(httpUrl, paths[which])).ms);
+      } catch (err) {
+        failed[which]++;
+        firstError[which] ??= (err as Error).message;
+      }
+      await sleep(PROBE_GAP_MS);
+    }
+  }
+  const out = {} as Record<'cases' | 'series', ApiLatency>;
+  for (const which of ['cases', 'series'] as const) {
+    const s = samples[which];
+    const sum = summarize(s);
+    out[which] = {
+      path: paths[which],
+      requests: s.length,
+      failed: failed[which],
+      firstError: firstError[which],
+      ms: { p50: sum.p50, p95: sum.p95, p99: sum.p99, max: s.length ? Math.max(...s) : Number.NaN },
+    };
+  }
+  return out;
 }
 
 export interface IngestResult {
@@ -85,10 +130,15 @@ export function ingestLayout(ctx: Ctx): string {
   ].join('; ');
 }
 
-async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
+export async function runTarget(
+  ctx: Ctx,
+  target: IngestTarget,
+  opts: { probeApi?: boolean } = {},
+): Promise<IngestRun> {
   const k = ctx.knobs;
+  const part = opts.probeApi ? 'api' : 'ingest';
   const databaseUrl = target === 'pg' ? await ctx.pg.database() : undefined;
-  log(`ingest/${target}: starting ${target === 'bare' ? 'bare Aedes broker' : `hub on ${target}`}`);
+  log(`${part}/${target}: starting ${target === 'bare' ? 'bare Aedes broker' : `hub on ${target}`}`);
   const hub = startChild('./hub-child.ts', {
     quietLogs: true,
     name: `hub-${target}`,
@@ -111,7 +161,7 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
       });
       tokens = reg.tokens;
       registerSeconds = reg.ms / 1000;
-      log(`ingest/${target}: registered ${ids.length} devices in ${(reg.ms / 1000).toFixed(1)} s`);
+      log(`${part}/${target}: registered ${ids.length} devices in ${(reg.ms / 1000).toFixed(1)} s`);
       let rules = await listRules(started.httpUrl);
       if (k.rules === 'off') {
         for (const r of rules) await deleteRule(started.httpUrl, r.id);
@@ -123,7 +173,7 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
         )
         .map((r) => r.id);
       log(
-        `ingest/${target}: ${rulesForProfile.length} enabled rule(s) apply to air-quality devices` +
+        `${part}/${target}: ${rulesForProfile.length} enabled rule(s) apply to air-quality devices` +
           (rulesForProfile.length ? ` (${rulesForProfile.join(', ')})` : '') +
           (k.rules === 'off' ? ' — BENCH_RULES=off deleted the rest' : ''),
       );
@@ -138,11 +188,11 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
       connectConcurrency: k.connectConcurrency,
       noDelay: k.noDelay,
       cpu: k.pin ? 1 : undefined,
-      label: `ingest/${target}`,
+      label: `${part}/${target}`,
     });
     const conn = await fleet.connect();
     log(
-      `ingest/${target}: ${conn.connected}/${k.devices} connected in ${(conn.ms / 1000).toFixed(1)} s` +
+      `${part}/${target}: ${conn.connected}/${k.devices} connected in ${(conn.ms / 1000).toFixed(1)} s` +
         (conn.failed ? ` (${conn.failed} failed: ${conn.firstError})` : ''),
     );
     if (conn.connected === 0) throw new Error(`no connection succeeded: ${conn.firstError}`);
@@ -178,14 +228,14 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
       ` · cores: ${target === 'bare' ? 'broker' : 'hub'} ${fmt(r.cpu.hub, 2)}, load ${fmt(r.cpu.load, 2)}, postgres ${fmt(r.cpu.postgres, 2)}, other ${fmt(r.cpu.other, 2)}`;
 
     await fleet.start();
-    log(`ingest/${target}: publishing; warm-up ${k.warmup} s`);
+    log(`${part}/${target}: publishing; warm-up ${k.warmup} s`);
     let prev = await sample();
     const tick = 5000;
     const warmEnd = performance.now() + k.warmup * 1000;
     while (performance.now() < warmEnd) {
       await sleep(Math.min(tick, warmEnd - performance.now()));
       const cur = await sample();
-      log(`ingest/${target}:   warm-up ${describe(rate(prev, cur))}`);
+      log(`${part}/${target}:   warm-up ${describe(rate(prev, cur))}`);
       prev = cur;
     }
 
@@ -193,13 +243,25 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
     const first = await sample();
     prev = first;
     const end = first.t + k.seconds * 1000;
+    const probing =
+      opts.probeApi && isHub
+        ? probeApi(
+            httpUrl,
+            {
+              cases: '/api/cases?limit=50',
+              series: `/api/devices/${ids[0]}/series?key=pm10&bucket=1m&agg=avg&from=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`,
+            },
+            () => performance.now() >= end,
+          )
+        : undefined;
     while (performance.now() < end) {
       await sleep(Math.max(0, Math.min(tick, end - performance.now())));
       const cur = await sample();
-      log(`ingest/${target}:   ${describe(rate(prev, cur))}`);
+      log(`${part}/${target}:   ${describe(rate(prev, cur))}`);
       prev = cur;
     }
     const last = prev;
+    const api = await probing;
     const windowSeconds = (last.t - first.t) / 1000;
     const snap = last.snap;
     const whole = rate(first, last);
@@ -260,18 +322,24 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
         : undefined,
       hubPid: started.pid,
       loadPids,
+      api,
     };
     log(
-      `ingest/${target}: ${fmt(run.readingsPerSec)} readings/s over ${windowSeconds.toFixed(1)} s` +
+      `${part}/${target}: ${fmt(run.readingsPerSec)} readings/s over ${windowSeconds.toFixed(1)} s` +
         ` (ack p50 ${fmt(run.ackLatencyMs.p50, 1)} ms, p99 ${fmt(run.ackLatencyMs.p99, 1)} ms;` +
         ` ${fmt(run.cpuMicrosPerMessage.hubProcess, 1)} µs ${isHub ? 'hub' : 'broker'} CPU per message)` +
         (storeRows !== undefined
           ? `; store holds ${fmt(storeRows)} rows, metric says ${fmt(metricRows)}`
           : ''),
     );
+    if (api)
+      for (const [which, a] of Object.entries(api))
+        log(
+          `${part}/${target}: GET ${a.path} during ingest: p50 ${fmt(a.ms.p50, 1)} ms, p99 ${fmt(a.ms.p99, 1)} ms, max ${fmt(a.ms.max, 1)} ms (${a.requests} requests, ${a.failed} failed${a.firstError ? `: ${a.firstError}` : ''}) [${which}]`,
+        );
     if (cpu.other > 0.25)
       log(
-        `ingest/${target}: note — ${fmt(cpu.other, 2)} cores were busy outside the benchmark's processes during the window; figures may be low`,
+        `${part}/${target}: note — ${fmt(cpu.other, 2)} cores were busy outside the benchmark's processes during the window; figures may be low`,
       );
     return run;
   } finally {
@@ -279,6 +347,27 @@ async function runTarget(ctx: Ctx, target: IngestTarget): Promise<IngestRun> {
     await hub.stop();
     await ctx.pg.drop(databaseUrl).catch((err) => log(`could not drop the database: ${err.message}`));
   }
+}
+
+/**
+ * Part `api`: the ingest load on each store (no bare broker) with a probe timing `GET /api/cases` and a
+ * series query, one request at a time, through the window.
+ */
+export async function benchApi(ctx: Ctx): Promise<IngestResult> {
+  const layout = `${ingestLayout(ctx)}; API probe in the orchestrator, one request at a time, ${PROBE_GAP_MS} ms apart`;
+  const runs: IngestRun[] = [];
+  const errors: IngestResult['errors'] = [];
+  for (const s of ctx.knobs.ingestStores) {
+    if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
+    if (s === 'pg' && !ctx.pg.available()) continue;
+    try {
+      runs.push(await runTarget(ctx, s, { probeApi: true }));
+    } catch (err) {
+      log(`api/${s}: FAILED — ${(err as Error).stack ?? err}`);
+      errors.push({ target: s, error: String((err as Error).message ?? err) });
+    }
+  }
+  return { layout, runs, errors, ratios: {}, cpuRatios: {} };
 }
 
 export async function benchIngest(ctx: Ctx): Promise<IngestResult> {

@@ -1,4 +1,4 @@
-// gridhub benchmark: `npm run bench [-- ingest|idle|series|rules|video …]` (default: all five).
+// gridhub benchmark: `npm run bench [-- ingest|roundtrip|api|idle|series|rules|video …]` (default: all).
 //
 // Prints figures and ratios against the targets and writes them to bench/results/latest.json. It never
 // fails on timing: the exit code is non-zero only when a part crashed. Loopback only; everything it
@@ -12,7 +12,8 @@
 // CPU 0 and the load to CPU 1), BENCH_RULES (keep; off deletes the hub's rules before the ingest runs),
 // BENCH_NODELAY (1), BENCH_TIMEOUT (600 s), BENCH_OUT
 // (bench/results/latest.json), BENCH_HUB_PROF (a directory: CPU profiles of the ingest runs' hub and
-// bare-broker processes). The hub's own GRIDHUB_INGEST_* variables reach the hub under test.
+// bare-broker processes), BENCH_RT_SECONDS (5, each round-trip phase), BENCH_PG_DURABLE (1: fsync and
+// synchronous_commit on). The hub's own GRIDHUB_INGEST_* variables reach the hub under test.
 // Rules part: BENCH_RULES_DEVICES (10000), BENCH_RULES_SECONDS (10), BENCH_RULES_WARMUP_ROUNDS (180),
 // BENCH_RULES_INTERVAL_MS (1000), BENCH_CASE_RATE (25000, without an ingest figure), BENCH_CASE_DEVICES
 // (1000), BENCH_CASE_PROBES (40), BENCH_CASE_PERIOD_MS (1000), BENCH_CASE_SECONDS (20).
@@ -24,14 +25,15 @@ import { dirname, resolve } from 'node:path';
 import { machineBusyCores } from './cpu.ts';
 import { type Ctx, log, PgHolder, readKnobs } from './env.ts';
 import { benchIdle, type IdleResult } from './idle.ts';
-import { benchIngest, type IngestResult } from './ingest.ts';
+import { benchApi, benchIngest, type IngestResult } from './ingest.ts';
 import { killAllChildren, stopAllChildren } from './proc.ts';
+import { benchRoundTrip, type RoundTripResult } from './roundtrip.ts';
 import { benchRules, type RulesResult } from './rules.ts';
 import { benchSeries, type SeriesResult } from './series.ts';
 import { fmt, mb } from './stats.ts';
 import { benchVideo, type VideoResult, videoRows } from './video.ts';
 
-const PARTS = ['ingest', 'idle', 'series', 'rules', 'video'] as const;
+const PARTS = ['ingest', 'roundtrip', 'api', 'idle', 'series', 'rules', 'video'] as const;
 type Part = (typeof PARTS)[number];
 
 const NOISY_CORES = 0.25;
@@ -44,6 +46,11 @@ const TARGETS = {
   /** Rule-evaluation capacity on one core ÷ the PostgreSQL hub's ingest rate (messages/s). */
   rulesCapacityRatio: 1,
   caseLatencyP99Ms: 100,
+  /** Issue 13: one device, QoS 1, one message in flight. */
+  roundTripMsgPerSec: 500,
+  halfCapacityAckP50Ms: 10,
+  /** Issue 13: the API while ingest runs flat out. */
+  apiP99Ms: 100,
 };
 
 interface Results {
@@ -55,6 +62,8 @@ interface Results {
   machine: Record<string, unknown>;
   targets: typeof TARGETS;
   ingest?: IngestResult;
+  roundtrip?: RoundTripResult;
+  api?: IngestResult;
   idle?: IdleResult;
   series?: SeriesResult;
   rules?: RulesResult;
@@ -148,6 +157,54 @@ function table(r: Results): string {
       }
     }
     for (const e of ing.errors) rows.push([`1 ingest ${names[e.target]}`, 'FAILED', '', '']);
+  }
+  const rt = r.roundtrip;
+  if (rt) {
+    const names = { pg: 'PostgreSQL 15 hub', pglite: 'PGlite hub', bare: `bare Aedes ${rt.aedesVersion}` };
+    for (const run of rt.runs) {
+      const isHub = run.target !== 'bare';
+      const c = run.closedLoop;
+      const h = run.halfCapacity;
+      rows.push([
+        `5 round trip, 1 device, 1 in flight: ${names[run.target]}`,
+        `${fmt(c.messagesPerSec)} msg/s`,
+        isHub ? `≥ ${TARGETS.roundTripMsgPerSec}` : '',
+        isHub ? yes(c.messagesPerSec >= TARGETS.roundTripMsgPerSec) : '',
+      ]);
+      rows.push(['    ack p50 / p99', `${fmt(c.ackMs.p50, 2)} / ${fmt(c.ackMs.p99, 2)} ms`, '', '']);
+      rows.push([
+        `    at half capacity (${fmt(h.messagesPerSec)} msg/s): ack p50 / p99`,
+        `${fmt(h.ackMs.p50, 2)} / ${fmt(h.ackMs.p99, 2)} ms`,
+        isHub ? `p50 < ${TARGETS.halfCapacityAckP50Ms} ms` : '',
+        isHub ? yes(h.ackMs.p50 < TARGETS.halfCapacityAckP50Ms) : '',
+      ]);
+      const ratio = rt.ratios[run.target as 'pg' | 'pglite'];
+      if (isHub) rows.push(['    ratio hub ÷ bare (msg/s)', fmt(ratio, 3), '', '']);
+    }
+    for (const e of rt.errors) rows.push([`5 round trip ${e.target}`, 'FAILED', '', '']);
+  }
+  const apiPart = r.api;
+  if (apiPart) {
+    for (const run of apiPart.runs) {
+      rows.push([
+        `6 API during full ingest, ${run.target}: ingest`,
+        mark(
+          `${fmt(run.readingsPerSec)} readings/s, ack p50 ${fmt(run.ackLatencyMs.p50, 1)} ms`,
+          run.cpu.other,
+        ),
+        '',
+        '',
+      ]);
+      for (const [which, a] of Object.entries(run.api ?? {})) {
+        rows.push([
+          `    GET ${which === 'cases' ? '/api/cases' : 'series'} p50 / p99 / max (${a.requests}${a.failed ? `, ${a.failed} failed` : ''})`,
+          mark(`${fmt(a.ms.p50, 1)} / ${fmt(a.ms.p99, 1)} / ${fmt(a.ms.max, 1)} ms`, run.cpu.other),
+          `p99 < ${TARGETS.apiP99Ms} ms`,
+          yes(a.ms.p99 < TARGETS.apiP99Ms),
+        ]);
+      }
+    }
+    for (const e of apiPart.errors) rows.push([`6 API during ingest ${e.target}`, 'FAILED', '', '']);
   }
   const idle = r.idle;
   if (idle) {
@@ -270,7 +327,7 @@ async function main(): Promise<number> {
   const parts = parseParts(process.argv.slice(2));
   const knobs = readKnobs();
   const t0 = Date.now();
-  const pg = new PgHolder();
+  const pg = new PgHolder(knobs.pgDurable);
   const ctx: Ctx = { knobs, pg };
   const cpus = os.cpus();
   const results: Results = {
@@ -318,6 +375,8 @@ async function main(): Promise<number> {
     for (const part of parts) {
       try {
         if (part === 'ingest') results.ingest = await benchIngest(ctx);
+        else if (part === 'roundtrip') results.roundtrip = await benchRoundTrip(ctx);
+        else if (part === 'api') results.api = await benchApi(ctx);
         else if (part === 'idle') {
           if (!pg.available()) {
             log('idle: PostgreSQL server binaries not found; skipped (the hub must not hold the store)');
@@ -352,6 +411,8 @@ async function main(): Promise<number> {
   const failed =
     results.errors.length +
     (results.ingest?.errors.length ?? 0) +
+    (results.roundtrip?.errors.length ?? 0) +
+    (results.api?.errors.length ?? 0) +
     (results.series?.errors.length ?? 0) +
     (results.rules?.errors.length ?? 0);
   clearTimeout(watchdog);

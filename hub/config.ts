@@ -55,6 +55,8 @@ export const configSchema = z
         batchSize: positiveInt.default(5000),
         /** A partial batch is written after this long. */
         flushIntervalMs: positiveInt.default(100),
+        /** Embedded store: most rows one transaction holds its single connection for (issue 13). */
+        embeddedTransactionRows: positiveInt.default(2000),
         /** Readings held in memory before the broker is pushed back (no more reads from sockets). */
         maxBuffered: positiveInt.default(100_000),
         /** Larger MQTT payloads are rejected whole, with the size as the reason. */
@@ -280,6 +282,10 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_INGEST_FLUSH_MS: {
     path: ['ingest', 'flushIntervalMs'],
     doc: 'longest wait before a partial batch is written (default 100)',
+  },
+  GRIDHUB_INGEST_EMBEDDED_TX_ROWS: {
+    path: ['ingest', 'embeddedTransactionRows'],
+    doc: 'embedded store: most rows per write transaction, so API reads wait little (default 2000)',
   },
   GRIDHUB_INGEST_MAX_BUFFERED: {
     path: ['ingest', 'maxBuffered'],

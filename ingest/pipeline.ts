@@ -192,6 +192,8 @@ export function createIngest(deps: {
    * server commits the other; the embedded store is single-threaded and takes one. */
   const flights = new Set<Promise<void>>();
   const maxFlights = db.driver === 'pg' ? 2 : 1;
+  /** PostgreSQL: the writer's own connections, apart from the API's (issue 13). */
+  const writer = db.writer ?? db;
   let stopping = false;
   let failures = 0;
   let failingSince: number | undefined;
@@ -435,8 +437,29 @@ export function createIngest(deps: {
     }
   }
 
+  /** A group-commit write is queued for the end of this event-loop turn. */
+  let writeQueued = false;
   function schedule() {
     if (stopping) return;
+    // Group commit (issue 13): a write starts as soon as the writer is free and takes everything
+    // that arrived meanwhile, so one device with one message in flight is acknowledged after one
+    // commit, not after a timer. setImmediate runs after the I/O callbacks of this turn: the
+    // messages read from every socket in the same turn join the same batch.
+    if (flights.size < maxFlights) {
+      if (!writeQueued) {
+        writeQueued = true;
+        setImmediate(() => {
+          writeQueued = false;
+          if (timer) clearTimeout(timer);
+          timer = undefined;
+          if (!stopping && flights.size < maxFlights && hasData()) void flush();
+          else if (!stopping && hasData()) schedule();
+        });
+      }
+      return;
+    }
+    // The writer is busy: the write that ends schedules the next one. The timer only bounds the
+    // wait, should that write hang in retries.
     if (buffered >= options.batchSize) {
       if (timer) clearTimeout(timer);
       timer = undefined;
@@ -466,6 +489,9 @@ export function createIngest(deps: {
     return flight;
   }
 
+  /** Resolves once the acknowledgements of the last write begun have been released. */
+  let ackedInOrder: Promise<void> = Promise.resolve();
+
   async function writeOnce() {
     const batch = ws;
     const batchAcks = acks;
@@ -477,24 +503,37 @@ export function createIngest(deps: {
     buffered = 0;
     retrying += count;
     batch.latest = [...batchLatest.values()];
-    const t0 = performance.now();
-    let ok = true;
+    // Two writes may overlap on PostgreSQL and the second may commit first; acknowledgements still
+    // leave in arrival order (PUBACKs in the order of the PUBLISHes, MQTT 3.1.1 [MQTT-4.6.0-2]),
+    // and an acknowledgement means everything that arrived before it is in the store.
+    const before = ackedInOrder;
+    let acked = () => {};
+    ackedInOrder = new Promise<void>((r) => {
+      acked = r;
+    });
     try {
-      ok = await commit(batch);
-    } finally {
-      retrying -= count;
-    }
-    m.flushes.observe((performance.now() - t0) / 1000);
-    const now = clock.now();
-    for (const a of batchAcks) {
-      if (!ok) {
-        a.done(new Error('store unavailable'));
-        continue;
+      const t0 = performance.now();
+      let ok = true;
+      try {
+        ok = await commit(batch);
+      } finally {
+        retrying -= count;
       }
-      m.ackLatency.observe((now - a.arrived) / 1000);
-      a.done();
+      m.flushes.observe((performance.now() - t0) / 1000);
+      await before;
+      const now = clock.now();
+      for (const a of batchAcks) {
+        if (!ok) {
+          a.done(new Error('store unavailable'));
+          continue;
+        }
+        m.ackLatency.observe((now - a.arrived) / 1000);
+        a.done();
+      }
+      while (held.length && hasRoom()) held.shift()!();
+    } finally {
+      acked();
     }
-    while (held.length && hasRoom()) held.shift()!();
   }
 
   /**
@@ -582,12 +621,20 @@ export function createIngest(deps: {
 
   /** Writes a batch to the store itself: retries what retrying cures, splits what it cannot. */
   async function writeDirect(batch: WriteSet, mayspool: boolean): Promise<boolean> {
-    // A stack of parts still to write; the first half on top, so rows keep their order.
+    // A stack of parts still to write; the first half on top, so rows keep their order. On the
+    // embedded store (one connection, on this thread) one transaction holds at most
+    // embeddedTransactionRows rows: the API's reads wait for one part, not for the whole batch.
     const todo: WriteSet[] = [batch];
+    const cap = options.embeddedTransactionRows;
+    const size = db.driver === 'pglite' ? writeSetSize(batch) : 0;
+    if (size > cap) {
+      todo.pop();
+      for (let end = size; end > 0; end -= cap) todo.push(sliceWriteSet(batch, Math.max(0, end - cap), end));
+    }
     for (let attempt = 0; todo.length > 0; ) {
       const part = todo[todo.length - 1]!;
       try {
-        const written = await writeBatch(db, part);
+        const written = await writeBatch(writer, part);
         todo.pop();
         for (const [table, n] of Object.entries(written)) m.rows.inc({ table }, n);
         if (failures > 0) log.info({ failures }, 'store writes recovered');

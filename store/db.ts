@@ -14,6 +14,12 @@ export interface Db extends Queryable {
   /** Runs fn in one transaction on one connection; rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * PostgreSQL: the ingest writer's own connections (issue 13), so a request of the API never
+   * waits for a pool connection behind a batch write. Absent (PGlite, one connection): the writer
+   * uses this Db. Closed with it.
+   */
+  readonly writer?: Db;
 }
 
 export type Dialect = 'timescale' | 'postgres';

@@ -6,13 +6,30 @@ import { describeStoreError, isRetryable } from './errors.ts';
 // timestamptz comes back as Date (the default); int8 and numeric stay strings and are converted
 // by the repositories, so a count over 2^53 is never silently rounded here.
 
+/** Connections of the ingest writer's own pool: it writes at most two batches at once. */
+export const WRITER_CONNECTIONS = 2;
+
 export async function createPgDb(
   url: string,
   opts: { poolSize?: number; logger?: Logger; signal?: AbortSignal } = {},
 ): Promise<Db> {
+  const pool = newPool(url, opts.poolSize ?? 8, opts.logger);
+  await waitForServer(pool, opts.logger, opts.signal);
+  // The ingest writer gets connections of its own (issue 13): the API's reads and the rules'
+  // queries never wait for a connection behind a batch of thousands of rows, and a burst of API
+  // requests never holds up the commit the devices' acknowledgements wait for.
+  // Same application_name: operators (and the fault tests) find every connection of the hub by it.
+  const writePool = newPool(url, WRITER_CONNECTIONS, opts.logger);
+  const db = poolDb(pool, async () => {
+    await Promise.all([pool.end(), writePool.end()]);
+  });
+  return { ...db, writer: poolDb(writePool, () => writePool.end()) };
+}
+
+function newPool(url: string, max: number, logger: Logger | undefined): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
-    max: opts.poolSize ?? 8,
+    max,
     application_name: 'gridhub',
     // Nothing may wait forever on a dead server: ingest retries failed batches itself.
     connectionTimeoutMillis: 10_000,
@@ -20,8 +37,11 @@ export async function createPgDb(
   });
   // An idle client that errors (server restart) must not crash the process; the next query
   // reconnects. Checked-out clients get their own listener (transaction below).
-  pool.on('error', (err) => opts.logger?.debug({ err: err.message }, 'idle database connection lost'));
-  await waitForServer(pool, opts.logger, opts.signal);
+  pool.on('error', (err) => logger?.debug({ err: err.message }, 'idle database connection lost'));
+  return pool;
+}
+
+function poolDb(pool: pg.Pool, close: () => Promise<void>): Db {
   const db: Db = {
     driver: 'pg',
     async query<T>(sql: string, params?: unknown[]) {
@@ -66,9 +86,7 @@ export async function createPgDb(
         client.release(broken);
       }
     },
-    async close() {
-      await pool.end();
-    },
+    close,
   };
   return db;
 }

@@ -171,12 +171,57 @@ export function describeRow(w: WriteSet): {
 // Epoch milliseconds travel as float8 and become timestamptz in SQL: no Date objects or ISO
 // strings on the hot path.
 const TS = 'to_timestamp(t / 1000.0)';
+/** Set once the store refused the single-statement write (see writeBatch). */
+let singleStatementRefused = false;
 
 /**
  * Writes one batch in one transaction. Every insert is idempotent (ON CONFLICT DO NOTHING on the
  * natural key), so a batch retried after an outage or redelivered by a device is stored once.
  */
 export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, number>> {
+  // The common batch — numeric readings and their latest values — is one statement: one round trip
+  // and one commit, where BEGIN, two INSERTs and COMMIT are four (issue 13: a device with one message
+  // in flight waits for all of them). A data-modifying WITH runs to completion whether or not the
+  // outer statement reads it, and the statement is atomic on its own (PostgreSQL 15 §7.8.4).
+  if (
+    w.telemetry.ts.length &&
+    !w.values.ts.length &&
+    !w.events.length &&
+    !w.rejected.length &&
+    !singleStatementRefused
+  ) {
+    const l = w.latest;
+    try {
+      await db.query(
+        `WITH t AS (
+           INSERT INTO telemetry (ts, device_id, key, value)
+           SELECT ${TS}, d, k, v FROM unnest($1::float8[], $2::text[], $3::text[], $4::float8[]) AS u(t, d, k, v)
+           ON CONFLICT DO NOTHING)
+         INSERT INTO telemetry_latest (device_id, key, ts, value, value_json)
+         SELECT d, k, ${TS}, v, j::jsonb FROM unnest($5::text[], $6::text[], $7::float8[], $8::float8[], $9::text[]) AS u(d, k, t, v, j)
+         ORDER BY d, k
+         ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, value_json = excluded.value_json
+         WHERE telemetry_latest.ts <= excluded.ts`,
+        [
+          w.telemetry.ts,
+          w.telemetry.deviceId,
+          w.telemetry.key,
+          w.telemetry.value,
+          l.map((r) => r.deviceId),
+          l.map((r) => r.key),
+          l.map((r) => r.ts),
+          l.map((r) => r.value),
+          l.map((r) => r.json),
+        ],
+      );
+      return { telemetry: w.telemetry.ts.length };
+    } catch (err) {
+      // A store that cannot run it (an extension refusing INSERT in WITH: SQLSTATE 0A000) gets
+      // the transaction below from now on; any other error is the caller's to judge.
+      if ((err as { code?: string }).code !== '0A000') throw err;
+      singleStatementRefused = true;
+    }
+  }
   return db.transaction(async (tx) => {
     const written: Record<string, number> = {};
     if (w.telemetry.ts.length) {

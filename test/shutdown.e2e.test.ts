@@ -121,19 +121,39 @@ describe('exactly once: a resent QoS 1 PUBLISH (DUP, same packet id) is stored o
 
 describe('shutdown drains in order', () => {
   it('PUBACKs of messages taken before stop leave before the sockets close, and all is stored', async () => {
-    // A long flush interval keeps the messages buffered until stop() flushes them.
+    // The writer writes as soon as it is free (group commit, issue 13): a transaction held open on
+    // the embedded store's one connection keeps it busy, so the messages wait, unacknowledged,
+    // until stop() — the first in the write that waits, the rest buffered.
     const t = await startTestHub({ overrides: { ingest: { flushIntervalMs: 5000 } } });
     const dataDir = t.dataDir;
     const token = await t.device({ id: 'drain-1', profile: 'noise-level' });
     const port = Number(new URL(t.mqttUrl).port);
     const c = await rawClient(port, token, 'drain');
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let held = () => {};
+    const holding = new Promise<void>((r) => {
+      held = r;
+    });
+    const blocker = t.hub.parts.store.db.transaction(async () => {
+      held();
+      await gate;
+    });
+    await holding;
     for (let i = 1; i <= 20; i++) c.publish(i, `{"LAeq":${40 + i}}`);
+    const waiting = () => {
+      const s = t.hub.parts.ingest.stats();
+      return s.buffered + s.retrying;
+    };
     const until = Date.now() + 10_000;
-    while (t.hub.parts.ingest.stats().buffered < 20 && Date.now() < until)
-      await new Promise((r) => setTimeout(r, 10));
-    expect(t.hub.parts.ingest.stats().buffered).toBe(20);
+    while (waiting() < 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    expect(waiting()).toBe(20);
     const closed = new Promise<void>((r) => c.socket.once('close', () => r()));
     const stopping = t.stop({ keepData: true });
+    release();
+    await blocker;
     const acks: number[] = [];
     for (let i = 0; i < 20; i++) acks.push(((await c.next('puback')) as mqttPacket.IPubackPacket).messageId!);
     expect(acks.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));

@@ -1,0 +1,143 @@
+// Issue 13: group commit — a write starts as soon as the writer is free and takes everything that
+// arrived meanwhile (the flush timer only bounds the wait); on the embedded store one transaction
+// holds at most `embeddedTransactionRows` rows. The store is a real embedded PGlite in memory.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../hub/clock.ts';
+import { loadConfig } from '../hub/config.ts';
+import { silentLogger } from '../hub/logger.ts';
+import { Metrics } from '../hub/metrics.ts';
+import type { Device, Registry } from '../registry/index.ts';
+import { type Db, migrate, type Queryable, wrapPglite } from '../store/index.ts';
+import { openPglite } from '../store/pglite-driver.ts';
+import { createIngest, type Inbound } from './pipeline.ts';
+
+const registry = { presence: { seen() {} } } as unknown as Registry;
+const device = (id: string) => ({ id, profile: 'generic' }) as Device;
+
+let packetId = 0;
+const msg = (deviceId: string, payload: unknown): Inbound => ({
+  device: device(deviceId),
+  clientId: deviceId,
+  topic: 'v1/devices/me/telemetry',
+  payload: Buffer.from(JSON.stringify(payload)),
+  qos: 1,
+  messageId: (++packetId % 65535) + 1,
+});
+
+/** The store, counting its writes: transactions, and single-statement writes outside one. */
+function counting(db: Db) {
+  const tx = { count: 0 };
+  const wrapped: Db = {
+    ...db,
+    driver: db.driver,
+    query: (sql, params) => {
+      if (/^\s*(WITH|INSERT)\b/i.test(sql)) tx.count++;
+      return db.query(sql, params);
+    },
+    exec: (sql) => db.exec(sql),
+    close: () => db.close(),
+    transaction<T>(fn: (q: Queryable) => Promise<T>) {
+      tx.count++;
+      return db.transaction(fn);
+    },
+  };
+  return { db: wrapped, tx };
+}
+
+describe('group commit in the ingest writer', () => {
+  let db: Db;
+  beforeAll(async () => {
+    db = wrapPglite(await openPglite('memory://'));
+    await migrate(db, { timescale: 'off', retentionDays: 400, compressAfterDays: 7 });
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  it('a durable QoS 1 message is written and acknowledged at once, not after the flush timer', async () => {
+    const c = counting(db);
+    const ingest = createIngest({
+      db: c.db,
+      registry,
+      clock: systemClock(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+      // A timer of 10 minutes: an acknowledgement that waited for it would time the test out.
+      options: { ...loadConfig({}).ingest, flushIntervalMs: 600_000 },
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++)
+      await new Promise<void>((resolve, reject) =>
+        ingest.telemetry(msg('gc-1', { n: i }), (err) => (err ? reject(err) : resolve())),
+      );
+    const ms = performance.now() - t0;
+    // 20 round trips, one commit each; generous: 10 s would be 500 ms per message.
+    expect(ms).toBeLessThan(10_000);
+    expect(c.tx.count).toBe(20);
+    const rows = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM telemetry WHERE device_id = 'gc-1'`,
+    );
+    expect(rows[0]!.n).toBe('20');
+    await ingest.stop();
+  });
+
+  it('messages arriving while a write runs go together into the next write', async () => {
+    const c = counting(db);
+    const ingest = createIngest({
+      db: c.db,
+      registry,
+      clock: systemClock(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+      options: { ...loadConfig({}).ingest, flushIntervalMs: 600_000 },
+    });
+    const acks: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++)
+      acks.push(
+        new Promise<void>((resolve, reject) =>
+          ingest.telemetry(msg(`gc-2-${i % 20}`, { n: i }), (err) => (err ? reject(err) : resolve())),
+        ),
+      );
+    await Promise.all(acks);
+    // Sent in one turn: one write (nothing was running when they arrived), at most a few.
+    expect(c.tx.count).toBeGreaterThanOrEqual(1);
+    expect(c.tx.count).toBeLessThanOrEqual(3);
+    const rows = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM telemetry WHERE device_id LIKE 'gc-2-%'`,
+    );
+    expect(rows[0]!.n).toBe('200');
+    await ingest.stop();
+  });
+
+  it('on the embedded store one transaction holds at most embeddedTransactionRows rows', async () => {
+    const c = counting(db);
+    const ingest = createIngest({
+      db: c.db,
+      registry,
+      clock: systemClock(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+      options: { ...loadConfig({}).ingest, flushIntervalMs: 600_000, embeddedTransactionRows: 25 },
+    });
+    const acks: Promise<void>[] = [];
+    // 100 messages of 1 reading from 10 devices in one turn: 100 telemetry rows + 10 latest rows.
+    for (let i = 0; i < 100; i++)
+      acks.push(
+        new Promise<void>((resolve, reject) =>
+          ingest.telemetry(msg(`gc-3-${i % 10}`, { n: i }), (err) => (err ? reject(err) : resolve())),
+        ),
+      );
+    await Promise.all(acks);
+    // 110 rows in parts of 25: 5 transactions (100 + 10 rows, ceil(110 / 25)).
+    expect(c.tx.count).toBe(5);
+    const rows = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM telemetry WHERE device_id LIKE 'gc-3-%'`,
+    );
+    expect(rows[0]!.n).toBe('100');
+    const latest = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM telemetry_latest WHERE device_id LIKE 'gc-3-%'`,
+    );
+    expect(latest[0]!.n).toBe('10');
+    await ingest.stop();
+  });
+});
