@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestHub, type TestHub } from './support/hub.ts';
+import { eventually, holdStore, startTestHub, type TestHub } from './support/hub.ts';
 import { rawConnect } from './support/raw-mqtt.ts';
 
 const LOC = { lng: 120.165, lat: 30.255 };
@@ -209,19 +209,7 @@ describe('MQTT 5 devices', () => {
     // The writer commits as soon as it is free (group commit), so PUBACKs could leave before the
     // 101st message arrives: a transaction held open on the embedded store's one connection keeps
     // the first 100 unacknowledged, as a slow store would.
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let held = () => {};
-    const holding = new Promise<void>((r) => {
-      held = r;
-    });
-    const blocker = t.hub.parts.store.db.transaction(async () => {
-      held();
-      await gate;
-    });
-    await holding;
+    const store = await holdStore(t);
     const burst = Array.from({ length: 101 }, (_, i) =>
       raw.socket.write(
         mqttPacket.generate(
@@ -243,8 +231,8 @@ describe('MQTT 5 devices', () => {
       const d = (await raw.next('disconnect')) as any;
       expect(d?.reasonCode).toBe(0x93);
     } finally {
-      release();
-      await blocker;
+      store.release();
+      await store.done;
       raw.end();
     }
   });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { startTestHub, type TestHub } from './support/hub.ts';
+import { holdStore, startTestHub, type TestHub } from './support/hub.ts';
 
 /** A bare MQTT 3.1.1 connection that sends exactly the packets a test writes (DUP, packet ids). */
 async function rawClient(port: number, token: string, clientId: string) {
@@ -129,19 +129,7 @@ describe('shutdown drains in order', () => {
     const token = await t.device({ id: 'drain-1', profile: 'noise-level' });
     const port = Number(new URL(t.mqttUrl).port);
     const c = await rawClient(port, token, 'drain');
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let held = () => {};
-    const holding = new Promise<void>((r) => {
-      held = r;
-    });
-    const blocker = t.hub.parts.store.db.transaction(async () => {
-      held();
-      await gate;
-    });
-    await holding;
+    const store = await holdStore(t);
     for (let i = 1; i <= 20; i++) c.publish(i, `{"LAeq":${40 + i}}`);
     const waiting = () => {
       const s = t.hub.parts.ingest.stats();
@@ -152,8 +140,8 @@ describe('shutdown drains in order', () => {
     expect(waiting()).toBe(20);
     const closed = new Promise<void>((r) => c.socket.once('close', () => r()));
     const stopping = t.stop({ keepData: true });
-    release();
-    await blocker;
+    store.release();
+    await store.done;
     const acks: number[] = [];
     for (let i = 0; i < 20; i++) acks.push(((await c.next('puback')) as mqttPacket.IPubackPacket).messageId!);
     expect(acks.sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));

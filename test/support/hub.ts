@@ -175,3 +175,24 @@ export function connectRefused(url: string, username: string | undefined): Promi
     });
   });
 }
+
+/**
+ * Holds a transaction open on the embedded store's one connection, as a slow store would: ingest
+ * writes wait and their PUBACKs with them, until `release()` (then await `done`).
+ */
+export async function holdStore(t: TestHub): Promise<{ release: () => void; done: Promise<void> }> {
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let held = () => {};
+  const holding = new Promise<void>((r) => {
+    held = r;
+  });
+  const done = t.hub.parts.store.db.transaction(async () => {
+    held();
+    await gate;
+  });
+  await holding;
+  return { release, done: done.then(() => undefined) };
+}
