@@ -317,6 +317,17 @@ describe('finding 6: persistent sessions and server-side RPC', () => {
         .status,
     ).toBe(400);
     expect((await t.api('POST', '/api/devices/f6-bin/rpc', { params: {} })).status).toBe(400);
+    // The edge of expirationTime: the largest date JavaScript can format is accepted; past it (1e20
+    // once made a reason formatter throw) is a 400 naming the field, never a 5xx.
+    for (const expirationTime of [8.64e15 + 1, 1e20]) {
+      const r = await t.api('POST', '/api/devices/f6-bin/rpc', { method: 'x', expirationTime });
+      expect(r.status).toBe(400);
+      expect(r.body.error.message).toMatch(/expirationTime/);
+    }
+    expect(
+      (await t.api('POST', '/api/devices/f6-bin/rpc', { method: 'x', expirationTime: 8.64e15, oneway: true }))
+        .status,
+    ).toBe(201);
     expect((await t.api('POST', '/api/devices/nope/rpc', { method: 'x' })).status).toBe(404);
     expect((await t.api('POST', '/api/devices/f6-bin/rpc', { method: 'x' }, null)).status).toBe(401);
   });
