@@ -1,52 +1,12 @@
 // Finding 8: with TLS on, plain MQTT can be turned off; optional X.509 device authentication by
 // the client certificate's SHA-256 fingerprint over MQTTS (as ThingsBoard's X.509 credentials).
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestHub, type TestHub } from './support/hub.ts';
-
-const hasOpenssl = spawnSync('openssl', ['version']).error === undefined;
-if (!hasOpenssl && process.env.CI === 'true')
-  throw new Error('CI requires openssl (apt-get install -y openssl)');
-
-function selfSigned(dir: string, name: string) {
-  const key = join(dir, `${name}.key`);
-  const cert = join(dir, `${name}.pem`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  const fp = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'], {
-    encoding: 'utf8',
-  });
-  return {
-    key: readFileSync(key),
-    cert: readFileSync(cert),
-    certFile: cert,
-    keyFile: key,
-    fingerprint: fp.split('=')[1]!.trim(),
-  };
-}
+import { hasOpenssl, selfSigned } from './support/tls.ts';
 
 describe.skipIf(!hasOpenssl)('MQTTS only, X.509 devices (needs openssl: apt-get install -y openssl)', () => {
   let t: TestHub;

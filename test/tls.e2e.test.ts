@@ -1,18 +1,13 @@
 // HTTPS and MQTTS with GRIDHUB_TLS_CERT + GRIDHUB_TLS_KEY (a self-signed certificate made here).
-import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../hub/config.ts';
 import { ConfigError } from '../hub/errors.ts';
 import { createHub } from '../hub/index.ts';
 import { ADMIN_TOKEN, startTestHub, type TestHub } from './support/hub.ts';
-
-const hasOpenssl = spawnSync('openssl', ['version']).error === undefined;
-if (!hasOpenssl && process.env.CI === 'true')
-  throw new Error('CI requires openssl (apt-get install -y openssl)');
+import { hasOpenssl, selfSigned } from './support/tls.ts';
 
 describe.skipIf(!hasOpenssl)('TLS (needs openssl: apt-get install -y openssl)', () => {
   let t: TestHub;
@@ -20,29 +15,7 @@ describe.skipIf(!hasOpenssl)('TLS (needs openssl: apt-get install -y openssl)', 
   let key: string;
   beforeAll(async () => {
     t = await startTestHub();
-    cert = join(t.dataDir, 'cert.pem');
-    key = join(t.dataDir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
+    ({ certFile: cert, keyFile: key } = selfSigned(t.dataDir, '127.0.0.1', 'cert'));
     await t.stop({ keepData: true });
     t = await startTestHub({ dataDir: t.dataDir, overrides: { tlsCert: cert, tlsKey: key, mqttsPort: 0 } });
   });
