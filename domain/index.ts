@@ -102,3 +102,22 @@ export {
 } from './profiles.ts';
 export { ACTOR_ROLES, type ActorRole, ROLES, type Role, RULE_READER_ROLES, roleSchema } from './roles.ts';
 export { isIanaZone, timeZoneSchema } from './time-zone.ts';
+export {
+  type CaseDetail,
+  type CaseSummary,
+  type CaseView,
+  caseDetailSchema,
+  caseEvidenceSchema,
+  caseSummarySchema,
+  caseViewSchema,
+  loginAnswerSchema,
+  meSchema,
+  type Page,
+  pageSchema,
+  type TimelineEntryView,
+  timelineEntryViewSchema,
+  type UnitView,
+  type UserView,
+  unitViewSchema,
+  userViewSchema,
+} from './views.ts';

@@ -4,6 +4,7 @@ import type { Device } from '../../registry/index.ts';
 import type { Video } from '../../video/index.ts';
 import { access, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
+import { objectAnswer, pageAnswer } from '../responses.ts';
 import { limitParam } from '../schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(128) });
@@ -30,6 +31,7 @@ export const cameraRoutes = (deps: WebDeps & { video: Video }) => async (app: Ap
     {
       config: READ,
       schema: {
+        response: { 200: pageAnswer('a camera (device view) with its stream state') },
         tags: ['cameras'],
         description: 'Cameras with their live view state (idle, starting, live, retrying, failed).',
         querystring: z.object({
@@ -57,7 +59,14 @@ export const cameraRoutes = (deps: WebDeps & { video: Video }) => async (app: Ap
 
   app.get(
     '/api/cameras/:id',
-    { config: READ, schema: { tags: ['cameras'], params: idParams } },
+    {
+      config: READ,
+      schema: {
+        response: { 200: objectAnswer('a camera (device view) with its stream state') },
+        tags: ['cameras'],
+        params: idParams,
+      },
+    },
     async (req) => video.describe(await visibleCamera(req.params.id, req)),
   );
 

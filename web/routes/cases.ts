@@ -1,16 +1,22 @@
 import { z } from 'zod';
 import {
   CASE_STATUSES,
+  calendarSchema,
   caseActionBody,
+  caseDetailSchema,
+  caseSummarySchema,
+  caseViewSchema,
   categorySchema,
   kpiLevelSchema,
   MEDIA_ID_RE,
   newCaseBody,
+  pageSchema,
   urgencySchema,
 } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
+import { kpiAnswer } from '../responses.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 
 const caseId = z.string().min(1).max(64);
@@ -25,6 +31,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
+        response: { 200: pageSchema(caseViewSchema) },
         tags: ['cases'],
         querystring: z.object({
           status: z.enum(CASE_STATUSES).optional(),
@@ -64,6 +71,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
+        response: { 200: caseSummarySchema },
         tags: ['cases'],
         description:
           'Open cases per grid, counts by status, devices in alarm (the overview map); scoped like the case list.',
@@ -79,7 +87,10 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get(
     '/api/cases/:id',
-    { config: { access: access.signedIn }, schema: { tags: ['cases'], params: z.object({ id: caseId }) } },
+    {
+      config: { access: access.signedIn },
+      schema: { response: { 200: caseDetailSchema }, tags: ['cases'], params: z.object({ id: caseId }) },
+    },
     async (req) => {
       const c = await cases.get(req.params.id, req.principal);
       inScopeOr404(seesCase(await req.scope(), c), 'case', req.params.id);
@@ -94,6 +105,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.roles('operator', 'dispatcher', 'inspector'), audit: 'case.report' },
       bodyLimit: 64 * 1024,
       schema: {
+        response: { 201: caseDetailSchema },
         tags: ['cases'],
         description: 'A case reported by a person (inspector on patrol, operator taking a call).',
         body: newCaseBody,
@@ -124,6 +136,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.roles('operator', 'dispatcher', 'unit', 'inspector'), audit: 'case.action' },
       bodyLimit: 16 * 1024,
       schema: {
+        response: { 200: caseDetailSchema },
         tags: ['cases'],
         params: z.object({ id: caseId }),
         body: caseActionBody,
@@ -162,6 +175,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
+        response: { 200: kpiAnswer },
         tags: ['cases'],
         querystring: z.object({
           from: timeParam,
@@ -204,16 +218,24 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     }),
   );
 
-  app.get('/api/categories', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () => ({
-    items: catalogue.categories.list(),
-    next: null,
-  }));
+  app.get(
+    '/api/categories',
+    {
+      config: { access: access.admin },
+      schema: { response: { 200: pageSchema(categorySchema) }, tags: ['cases'] },
+    },
+    async () => ({
+      items: catalogue.categories.list(),
+      next: null,
+    }),
+  );
 
   app.put(
     '/api/categories/:code',
     {
       config: { access: access.admin, audit: 'category.save' },
       schema: {
+        response: { 200: categorySchema },
         tags: ['cases'],
         params: z.object({ code: z.string().max(16) }),
         body: categorySchema.omit({ code: true }),
@@ -226,8 +248,10 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/calendar', { config: { access: access.admin }, schema: { tags: ['cases'] } }, async () =>
-    catalogue.calendar(),
+  app.get(
+    '/api/calendar',
+    { config: { access: access.admin }, schema: { response: { 200: calendarSchema }, tags: ['cases'] } },
+    async () => catalogue.calendar(),
   );
 
   app.put(
@@ -235,7 +259,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.admin, audit: 'calendar.set' },
       bodyLimit: 256 * 1024,
-      schema: { tags: ['cases'], body: z.record(z.string(), z.unknown()) },
+      schema: { response: { 200: calendarSchema }, tags: ['cases'], body: z.record(z.string(), z.unknown()) },
     },
     async (req) => catalogue.setCalendar(req.body),
   );

@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { pageSchema } from '../../domain/index.ts';
 import { badRequest, bucketOrigin, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import { checkUrl, redact } from '../../video/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
+import { deviceAnswer, noContent, objectAnswer, pageAnswer, seriesAnswer } from '../responses.ts';
 import {
   limitParam,
   newDeviceBody,
@@ -39,7 +41,11 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: ADMIN('device.create'),
       bodyLimit: 16 * 1024,
-      schema: { tags: ['devices'], body: newDeviceBody },
+      schema: {
+        response: { 201: deviceAnswer.extend({ accessToken: z.string() }) },
+        tags: ['devices'],
+        body: newDeviceBody,
+      },
     },
     async (req, reply) => {
       const { device, accessToken } = await registry.devices.create(req.body);
@@ -52,6 +58,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
+        response: { 200: pageSchema(deviceAnswer) },
         tags: ['devices'],
         querystring: z.object({
           gridCode: z
@@ -80,7 +87,10 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get(
     '/api/devices/:id',
-    { config: { access: access.signedIn }, schema: { tags: ['devices'], params: idParams } },
+    {
+      config: { access: access.signedIn },
+      schema: { response: { 200: deviceAnswer }, tags: ['devices'], params: idParams },
+    },
     async (req) => {
       const d = await visible(req, req.params.id);
       return { ...view(d), latest: await deps.reader.latest(d.id) };
@@ -92,20 +102,30 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: ADMIN('device.update'),
       bodyLimit: 16 * 1024,
-      schema: { tags: ['devices'], params: idParams, body: patchDeviceBody },
+      schema: { response: { 200: deviceAnswer }, tags: ['devices'], params: idParams, body: patchDeviceBody },
     },
     async (req) => view(await registry.devices.update(req.params.id, req.body)),
   );
 
   app.delete(
     '/api/devices/:id',
-    { config: ADMIN('device.delete'), schema: { tags: ['devices'], params: idParams } },
+    {
+      config: ADMIN('device.delete'),
+      schema: { response: { 200: objectAnswer('what was deleted') }, tags: ['devices'], params: idParams },
+    },
     async (req) => registry.devices.delete(req.params.id),
   );
 
   app.post(
     '/api/devices/:id/token',
-    { config: ADMIN('device.token.rotate'), schema: { tags: ['devices'], params: idParams } },
+    {
+      config: ADMIN('device.token.rotate'),
+      schema: {
+        response: { 200: objectAnswer('the new access token (shown once)') },
+        tags: ['devices'],
+        params: idParams,
+      },
+    },
     async (req) => ({
       id: req.params.id,
       accessToken: await registry.devices.rotateToken(req.params.id),
@@ -114,7 +134,10 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.delete(
     '/api/devices/:id/token',
-    { config: ADMIN('device.token.revoke'), schema: { tags: ['devices'], params: idParams } },
+    {
+      config: ADMIN('device.token.revoke'),
+      schema: { response: { 204: noContent }, tags: ['devices'], params: idParams },
+    },
     async (req, reply) => {
       await registry.devices.revokeToken(req.params.id);
       return reply.code(204).send();
@@ -125,7 +148,12 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/devices/:id/series',
     {
       config: { access: access.signedIn },
-      schema: { tags: ['telemetry'], params: idParams, querystring: seriesQuery },
+      schema: {
+        response: { 200: seriesAnswer },
+        tags: ['telemetry'],
+        params: idParams,
+        querystring: seriesQuery,
+      },
     },
     async (req) => {
       const d = await visible(req, req.params.id);
@@ -150,6 +178,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
+        response: { 200: z.looseObject({ items: z.array(z.looseObject({})) }) },
         tags: ['telemetry'],
         params: idParams,
         querystring: z.object({
@@ -171,7 +200,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/devices/:id/limits',
     {
-      schema: { tags: ['devices'], params: idParams },
+      schema: { response: { 200: z.looseObject({ id: z.string() }) }, tags: ['devices'], params: idParams },
       config: { access: access.roles('operator') },
     },
     async (req) => {
@@ -206,7 +235,12 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
   app.post(
     '/api/devices/:id/rpc',
     {
-      schema: { tags: ['devices'], params: idParams, body: rpcBody },
+      schema: {
+        response: { 201: objectAnswer('the RPC request and its state') },
+        tags: ['devices'],
+        params: idParams,
+        body: rpcBody,
+      },
       config: ADMIN('device.rpc'),
     },
     async (req, reply) => {
@@ -218,7 +252,14 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
   );
   app.get(
     '/api/devices/:id/rpc',
-    { schema: { tags: ['devices'], params: idParams }, config: ADMIN() },
+    {
+      schema: {
+        response: { 200: pageAnswer('an RPC request and its state') },
+        tags: ['devices'],
+        params: idParams,
+      },
+      config: ADMIN(),
+    },
     async (req) => {
       const d = registry.devices.get(req.params.id);
       return { items: rpcOf().list(d.id), next: null };
@@ -227,7 +268,11 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/devices/:id/rpc/:rpcId',
     {
-      schema: { tags: ['devices'], params: idParams.extend({ rpcId: z.string().uuid() }) },
+      schema: {
+        response: { 200: objectAnswer('the RPC request and its state') },
+        tags: ['devices'],
+        params: idParams.extend({ rpcId: z.string().uuid() }),
+      },
       config: ADMIN(),
     },
     async (req) => {
@@ -244,6 +289,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       config: ADMIN('device.attributes'),
       bodyLimit: 64 * 1024,
       schema: {
+        response: { 200: deviceAnswer },
         tags: ['devices'],
         params: idParams,
         body: z

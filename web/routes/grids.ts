@@ -3,6 +3,7 @@ import { areaCodeSchema, levelOf } from '../../domain/index.ts';
 import { bucketOrigin, notFound } from '../../kernel/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
+import { objectAnswer, seriesAnswer } from '../responses.ts';
 import { seriesQuery, seriesWindow } from '../schemas.ts';
 
 const areaCode = areaCodeSchema;
@@ -27,7 +28,13 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get(
     '/api/grids',
-    { config: { access: access.signedIn }, schema: { tags: ['grids'] } },
+    {
+      config: { access: access.signedIn },
+      schema: {
+        response: { 200: z.looseObject({ items: z.array(z.looseObject({ code: z.string() })) }) },
+        tags: ['grids'],
+      },
+    },
     async (req) => ({
       items: prune(registry.grids.tree() as TreeNode[], await req.scope()),
     }),
@@ -39,7 +46,13 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/grids/features',
     {
       config: { access: access.signedIn },
-      schema: { tags: ['grids'], description: 'All unit grids as one GeoJSON FeatureCollection.' },
+      schema: {
+        response: {
+          200: z.looseObject({ type: z.literal('FeatureCollection'), features: z.array(z.looseObject({})) }),
+        },
+        tags: ['grids'],
+        description: 'All unit grids as one GeoJSON FeatureCollection.',
+      },
     },
     async (req, reply) => {
       const scope = await req.scope();
@@ -61,7 +74,11 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/grids/:code',
     {
       config: { access: access.signedIn },
-      schema: { tags: ['grids'], params: z.object({ code: areaCode }) },
+      schema: {
+        response: { 200: z.looseObject({ code: z.string(), level: z.string() }) },
+        tags: ['grids'],
+        params: z.object({ code: areaCode }),
+      },
     },
     async (req) => {
       const { code } = req.params;
@@ -95,6 +112,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.admin, audit: 'grids.upsert' },
       bodyLimit: 50 * 1024 * 1024,
       schema: {
+        response: { 200: objectAnswer('what the import stored') },
         tags: ['grids'],
         description: 'Upserts a GeoJSON FeatureCollection of unit grids by properties.code (15 digits).',
         body: z.object({ type: z.literal('FeatureCollection'), features: z.array(z.any()) }).passthrough(),
@@ -108,6 +126,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
+        response: { 200: seriesAnswer.extend({ devices: z.number() }) },
         tags: ['telemetry'],
         params: z.object({ code: areaCode }),
         querystring: seriesQuery.extend({ profile: z.string().max(64).optional() }),

@@ -5,6 +5,7 @@ import { createMediaStore, type MediaStore } from '../../store/index.ts';
 import { access, seesCase } from '../access.ts';
 import type { Principal } from '../auth.ts';
 import type { App, WebDeps } from '../context.ts';
+import { rawAnswer } from '../responses.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,6 +42,7 @@ export const mediaRoutes = (deps: WebDeps) => async (app: App) => {
       // contract.md: reporting a case with photos is for admin, operator, dispatcher, inspector.
       config: { access: access.roles('operator', 'dispatcher', 'inspector'), audit: 'media.upload' },
       schema: {
+        response: { 201: z.object({ id: z.string(), type: z.string(), bytes: z.number(), url: z.string() }) },
         tags: ['cases'],
         description: `Uploads one photo (raw JPEG, PNG or WebP body, at most ${maxBytes} bytes; the type is judged by the content). Answers its id for POST /api/cases photos.`,
       },
@@ -74,7 +76,11 @@ export const mediaRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/media/:id',
     {
       config: { access: access.signedIn },
-      schema: { tags: ['cases'], params: z.object({ id: z.string().max(64) }) },
+      schema: {
+        response: { 200: rawAnswer('the image (image/jpeg, image/png or image/webp)') },
+        tags: ['cases'],
+        params: z.object({ id: z.string().max(64) }),
+      },
     },
     async (req, reply) => {
       const p = req.principal!;

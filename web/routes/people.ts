@@ -1,9 +1,17 @@
 import { z } from 'zod';
-import { roleSchema } from '../../domain/index.ts';
+import {
+  loginAnswerSchema,
+  meSchema,
+  pageSchema,
+  roleSchema,
+  unitViewSchema,
+  userViewSchema,
+} from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
 import type { App, WebDeps } from '../context.ts';
+import { noContent } from '../responses.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'letters, digits and . _ @ -');
 const gridCodes = z
@@ -28,6 +36,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.public, audit: 'auth.login' },
       bodyLimit: 4 * 1024,
       schema: {
+        response: { 200: loginAnswerSchema },
         tags: ['people'],
         security: [],
         description:
@@ -52,7 +61,10 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.post(
     '/api/auth/logout',
-    { config: { access: access.signedIn, audit: 'auth.logout' }, schema: { tags: ['people'] } },
+    {
+      config: { access: access.signedIn, audit: 'auth.logout' },
+      schema: { response: { 204: noContent }, tags: ['people'] },
+    },
     async (req, reply) => {
       const token = req.principal?.via === 'admin-token' ? undefined : sessionToken(req);
       if (token) await people.logout(token);
@@ -61,18 +73,22 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/me', { config: { access: access.signedIn }, schema: { tags: ['people'] } }, async (req) => {
-    const p = req.principal!;
-    return {
-      kind: p.kind,
-      id: p.userId ?? null,
-      name: p.name ?? (p.kind === 'admin' ? 'admin token' : null),
-      role: p.role,
-      unitId: p.unitId ?? null,
-      gridCodes: p.gridCodes ?? [],
-      via: p.via,
-    };
-  });
+  app.get(
+    '/api/me',
+    { config: { access: access.signedIn }, schema: { response: { 200: meSchema }, tags: ['people'] } },
+    async (req) => {
+      const p = req.principal!;
+      return {
+        kind: p.kind,
+        id: p.userId ?? null,
+        name: p.name ?? (p.kind === 'admin' ? 'admin token' : null),
+        role: p.role,
+        unitId: p.unitId ?? null,
+        gridCodes: p.gridCodes ?? [],
+        via: p.via,
+      };
+    },
+  );
 
   app.post(
     '/api/me/password',
@@ -80,6 +96,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.signedIn, audit: 'me.password' },
       bodyLimit: 4 * 1024,
       schema: {
+        response: { 200: z.object({ changed: z.boolean(), endedSessions: z.number() }) },
         tags: ['people'],
         description: 'Changes your own password; your other sessions end.',
         body: z.object({ currentPassword: password, newPassword: password }).strict(),
@@ -99,10 +116,17 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
     },
   );
 
-  app.get('/api/users', { config: { access: access.admin }, schema: { tags: ['people'] } }, async () => ({
-    items: people.users.list(),
-    next: null,
-  }));
+  app.get(
+    '/api/users',
+    {
+      config: { access: access.admin },
+      schema: { response: { 200: pageSchema(userViewSchema) }, tags: ['people'] },
+    },
+    async () => ({
+      items: people.users.list(),
+      next: null,
+    }),
+  );
 
   app.post(
     '/api/users',
@@ -110,6 +134,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.admin, audit: 'user.create' },
       bodyLimit: 64 * 1024,
       schema: {
+        response: { 201: userViewSchema },
         tags: ['people'],
         body: z
           .object({
@@ -132,6 +157,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.admin, audit: 'user.update' },
       bodyLimit: 64 * 1024,
       schema: {
+        response: { 200: userViewSchema },
         tags: ['people'],
         description: "Changes a user; a new password, role, unit or grids end the user's sessions.",
         params: z.object({ id }),
@@ -153,7 +179,11 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/users/:id',
     {
       config: { access: access.admin, audit: 'user.delete' },
-      schema: { tags: ['people'], params: z.object({ id: z.string().max(64) }) },
+      schema: {
+        response: { 204: noContent },
+        tags: ['people'],
+        params: z.object({ id: z.string().max(64) }),
+      },
     },
     async (req, reply) => {
       await people.users.delete(req.params.id);
@@ -162,10 +192,17 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
   );
 
   // Everyone who sees cases reads unit names through GET /api/reference; the full list is admin's.
-  app.get('/api/units', { config: { access: access.admin }, schema: { tags: ['people'] } }, async () => ({
-    items: people.units.list(),
-    next: null,
-  }));
+  app.get(
+    '/api/units',
+    {
+      config: { access: access.admin },
+      schema: { response: { 200: pageSchema(unitViewSchema) }, tags: ['people'] },
+    },
+    async () => ({
+      items: people.units.list(),
+      next: null,
+    }),
+  );
 
   app.put(
     '/api/units/:id',
@@ -173,6 +210,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.admin, audit: 'unit.save' },
       bodyLimit: 64 * 1024,
       schema: {
+        response: { 200: unitViewSchema },
         tags: ['people'],
         params: z.object({ id }),
         body: z

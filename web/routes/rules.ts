@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { pageSchema } from '../../domain/index.ts';
 import { badRequest, conflict, GridhubError } from '../../kernel/index.ts';
 import type { Engine } from '../../rules/index.ts';
 import { access } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
+import { noContent, objectAnswer, ruleAnswer } from '../responses.ts';
 import { timeParam } from '../schemas.ts';
 
 const params = z.object({ id: z.string().min(1).max(64) });
@@ -16,16 +18,26 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
   // One backtest at a time (issue 7, finding 5): a replay reads stored telemetry in bulk.
   let backtesting = false;
 
-  app.get('/api/rules', { config: read, schema: { tags: ['rules'] } }, async () => ({
-    items: rules.list(),
-    next: null,
-  }));
-  app.get('/api/rules/:id', { config: read, schema: { tags: ['rules'], params } }, async (req) =>
-    rules.get(req.params.id),
+  app.get(
+    '/api/rules',
+    { config: read, schema: { response: { 200: pageSchema(ruleAnswer) }, tags: ['rules'] } },
+    async () => ({
+      items: rules.list(),
+      next: null,
+    }),
+  );
+  app.get(
+    '/api/rules/:id',
+    { config: read, schema: { response: { 200: ruleAnswer }, tags: ['rules'], params } },
+    async (req) => rules.get(req.params.id),
   );
   app.post(
     '/api/rules',
-    { config: write('rule.create'), bodyLimit: 64 * 1024, schema: { tags: ['rules'], body } },
+    {
+      config: write('rule.create'),
+      bodyLimit: 64 * 1024,
+      schema: { response: { 201: ruleAnswer }, tags: ['rules'], body },
+    },
     async (req, reply) => {
       const id = (req.body as { id?: unknown }).id;
       if (typeof id === 'string' && rules.list().some((r) => r.id === id)) {
@@ -36,12 +48,16 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
   );
   app.put(
     '/api/rules/:id',
-    { config: write('rule.save'), bodyLimit: 64 * 1024, schema: { tags: ['rules'], params, body } },
+    {
+      config: write('rule.save'),
+      bodyLimit: 64 * 1024,
+      schema: { response: { 200: ruleAnswer }, tags: ['rules'], params, body },
+    },
     async (req) => rules.save(req.body, req.params.id),
   );
   app.delete(
     '/api/rules/:id',
-    { config: write('rule.delete'), schema: { tags: ['rules'], params } },
+    { config: write('rule.delete'), schema: { response: { 204: noContent }, tags: ['rules'], params } },
     async (req, reply) => {
       await rules.remove(req.params.id);
       return reply.code(204).send();
@@ -51,7 +67,12 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
     '/api/rules/:id/backtest',
     {
       config: write('rule.backtest'),
-      schema: { tags: ['rules'], params, querystring: z.object({ from: timeParam, to: timeParam }) },
+      schema: {
+        response: { 200: objectAnswer('what the rule would have raised over the period') },
+        tags: ['rules'],
+        params,
+        querystring: z.object({ from: timeParam, to: timeParam }),
+      },
     },
     async (req) => {
       if (req.query.from >= req.query.to) throw badRequest('querystring.from: must be before to');

@@ -5,6 +5,7 @@ import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from 
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
 import type { App, SecurityOptions, WebDeps } from '../context.ts';
+import { pageAnswer, rawAnswer } from '../responses.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 
 // What anyone may read of the health answer: the state of each part, no counts, versions or
@@ -29,7 +30,10 @@ export const systemRoutes =
   (deps: WebDeps & { security: SecurityOptions; audit: Audit }) => async (app: App) => {
     app.get(
       '/api/health',
-      { config: { access: access.optional }, schema: { tags: ['system'], security: [] } },
+      {
+        config: { access: access.optional },
+        schema: { response: { 200: z.looseObject({ status: z.string() }) }, tags: ['system'], security: [] },
+      },
       async (req) => (req.principal ? deps.health() : publicHealth(deps.health())),
     );
 
@@ -38,7 +42,14 @@ export const systemRoutes =
     const metricsToken = deps.security.metricsToken ? digest(deps.security.metricsToken) : null;
     app.get(
       '/metrics',
-      { config: { access: access.public }, schema: { tags: ['system'], security: [] } },
+      {
+        config: { access: access.public },
+        schema: {
+          response: { 200: rawAnswer('Prometheus text exposition format 0.0.4') },
+          tags: ['system'],
+          security: [],
+        },
+      },
       async (req, reply) => {
         if (metricsToken) {
           const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
@@ -56,6 +67,7 @@ export const systemRoutes =
       {
         config: { access: access.admin },
         schema: {
+          response: { 200: pageAnswer('an audit entry') },
           tags: ['system'],
           description: 'The audit log: every change made through the API, newest first.',
           querystring: z.object({
@@ -83,6 +95,7 @@ export const systemRoutes =
       {
         config: { access: access.admin },
         schema: {
+          response: { 200: pageAnswer('a rejected message and its reason') },
           tags: ['telemetry'],
           querystring: z.object({
             deviceId: z.string().max(128).optional(),
@@ -112,6 +125,7 @@ export const systemRoutes =
         config: { access: access.admin, audit: 'clock.move' },
         bodyLimit: 4 * 1024,
         schema: {
+          response: { 200: z.looseObject({ now: z.string() }) },
           tags: ['system'],
           body: z.union([z.object({ advance: z.string() }).strict(), z.object({ set: timeParam }).strict()]),
         },
@@ -157,7 +171,13 @@ export const eventRoutes = (deps: WebDeps & { security: SecurityOptions }) => as
 
   app.get(
     '/api/events',
-    { config: { access: access.signedIn }, schema: { tags: ['system'] } },
+    {
+      config: { access: access.signedIn },
+      schema: {
+        response: { 200: rawAnswer('text/event-stream: one JSON event per message') },
+        tags: ['system'],
+      },
+    },
     async (req, reply) => {
       if (streams.size >= deps.security.maxEventClients) {
         dropped.inc({ reason: 'cap' });
