@@ -1,4 +1,4 @@
-import type { Urgency } from '../domain/index.ts';
+import type { CaseStatus, Urgency } from '../domain/index.ts';
 import type { Queryable } from '../store/index.ts';
 import type { CaseState, TimelineEntry } from './workflow.ts';
 
@@ -6,7 +6,7 @@ import type { CaseState, TimelineEntry } from './workflow.ts';
 export interface CaseRecord {
   id: string;
   source: 'sensor' | 'report';
-  status: string;
+  status: CaseStatus;
   category: string;
   gridCode: string | null;
   urgency: Urgency;
@@ -31,7 +31,7 @@ export interface CaseRecord {
 interface CaseRow {
   id: string;
   source: 'sensor' | 'report';
-  status: string;
+  status: CaseStatus;
   category: string;
   grid_code: string | null;
   urgency: Urgency;

@@ -42,7 +42,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       config: ADMIN('device.create'),
       bodyLimit: 16 * 1024,
       schema: {
-        response: { 201: deviceAnswer.extend({ accessToken: z.string() }) },
+        response: { 201: deviceAnswer.extend({ accessToken: z.string().nullable() }) },
         tags: ['devices'],
         body: newDeviceBody,
       },
@@ -140,7 +140,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     },
     async (req, reply) => {
       await registry.devices.revokeToken(req.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -247,7 +247,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       const d = registry.devices.get(req.params.id);
       if (req.body.expirationTime !== undefined && req.body.expirationTime <= deps.clock.now())
         throw badRequest(`expirationTime: ${new Date(req.body.expirationTime).toISOString()} is in the past`);
-      return reply.code(201).send(rpcOf().send(d.id, req.body));
+      return reply.code(201).send(rpcOf().send(d.id, req.body) as Record<string, unknown>);
     },
   );
   app.get(
