@@ -1,8 +1,10 @@
 /**
  * What the API answers, for the shapes the dashboard reads: the OpenAPI document (`/docs`) is
  * generated from these, the routes' answers are checked against them (the zod serializer), and the
- * dashboard (web/ui/src/data.ts) types its fetches with their `z.infer`. Objects are loose: a field
- * a newer hub adds passes through unchanged (the schema documents, it does not strip).
+ * dashboard (web/ui/src/data.ts) types its fetches with their `z.infer`. The serializer encodes
+ * each answer through its schema: `z.object` strips a field it does not name and a mismatch is a 500,
+ * so the case views are loose (a field a newer case service adds passes through unchanged) and the
+ * user and unit views are exact copies of registry/people.ts `User` and `Unit`.
  */
 import { z } from 'zod';
 import { lngLatSchema } from './case-bodies.ts';
@@ -20,9 +22,10 @@ export type Page<T> = { items: T[]; next: string | null };
 /** What a rule saw when it raised a sensor case (absent on reported cases). */
 export const caseEvidenceSchema = /* @__PURE__ */ z.looseObject({
   explanation: z.string().optional(),
-  observed: z.record(z.string(), z.number()).optional(),
+  // Stored as JSON: a non-finite observation would come back as null.
+  observed: z.record(z.string(), z.number().nullable()).optional(),
   readingTs: z.string().optional(),
-  trendWindow: z.object({ from: z.string(), to: z.string() }).optional(),
+  trendWindow: z.looseObject({ from: z.string(), to: z.string() }).optional(),
   snapshot: z.string().optional(),
   /** Camera stills the hub stored for a detection (issue 12). */
   stills: z
@@ -54,14 +57,20 @@ export const caseViewSchema = /* @__PURE__ */ z.looseObject({
   description: z.string().nullable(),
   location: lngLatSchema.nullable(),
   photos: z.array(z.string()),
-  openedAt: isoTime,
+  // The case service's view turns every time through one nullable helper (cases/service.ts
+  // `view`), so openedAt and lastSeenAt are typed nullable although a stored case always has them.
+  openedAt: isoTime.nullable(),
   deadline: isoTime.nullable(),
   closedAt: isoTime.nullable(),
   assignee: z.string().nullable(),
   escalationLevel: z.string(),
   occurrences: z.number(),
+  /** The last reading that matched the rule (sensor cases), or when it was reported. */
+  lastSeenAt: isoTime.nullable(),
+  /** When the condition cleared (sensor cases; verification counts from here). */
+  clearedAt: isoTime.nullable(),
   overdue: z.boolean(),
-  peak: z.looseObject({ key: z.string(), value: z.number(), ts: isoTime }).nullable(),
+  peak: z.looseObject({ key: z.string(), value: z.number(), ts: isoTime.nullable() }).nullable(),
   evidence: caseEvidenceSchema,
 });
 export type CaseView = z.infer<typeof caseViewSchema>;
@@ -99,8 +108,8 @@ export const caseSummarySchema = /* @__PURE__ */ z.looseObject({
 });
 export type CaseSummary = z.infer<typeof caseSummarySchema>;
 
-/** A user as the API shows it (never a password hash). */
-export const userViewSchema = /* @__PURE__ */ z.looseObject({
+/** A user as the API shows it (never a password hash): exactly registry/people.ts `User`. */
+export const userViewSchema = /* @__PURE__ */ z.object({
   id: z.string(),
   name: z.string(),
   role: roleSchema,
@@ -123,12 +132,12 @@ export const meSchema = /* @__PURE__ */ z.looseObject({
 /** `POST /api/auth/login`: the session (also set as the HttpOnly cookie) and its user. */
 export const loginAnswerSchema = /* @__PURE__ */ z.looseObject({
   token: z.string(),
-  expiresAt: z.number().describe('epoch milliseconds'),
+  expiresAt: isoTime,
   user: userViewSchema,
 });
 
-/** A responsible unit (`GET /api/units`). */
-export const unitViewSchema = /* @__PURE__ */ z.looseObject({
+/** A responsible unit (`GET /api/units`): exactly registry/people.ts `Unit`. */
+export const unitViewSchema = /* @__PURE__ */ z.object({
   id: z.string(),
   name: z.string(),
   categories: z.array(z.string()),

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { pageSchema } from '../../domain/index.ts';
 import { forbidden, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import type { Video } from '../../video/index.ts';
 import { access, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { objectAnswer, pageAnswer } from '../responses.ts';
+import { cameraAnswer } from '../responses.ts';
 import { limitParam } from '../schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(128) });
@@ -31,7 +32,7 @@ export const cameraRoutes = (deps: WebDeps & { video: Video }) => async (app: Ap
     {
       config: READ,
       schema: {
-        response: { 200: pageAnswer('a camera (device view) with its stream state') },
+        response: { 200: pageSchema(cameraAnswer) },
         tags: ['cameras'],
         description: 'Cameras with their live view state (idle, starting, live, retrying, failed).',
         querystring: z.object({
@@ -62,7 +63,7 @@ export const cameraRoutes = (deps: WebDeps & { video: Video }) => async (app: Ap
     {
       config: READ,
       schema: {
-        response: { 200: objectAnswer('a camera (device view) with its stream state') },
+        response: { 200: cameraAnswer },
         tags: ['cameras'],
         params: idParams,
       },

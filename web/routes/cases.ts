@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import {
   CASE_STATUSES,
-  calendarSchema,
   caseActionBody,
   caseDetailSchema,
   caseSummarySchema,
@@ -16,7 +15,7 @@ import {
 import { badRequest } from '../../kernel/index.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { kpiAnswer } from '../responses.ts';
+import { calendarAnswer, kpiAnswer } from '../responses.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 
 const caseId = z.string().min(1).max(64);
@@ -250,7 +249,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get(
     '/api/calendar',
-    { config: { access: access.admin }, schema: { response: { 200: calendarSchema }, tags: ['cases'] } },
+    { config: { access: access.admin }, schema: { response: { 200: calendarAnswer }, tags: ['cases'] } },
     async () => catalogue.calendar(),
   );
 
@@ -259,7 +258,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.admin, audit: 'calendar.set' },
       bodyLimit: 256 * 1024,
-      schema: { response: { 200: calendarSchema }, tags: ['cases'], body: z.record(z.string(), z.unknown()) },
+      schema: { response: { 200: calendarAnswer }, tags: ['cases'], body: z.record(z.string(), z.unknown()) },
     },
     async (req) => catalogue.setCalendar(req.body),
   );

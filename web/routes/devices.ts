@@ -5,7 +5,16 @@ import type { Device } from '../../registry/index.ts';
 import { checkUrl, redact } from '../../video/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { deviceAnswer, noContent, objectAnswer, pageAnswer, seriesAnswer } from '../responses.ts';
+import {
+  deviceAnswer,
+  deviceDetailAnswer,
+  deviceEventAnswer,
+  noContent,
+  objectAnswer,
+  type RpcAnswer,
+  rpcAnswer,
+  seriesAnswer,
+} from '../responses.ts';
 import {
   limitParam,
   newDeviceBody,
@@ -89,7 +98,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/devices/:id',
     {
       config: { access: access.signedIn },
-      schema: { response: { 200: deviceAnswer }, tags: ['devices'], params: idParams },
+      schema: { response: { 200: deviceDetailAnswer }, tags: ['devices'], params: idParams },
     },
     async (req) => {
       const d = await visible(req, req.params.id);
@@ -140,7 +149,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     },
     async (req, reply) => {
       await registry.devices.revokeToken(req.params.id);
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
 
@@ -178,7 +187,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: z.looseObject({ items: z.array(z.looseObject({})) }) },
+        response: { 200: z.looseObject({ items: z.array(deviceEventAnswer) }) },
         tags: ['telemetry'],
         params: idParams,
         querystring: z.object({
@@ -236,7 +245,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/devices/:id/rpc',
     {
       schema: {
-        response: { 201: objectAnswer('the RPC request and its state') },
+        response: { 201: rpcAnswer },
         tags: ['devices'],
         params: idParams,
         body: rpcBody,
@@ -247,14 +256,14 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       const d = registry.devices.get(req.params.id);
       if (req.body.expirationTime !== undefined && req.body.expirationTime <= deps.clock.now())
         throw badRequest(`expirationTime: ${new Date(req.body.expirationTime).toISOString()} is in the past`);
-      return reply.code(201).send(rpcOf().send(d.id, req.body) as Record<string, unknown>);
+      return reply.code(201).send(rpcOf().send(d.id, req.body) as RpcAnswer);
     },
   );
   app.get(
     '/api/devices/:id/rpc',
     {
       schema: {
-        response: { 200: pageAnswer('an RPC request and its state') },
+        response: { 200: pageSchema(rpcAnswer) },
         tags: ['devices'],
         params: idParams,
       },
@@ -262,14 +271,14 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     },
     async (req) => {
       const d = registry.devices.get(req.params.id);
-      return { items: rpcOf().list(d.id), next: null };
+      return { items: rpcOf().list(d.id) as RpcAnswer[], next: null };
     },
   );
   app.get(
     '/api/devices/:id/rpc/:rpcId',
     {
       schema: {
-        response: { 200: objectAnswer('the RPC request and its state') },
+        response: { 200: rpcAnswer },
         tags: ['devices'],
         params: idParams.extend({ rpcId: z.string().uuid() }),
       },
@@ -278,7 +287,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     async (req) => {
       const r = rpcOf().get(req.params.id, req.params.rpcId);
       if (!r) throw notFound('rpc', req.params.rpcId);
-      return r;
+      return r as RpcAnswer;
     },
   );
 

@@ -3,7 +3,7 @@ import { areaCodeSchema, levelOf } from '../../domain/index.ts';
 import { bucketOrigin, notFound } from '../../kernel/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { objectAnswer, seriesAnswer } from '../responses.ts';
+import { gridNodeAnswer, objectAnswer, seriesAnswer } from '../responses.ts';
 import { seriesQuery, seriesWindow } from '../schemas.ts';
 
 const areaCode = areaCodeSchema;
@@ -31,7 +31,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: z.looseObject({ items: z.array(z.looseObject({ code: z.string() })) }) },
+        response: { 200: z.looseObject({ items: z.array(gridNodeAnswer) }) },
         tags: ['grids'],
       },
     },

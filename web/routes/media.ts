@@ -5,7 +5,7 @@ import { createMediaStore, type MediaStore } from '../../store/index.ts';
 import { access, seesCase } from '../access.ts';
 import type { Principal } from '../auth.ts';
 import type { App, WebDeps } from '../context.ts';
-import { rawAnswer } from '../responses.ts';
+import { binaryAnswer } from '../responses.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -77,7 +77,7 @@ export const mediaRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: rawAnswer('the image (image/jpeg, image/png or image/webp)') },
+        response: { 200: binaryAnswer('the image (image/jpeg, image/png or image/webp)') },
         tags: ['cases'],
         params: z.object({ id: z.string().max(64) }),
       },

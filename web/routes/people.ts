@@ -69,7 +69,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       const token = req.principal?.via === 'admin-token' ? undefined : sessionToken(req);
       if (token) await people.logout(token);
       reply.header('set-cookie', clearedSessionCookie(req.protocol === 'https'));
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
 
@@ -187,7 +187,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
     },
     async (req, reply) => {
       await people.users.delete(req.params.id);
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
 

@@ -60,7 +60,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
     { config: write('rule.delete'), schema: { response: { 204: noContent }, tags: ['rules'], params } },
     async (req, reply) => {
       await rules.remove(req.params.id);
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
   app.post(

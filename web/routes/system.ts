@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { RULE_READER_ROLES } from '../../domain/index.ts';
+import { pageSchema, RULE_READER_ROLES } from '../../domain/index.ts';
 import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from '../../kernel/index.ts';
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
 import type { App, SecurityOptions, WebDeps } from '../context.ts';
-import { pageAnswer, rawAnswer } from '../responses.ts';
+import { auditAnswer, healthAnswer, pageAnswer, rawAnswer } from '../responses.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 
 // What anyone may read of the health answer: the state of each part, no counts, versions or
@@ -32,7 +32,7 @@ export const systemRoutes =
       '/api/health',
       {
         config: { access: access.optional },
-        schema: { response: { 200: z.looseObject({ status: z.string() }) }, tags: ['system'], security: [] },
+        schema: { response: { 200: healthAnswer }, tags: ['system'], security: [] },
       },
       async (req) => (req.principal ? deps.health() : publicHealth(deps.health())),
     );
@@ -67,7 +67,7 @@ export const systemRoutes =
       {
         config: { access: access.admin },
         schema: {
-          response: { 200: pageAnswer('an audit entry') },
+          response: { 200: pageSchema(auditAnswer) },
           tags: ['system'],
           description: 'The audit log: every change made through the API, newest first.',
           querystring: z.object({
