@@ -144,7 +144,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
             await removeDeviceData(store.db, id, config.store.deviceDeletion, clock.now());
         },
       });
-      await registry.load();
+      await registry.start();
       registry.presence.onChange((deviceId, status) =>
         events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
       );

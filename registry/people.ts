@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { createHasher, type Hasher, passwordProblem } from './passwords.ts';
-import { createThrottle, type ThrottleOptions } from './throttle.ts';
+import { createMemoryThrottle, type Throttle, type ThrottleOptions } from './throttle.ts';
 
 export type UserRole = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
 export const USER_ROLES: UserRole[] = ['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer'];
@@ -69,6 +69,8 @@ export async function createPeople(deps: {
   sessions?: Partial<SessionOptions>;
   hasher?: Hasher;
   throttle?: { user?: Partial<ThrottleOptions>; address?: Partial<ThrottleOptions> };
+  /** Sign-in throttles per user and per address (default: this process's memory, `throttle` options). */
+  throttles?: { user?: Throttle; address?: Throttle };
 }) {
   const { db } = deps;
   const sessionOpts = { ...DEFAULT_SESSIONS, ...deps.sessions };
@@ -77,22 +79,26 @@ export async function createPeople(deps: {
   const units = new Map<string, Unit>();
   const sessions = new Map<string, Session>();
   // Per user: a few tries, then a growing wait; per address: more tries (a shared NAT), same idea.
-  const byUser = createThrottle(deps.now, {
-    freeFailures: 5,
-    windowMs: 15 * 60_000,
-    baseDelayMs: 30_000,
-    maxDelayMs: 15 * 60_000,
-    maxKeys: 10_000,
-    ...deps.throttle?.user,
-  });
-  const byAddress = createThrottle(deps.now, {
-    freeFailures: 20,
-    windowMs: 15 * 60_000,
-    baseDelayMs: 30_000,
-    maxDelayMs: 15 * 60_000,
-    maxKeys: 10_000,
-    ...deps.throttle?.address,
-  });
+  const byUser =
+    deps.throttles?.user ??
+    createMemoryThrottle(deps.now, {
+      freeFailures: 5,
+      windowMs: 15 * 60_000,
+      baseDelayMs: 30_000,
+      maxDelayMs: 15 * 60_000,
+      maxKeys: 10_000,
+      ...deps.throttle?.user,
+    });
+  const byAddress =
+    deps.throttles?.address ??
+    createMemoryThrottle(deps.now, {
+      freeFailures: 20,
+      windowMs: 15 * 60_000,
+      baseDelayMs: 30_000,
+      maxDelayMs: 15 * 60_000,
+      maxKeys: 10_000,
+      ...deps.throttle?.address,
+    });
 
   type UserRow = { id: string; name: string; role: UserRole; unit_id: string | null; grid_codes: string[] };
   type UnitRow = { id: string; name: string; categories: string[]; grid_codes: string[] };
@@ -333,6 +339,8 @@ export async function createPeople(deps: {
   }
 
   return {
+    start: load,
+    stop: async () => {},
     load,
     users: {
       list: () => [...users.values()].sort((a, b) => a.id.localeCompare(b.id)),
