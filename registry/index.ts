@@ -1,8 +1,9 @@
 /**
  * The registry: grids (registry/grids.ts), devices (registry/devices.ts) and their presence
  * (registry/presence.ts), composed here; people and sessions (registry/people.ts). The
- * process-local indexes — device tokens, presence, sign-in throttles — sit behind small interfaces
- * (TokenIndex, PresenceStore, Throttle) so several hub processes can later share or partition them.
+ * process-local indexes — device tokens, presence, sessions, sign-in throttles — sit behind small
+ * interfaces (TokenIndex, PresenceStore, SessionStore, Throttle) so several hub processes can
+ * later share or partition them.
  */
 import type { Logger } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
@@ -35,6 +36,7 @@ export {
   type ProfileName,
   type ProfileSpec,
 } from './profiles.ts';
+export { createMemorySessionStore, type Session, type SessionStore } from './sessions.ts';
 export { createMemoryThrottle, type Throttle, type ThrottleOptions } from './throttle.ts';
 export { createMemoryTokenIndex, hashToken, type TokenIndex } from './tokens.ts';
 

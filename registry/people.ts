@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { createHasher, type Hasher, passwordProblem } from './passwords.ts';
+import { createMemorySessionStore, type Session, type SessionStore } from './sessions.ts';
 import { createMemoryThrottle, type Throttle, type ThrottleOptions } from './throttle.ts';
 
 export type UserRole = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
@@ -33,14 +34,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 // A session's last use is written back at most this often (the in-memory value is exact).
 const TOUCH_EVERY_MS = 60_000;
 
-interface Session {
-  userId: string;
-  createdAt: number;
-  expiresAt: number;
-  lastUsed: number;
-  written: number;
-}
-
 export class PasswordPolicyError extends GridhubError {
   constructor(problem: string) {
     super('GRIDHUB_ERR_PASSWORD_POLICY', `password: ${problem}`, 400);
@@ -71,13 +64,15 @@ export async function createPeople(deps: {
   throttle?: { user?: Partial<ThrottleOptions>; address?: Partial<ThrottleOptions> };
   /** Sign-in throttles per user and per address (default: this process's memory, `throttle` options). */
   throttles?: { user?: Throttle; address?: Throttle };
+  /** Sessions by token hash (default: this process's memory). */
+  sessionStore?: SessionStore;
 }) {
   const { db } = deps;
   const sessionOpts = { ...DEFAULT_SESSIONS, ...deps.sessions };
   const hasher = deps.hasher ?? createHasher();
   const users = new Map<string, User>();
   const units = new Map<string, Unit>();
-  const sessions = new Map<string, Session>();
+  const sessions = deps.sessionStore ?? createMemorySessionStore();
   // Per user: a few tries, then a growing wait; per address: more tries (a shared NAT), same idea.
   const byUser =
     deps.throttles?.user ??
@@ -186,7 +181,7 @@ export async function createPeople(deps: {
   async function endSessions(userId: string, keep?: string): Promise<number> {
     const keepHash = keep === undefined ? undefined : sha(keep);
     let n = 0;
-    for (const [h, s] of sessions)
+    for (const [h, s] of sessions.entries())
       if (s.userId === userId && h !== keepHash) {
         sessions.delete(h);
         n++;
@@ -231,7 +226,7 @@ export async function createPeople(deps: {
     if (!users.has(id)) throw notFound('user', id);
     await db.query('DELETE FROM users WHERE id = $1', [id]);
     users.delete(id);
-    for (const [h, s] of sessions) if (s.userId === id) sessions.delete(h);
+    for (const [h, s] of sessions.entries()) if (s.userId === id) sessions.delete(h);
   }
 
   async function newSession(id: string) {
@@ -324,7 +319,7 @@ export async function createPeople(deps: {
   async function purge(): Promise<number> {
     const t = deps.now();
     let n = 0;
-    for (const [h, s] of sessions)
+    for (const [h, s] of sessions.entries())
       if (!alive(s, t)) {
         sessions.delete(h);
         n++;
@@ -368,7 +363,7 @@ export async function createPeople(deps: {
     endSessions,
     userForToken,
     purge,
-    sessionCount: () => sessions.size,
+    sessionCount: () => sessions.size(),
     hasherStats: () => hasher.stats(),
   };
 }

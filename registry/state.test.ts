@@ -1,7 +1,8 @@
 // The registry's process-local state behind its interfaces (issue 10, item 7): device tokens,
-// presence and sign-in throttles, in their in-memory implementations.
+// presence, sessions and sign-in throttles, in their in-memory implementations.
 import { describe, expect, it } from 'vitest';
 import { createMemoryPresenceStore, createPresence } from './presence.ts';
+import { createMemorySessionStore } from './sessions.ts';
 import { createMemoryThrottle } from './throttle.ts';
 import { createMemoryTokenIndex, hashToken } from './tokens.ts';
 
@@ -83,5 +84,21 @@ describe('sign-in throttle', () => {
     now += 60_001;
     t.purge();
     expect(t.size()).toBe(0);
+  });
+});
+
+describe('session store', () => {
+  it("holds sessions by token hash; deleting while walking them (ending a user's sessions) is safe", () => {
+    const s = createMemorySessionStore();
+    const session = (userId: string) => ({ userId, createdAt: 0, expiresAt: 10, lastUsed: 0, written: 0 });
+    s.set('h1', session('u1'));
+    s.set('h2', session('u1'));
+    s.set('h3', session('u2'));
+    for (const [h, x] of s.entries()) if (x.userId === 'u1') s.delete(h);
+    expect(s.size()).toBe(1);
+    expect(s.get('h3')?.userId).toBe('u2');
+    expect(s.get('h1')).toBeUndefined();
+    s.clear();
+    expect(s.size()).toBe(0);
   });
 });
