@@ -3,15 +3,15 @@
  * cases reported by a person, and pictures added to a case's evidence. A person's action fails
  * fast when the store is down (only the sensor's own writes wait an outage out).
  */
+import type { CaseAction, Urgency } from '../domain/index.ts';
 import type { EventBus } from '../kernel/index.ts';
 import { badRequest, GridhubError, notFound } from '../kernel/index.ts';
 import type { People, Registry } from '../registry/index.ts';
 import type { Db } from '../store/index.ts';
 import type { Catalogue } from './catalogue.ts';
-import type { Urgency } from './categories.ts';
 import { type CaseRecord, loadCase } from './repo.ts';
 import { actorOf, type CaseShell, type Principal, stepsOf } from './shell.ts';
-import { type CaseAction, openCase, transition } from './workflow.ts';
+import { openCase, transition } from './workflow.ts';
 
 export function createCaseActions(deps: {
   db: Db;

@@ -2,10 +2,11 @@
  * Reading cases: one case with its timeline and what the reader may do next, pages of cases, the
  * overview's figures, the KPIs of a period and what a unit may read. No writes.
  */
+import type { KpiLevel } from '../domain/index.ts';
 import { notFound } from '../kernel/index.ts';
 import type { People } from '../registry/index.ts';
 import type { Db } from '../store/index.ts';
-import { computeKpis, type KpiCase, type KpiLevel } from './kpi.ts';
+import { computeKpis, type KpiCase } from './kpi.ts';
 import {
   type CaseFilter,
   type CaseRecord,

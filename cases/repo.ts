@@ -2,6 +2,7 @@
  * The cases' store: every SQL statement of the case service lives here (the service's files hold
  * none), so the queries can be read, indexed and tuned in one place.
  */
+import type { Urgency } from '../domain/index.ts';
 import type { Queryable } from '../store/index.ts';
 import type { CaseState, TimelineEntry } from './workflow.ts';
 
@@ -27,7 +28,7 @@ export interface CaseRecord {
   status: string;
   category: string;
   gridCode: string | null;
-  urgency: 'low' | 'normal' | 'urgent';
+  urgency: Urgency;
   deviceId: string | null;
   ruleId: string | null;
   description: string | null;
@@ -54,7 +55,7 @@ interface CaseRow {
   status: string;
   category: string;
   grid_code: string | null;
-  urgency: 'low' | 'normal' | 'urgent';
+  urgency: Urgency;
   device_id: string | null;
   rule_id: string | null;
   description: string | null;

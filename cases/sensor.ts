@@ -3,10 +3,10 @@
  * open one or sends a recently closed one back to rework (relapse); a cleared condition is noted
  * on the open case, for the sensor's verification (cases/timers.ts).
  */
+import type { Urgency } from '../domain/index.ts';
 import type { Device } from '../registry/index.ts';
 import type { Db } from '../store/index.ts';
 import type { Catalogue } from './catalogue.ts';
-import type { Urgency } from './categories.ts';
 import type { OpenCaseIndex } from './open-index.ts';
 import { type CaseRecord, type CaseWindows, lastClosedSensorCase } from './repo.ts';
 import { type CaseShell, stepsOf } from './shell.ts';

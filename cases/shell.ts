@@ -4,16 +4,15 @@
  * running the effects the workflow decided. The workflow decides; this file does.
  */
 import { randomBytes } from 'node:crypto';
+import { type CaseAction, deadlineFor, type Urgency } from '../domain/index.ts';
 import type { EventBus, Logger, Metrics } from '../kernel/index.ts';
 import { GridhubError, zoneOffsetMs } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { isRetryable, sqlState } from '../store/index.ts';
-import { deadlineFor } from './calendar.ts';
 import type { Catalogue } from './catalogue.ts';
-import type { Urgency } from './categories.ts';
 import type { OpenCaseIndex } from './open-index.ts';
 import { type CaseRecord, openSensorCases, saveCase } from './repo.ts';
-import type { Actor, CaseAction, CaseState, Effect, TimelineEntry } from './workflow.ts';
+import type { Actor, CaseState, Effect, TimelineEntry } from './workflow.ts';
 
 export interface ShellDeps {
   db: Db;

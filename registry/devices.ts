@@ -3,12 +3,12 @@
  * and attributes. The database is the record; everything is also held in memory because the
  * broker authenticates and ingest enriches on every message. Writes go to the database first.
  */
+import { isProfileName, type ProfileName } from '../domain/index.ts';
 import type { Logger } from '../kernel/index.ts';
 import { badRequest, conflict, notFound } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import type { Grids } from './grids.ts';
 import type { Presence } from './presence.ts';
-import { isProfileName, type ProfileName } from './profiles.ts';
 import { hashToken, newToken, type TokenIndex } from './tokens.ts';
 
 export interface Device {

@@ -3,11 +3,11 @@
  * GeoJSON. The database is the record; the grids are also held in memory because ingest places
  * devices and the API locates reports on every call. Writes go to the database first.
  */
+import { ancestorCode, hierarchy, isGridCode, LEVEL_LENGTH } from '../domain/index.ts';
 import type { Logger } from '../kernel/index.ts';
 import { badRequest } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { type AreaGeometry, type BBox, bbox, covers, inBBox, ringProblem } from './geo.ts';
-import { ancestorCode, hierarchy, isGridCode, LEVEL_LENGTH } from './grid-code.ts';
 
 export interface Grid {
   code: string;

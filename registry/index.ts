@@ -14,7 +14,6 @@ import { createMemoryTokenIndex, type TokenIndex } from './tokens.ts';
 
 export { DEVICE_ID_PATTERN, type Device, isDeviceId, type NewDevice } from './devices.ts';
 export { type AreaGeometry, covers } from './geo.ts';
-export { ancestorCode, type GridLevel, hierarchy, isGridCode, levelOf } from './grid-code.ts';
 export type { GeoFeatureInput, Grid } from './grids.ts';
 export { createHasher, type Hasher, KDF, passwordProblem } from './passwords.ts';
 export {
@@ -23,19 +22,9 @@ export {
   type People,
   type SessionOptions,
   type Unit,
-  USER_ROLES,
   type User,
-  type UserRole,
 } from './people.ts';
 export { createMemoryPresenceStore, type PresenceEntry, type PresenceStore } from './presence.ts';
-export {
-  CAMERA_EVENT_TYPES,
-  isProfileName,
-  PROFILE_NAMES,
-  PROFILES,
-  type ProfileName,
-  type ProfileSpec,
-} from './profiles.ts';
 export { createMemorySessionStore, type Session, type SessionStore } from './sessions.ts';
 export { createMemoryThrottle, type Throttle, type ThrottleOptions } from './throttle.ts';
 export { createMemoryTokenIndex, hashToken, type TokenIndex } from './tokens.ts';
