@@ -74,6 +74,9 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   const app = Fastify({
     ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
+    // Registering the API docs' static files can take over Fastify's default 10 s on a busy
+    // machine; a slow start is not a reason to refuse to start.
+    pluginTimeout: 120_000,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Error bodies name problems; 5xx never leak internals (see the error handler).
