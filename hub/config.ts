@@ -127,6 +127,13 @@ export const configSchema = z
         retentionDays: positiveInt.default(400),
         compressAfterDays: positiveInt.default(7),
         poolSize: positiveInt.default(8),
+        /** Embedded store: PGlite in its own worker thread, off the broker's thread (issue 13). */
+        embeddedWorker: z
+          .preprocess(
+            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
+            z.boolean(),
+          )
+          .default(true),
         /** Retention per table (days; 0 keeps forever), enforced in bounded chunks. */
         rejectedRetentionDays: z.coerce.number().int().min(0).default(30),
         eventsRetentionDays: z.coerce.number().int().min(0).default(400),
@@ -322,6 +329,10 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_MQTT_PLAIN: {
     path: ['gateway', 'plainMqtt'],
     doc: '`false` turns plain MQTT (TCP) off, leaving MQTTS and MQTT over WSS (default true)',
+  },
+  GRIDHUB_EMBEDDED_WORKER: {
+    path: ['store', 'embeddedWorker'],
+    doc: 'embedded store: `true` runs PGlite in a worker thread, `false` on the main thread (default true)',
   },
   GRIDHUB_TIMESCALE: {
     path: ['store', 'timescale'],

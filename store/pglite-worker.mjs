@@ -1,0 +1,140 @@
+// The embedded store's own thread (issue 13): this worker owns the one PGlite instance, so the
+// WebAssembly PostgreSQL (parsing, planning, writing a 7,500-row batch) runs beside the broker's
+// thread instead of on it. Plain JavaScript on purpose: a worker does not inherit the tsx loader the
+// main thread registers (bin/gridhub.js), and this file needs none.
+//
+// Protocol (store/pglite-proxy.ts is the other side), one message per request, one answer per id:
+//   { id, op: 'query', sql, params, tx? }  → { id, rows }
+//   { id, op: 'exec', sql }                → { id }
+//   { id, op: 'begin', tx }                → { id } once the transaction holds the connection
+//   { id, op: 'commit' | 'rollback', tx }  → { id } once it has ended
+//   { id, op: 'close' }                    → { id } once PGlite is closed
+// A failure answers { id, error: { message, code, … } }: the SQLSTATE travels as `code`, so
+// store/errors.ts judges a worker's error exactly as an in-process one.
+//
+// Transactions: PGlite has one connection. `begin` enters pglite.transaction(), which holds PGlite's
+// own lock until `commit` or `rollback`; a query carrying that transaction's id runs inside it, every
+// other query waits in PGlite's queue — as the callers of the in-process driver wait.
+
+import { mkdirSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite } from '@electric-sql/pglite';
+
+const { dataDir } = workerData;
+
+/** Fields of a PostgreSQL error worth carrying over (SQLSTATE `code` first of all). */
+const ERROR_FIELDS = [
+  'code',
+  'detail',
+  'hint',
+  'severity',
+  'constraint',
+  'table',
+  'column',
+  'schema',
+  'position',
+];
+
+function describe(err) {
+  const out = { message: err instanceof Error ? err.message : String(err) };
+  if (err && typeof err === 'object')
+    for (const f of ERROR_FIELDS) {
+      const v = err[f];
+      if (typeof v === 'string' || typeof v === 'number') out[f] = v;
+    }
+  return out;
+}
+
+/** Open transactions by id: the PGlite transaction object and how to end it. */
+const open = new Map();
+let pglite;
+
+async function begin(id, txId) {
+  let settle;
+  const ended = new Promise((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  let started;
+  const entered = new Promise((resolve) => {
+    started = resolve;
+  });
+  const done = pglite
+    .transaction(async (tx) => {
+      open.set(txId, { tx, settle });
+      started();
+      await ended; // commit resolves it; rollback rejects it, so PGlite rolls back
+    })
+    .finally(() => open.delete(txId));
+  // Whatever the transaction's end, `done` is awaited by commit/rollback; a failure to begin at
+  // all (the callback never ran) is this request's answer.
+  const first = await Promise.race([
+    entered.then(() => 'entered'),
+    done.then(
+      () => 'ended',
+      (e) => e,
+    ),
+  ]);
+  if (first !== 'entered') {
+    if (first instanceof Error || typeof first !== 'string') throw first;
+    throw new Error('transaction ended before it began');
+  }
+  open.get(txId).done = done;
+}
+
+async function end(txId, commit) {
+  const t = open.get(txId);
+  if (!t) throw new Error(`no open transaction ${txId}`);
+  if (commit) t.settle.resolve();
+  else t.settle.reject(new Error('rolled back by the caller'));
+  try {
+    await t.done;
+  } catch (err) {
+    if (commit) throw err;
+  }
+}
+
+async function handle(msg) {
+  switch (msg.op) {
+    case 'query': {
+      if (msg.tx !== undefined) {
+        const t = open.get(msg.tx);
+        if (!t) throw new Error(`no open transaction ${msg.tx}`);
+        return { rows: (await t.tx.query(msg.sql, msg.params)).rows };
+      }
+      return { rows: (await pglite.query(msg.sql, msg.params)).rows };
+    }
+    case 'exec':
+      await pglite.exec(msg.sql);
+      return {};
+    case 'begin':
+      await begin(msg.id, msg.tx);
+      return {};
+    case 'commit':
+      await end(msg.tx, true);
+      return {};
+    case 'rollback':
+      await end(msg.tx, false);
+      return {};
+    case 'close':
+      await pglite.close();
+      return {};
+    default:
+      throw new Error(`unknown operation ${String(msg.op)}`);
+  }
+}
+
+try {
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  pglite = await PGlite.create({ dataDir });
+  parentPort.postMessage({ id: 0, ready: true });
+} catch (err) {
+  parentPort.postMessage({ id: 0, error: describe(err) });
+  process.exit(1);
+}
+
+parentPort.on('message', (msg) => {
+  handle(msg).then(
+    (out) => parentPort.postMessage({ id: msg.id, ...out }),
+    (err) => parentPort.postMessage({ id: msg.id, error: describe(err) }),
+  );
+});
