@@ -92,6 +92,37 @@ describe('PGlite in a worker thread', () => {
     expect(await outside).toBe(2); // ran after the commit, saw both rows
   });
 
+  it("serves waiting reads before the ingest writer's queued writes (issue 13)", async () => {
+    const writer = db.writer!;
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let inside = () => {};
+    const entered = new Promise<void>((r) => {
+      inside = r;
+    });
+    const order: string[] = [];
+    const held = writer.transaction(async (q) => {
+      inside();
+      await gate;
+      await q.query('INSERT INTO u VALUES (100)');
+    });
+    await entered;
+    const writes = [1, 2, 3].map((i) =>
+      writer.query('INSERT INTO u VALUES ($1)', [100 + i]).then(() => order.push(`write ${i}`)),
+    );
+    await new Promise((r) => setTimeout(r, 20)); // the writes are queued first
+    const read = db
+      .query<{ n: number }>('SELECT count(*)::int AS n FROM u WHERE id >= 100')
+      .then((r) => order.push(`read ${r[0]!.n}`));
+    release();
+    await Promise.all([held, read, ...writes]);
+    // The read waited only for the transaction in progress, not for the three writes queued before it.
+    expect(order).toEqual(['read 1', 'write 1', 'write 2', 'write 3']);
+    await db.query('DELETE FROM u WHERE id >= 100');
+  });
+
   it('rolls back when the function throws, and after a failed statement inside', async () => {
     const err = await rejection(
       db.transaction(async (q) => {

@@ -96,28 +96,38 @@ export async function openPgliteWorker(dataDir: string, opts: { workerUrl?: URL 
     throw err;
   }
 
-  const query = async <T>(sql: string, params?: unknown[], tx?: number): Promise<T[]> =>
-    (await call({ op: 'query', sql, params, tx })).rows as T[];
+  const query = async <T>(sql: string, params?: unknown[], tx?: number, lane?: 'write'): Promise<T[]> =>
+    (await call({ op: 'query', sql, params, tx, lane })).rows as T[];
 
+  /** The Db's calls in one lane: the worker serves waiting reads before the ingest writer's batches. */
+  function inLane(lane: 'write' | undefined) {
+    return {
+      query: <T>(sql: string, params?: unknown[]) => query<T>(sql, params, undefined, lane),
+      async exec(sql: string) {
+        await call({ op: 'exec', sql, lane });
+      },
+      async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+        const tx = nextTx++;
+        await call({ op: 'begin', tx, lane });
+        let out: T;
+        try {
+          out = await fn({ query: <R>(sql: string, params?: unknown[]) => query<R>(sql, params, tx) });
+        } catch (err) {
+          await call({ op: 'rollback', tx }).catch(() => {});
+          throw err;
+        }
+        await call({ op: 'commit', tx });
+        return out;
+      },
+    };
+  }
+
+  const health = (): StoreHealth => (dead && !closing ? { ok: false, reason: dead.message } : { ok: true });
   return {
     driver: 'pglite',
-    query: <T>(sql: string, params?: unknown[]) => query<T>(sql, params),
-    async exec(sql: string) {
-      await call({ op: 'exec', sql });
-    },
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const tx = nextTx++;
-      await call({ op: 'begin', tx });
-      let out: T;
-      try {
-        out = await fn({ query: <R>(sql: string, params?: unknown[]) => query<R>(sql, params, tx) });
-      } catch (err) {
-        await call({ op: 'rollback', tx }).catch(() => {});
-        throw err;
-      }
-      await call({ op: 'commit', tx });
-      return out;
-    },
+    ...inLane(undefined),
+    // The ingest writer's view (issue 13): same connection, the write lane. Closed with this Db.
+    writer: { driver: 'pglite', ...inLane('write'), close: async () => {}, health },
     async close() {
       if (closing) return;
       closing = true;
@@ -127,6 +137,6 @@ export async function openPgliteWorker(dataDir: string, opts: { workerUrl?: URL 
       }
       await worker.terminate();
     },
-    health: () => (dead && !closing ? { ok: false, reason: dead.message } : { ok: true }),
+    health,
   };
 }

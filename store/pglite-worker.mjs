@@ -4,7 +4,7 @@
 // main thread registers (bin/gridhub.js), and this file needs none.
 //
 // Protocol (store/pglite-proxy.ts is the other side), one message per request, one answer per id:
-//   { id, op: 'query', sql, params, tx? }  → { id, rows }
+//   { id, op: 'query', sql, params, tx?, lane? }  → { id, rows }
 //   { id, op: 'exec', sql }                → { id }
 //   { id, op: 'begin', tx }                → { id } once the transaction holds the connection
 //   { id, op: 'commit' | 'rollback', tx }  → { id } once it has ended
@@ -12,9 +12,15 @@
 // A failure answers { id, error: { message, code, … } }: the SQLSTATE travels as `code`, so
 // store/errors.ts judges a worker's error exactly as an in-process one.
 //
-// Transactions: PGlite has one connection. `begin` enters pglite.transaction(), which holds PGlite's
-// own lock until `commit` or `rollback`; a query carrying that transaction's id runs inside it, every
-// other query waits in PGlite's queue — as the callers of the in-process driver wait.
+// One connection, two lanes. PGlite runs one statement at a time; requests wait here, in two queues:
+// `read` (the API, the rules, the registry: every caller but the ingest writer) and `write` (the
+// ingest writer, `lane: 'write'`). The next request is a waiting read, if any — at most
+// READS_IN_A_ROW of them while writes wait, so writes are never starved — so a dashboard's query
+// waits for the one write statement in progress (bounded by GRIDHUB_INGEST_EMBEDDED_TX_ROWS), never
+// for the whole queue of batches behind it (issue 13: reads never queue behind ingest writes).
+// Transactions: `begin` waits its turn in its lane, then holds the connection until `commit` or
+// `rollback`; queries carrying that transaction's id run inside it at once, everything else waits —
+// as the callers of the in-process driver wait.
 
 import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -49,7 +55,7 @@ function describe(err) {
 const open = new Map();
 let pglite;
 
-async function begin(id, txId) {
+async function begin(txId) {
   let settle;
   const ended = new Promise((resolve, reject) => {
     settle = { resolve, reject };
@@ -107,7 +113,7 @@ async function handle(msg) {
       await pglite.exec(msg.sql);
       return {};
     case 'begin':
-      await begin(msg.id, msg.tx);
+      await begin(msg.tx);
       return {};
     case 'commit':
       await end(msg.tx, true);
@@ -132,9 +138,56 @@ try {
   process.exit(1);
 }
 
+const READS_IN_A_ROW = 8;
+const lanes = { read: [], write: [] };
+let busy = false;
+let readsInRow = 0;
+
+function reply(msg, out) {
+  parentPort.postMessage({ id: msg.id, ...out });
+}
+function replyError(msg, err) {
+  parentPort.postMessage({ id: msg.id, error: describe(err) });
+}
+
+function next() {
+  if (lanes.read.length && (readsInRow < READS_IN_A_ROW || !lanes.write.length)) {
+    readsInRow++;
+    return lanes.read.shift();
+  }
+  readsInRow = 0;
+  return lanes.write.shift() ?? lanes.read.shift();
+}
+
+/** Runs the queued requests one at a time; a transaction keeps the connection until it ends. */
+async function pump() {
+  if (busy) return;
+  busy = true;
+  try {
+    for (let msg = next(); msg; msg = next()) {
+      try {
+        const out = await handle(msg);
+        reply(msg, out);
+      } catch (err) {
+        replyError(msg, err);
+        continue;
+      }
+      if (msg.op === 'begin') await open.get(msg.tx)?.done.catch(() => {});
+    }
+  } finally {
+    busy = false;
+  }
+}
+
 parentPort.on('message', (msg) => {
-  handle(msg).then(
-    (out) => parentPort.postMessage({ id: msg.id, ...out }),
-    (err) => parentPort.postMessage({ id: msg.id, error: describe(err) }),
-  );
+  // Inside an open transaction: at once (the transaction holds the connection already).
+  if (msg.tx !== undefined && msg.op !== 'begin') {
+    handle(msg).then(
+      (out) => reply(msg, out),
+      (err) => replyError(msg, err),
+    );
+    return;
+  }
+  (msg.lane === 'write' ? lanes.write : lanes.read).push(msg);
+  void pump();
 });
