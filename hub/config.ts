@@ -134,6 +134,8 @@ export const configSchema = z
             z.boolean(),
           )
           .default(true),
+        /** Embedded store: PostgreSQL's buffer cache in MiB; resident from the start (issue 13, memory). */
+        embeddedSharedBuffersMb: z.coerce.number().int().min(1).max(16_384).default(32),
         /** Retention per table (days; 0 keeps forever), enforced in bounded chunks. */
         rejectedRetentionDays: z.coerce.number().int().min(0).default(30),
         eventsRetentionDays: z.coerce.number().int().min(0).default(400),
@@ -333,6 +335,10 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_EMBEDDED_WORKER: {
     path: ['store', 'embeddedWorker'],
     doc: 'embedded store: `true` runs PGlite in a worker thread, `false` on the main thread (default true)',
+  },
+  GRIDHUB_EMBEDDED_SHARED_BUFFERS_MB: {
+    path: ['store', 'embeddedSharedBuffersMb'],
+    doc: "embedded store: PostgreSQL's shared_buffers in MiB, resident from the start (default 32; PGlite's own 128)",
   },
   GRIDHUB_TIMESCALE: {
     path: ['store', 'timescale'],

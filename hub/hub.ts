@@ -119,6 +119,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       pglite: deps.pglite,
       poolSize: config.store.poolSize,
       embeddedWorker: config.store.embeddedWorker,
+      embeddedSharedBuffersMb: config.store.embeddedSharedBuffersMb,
       migrate: config.store,
       logger: logger.child({ module: 'store' }),
     });

@@ -33,6 +33,8 @@ export async function openStore(opts: {
   poolSize?: number;
   /** Embedded store: PGlite in a worker thread (default) or on the calling thread (issue 13). */
   embeddedWorker?: boolean;
+  /** Embedded store: PostgreSQL's shared_buffers in MiB (PGlite's 128 when unset). */
+  embeddedSharedBuffersMb?: number;
   migrate: MigrateOptions;
   logger: Logger;
   /** Aborts the wait for a database that is not up yet. */
@@ -49,7 +51,11 @@ export async function openStore(opts: {
   else {
     // The same folder either way: a store written by one opens in the other.
     const dir = `${opts.dataDir.replace(/\/$/, '')}/pglite`;
-    db = opts.embeddedWorker === false ? wrapPglite(await openPglite(dir)) : await openPgliteWorker(dir);
+    const sharedBuffersMb = opts.embeddedSharedBuffersMb;
+    db =
+      opts.embeddedWorker === false
+        ? wrapPglite(await openPglite(dir, { sharedBuffersMb }))
+        : await openPgliteWorker(dir, { sharedBuffersMb });
   }
   try {
     const { dialect } = await migrate(db, opts.migrate, opts.logger);

@@ -165,6 +165,18 @@ describe('the data folder', () => {
     await again.close();
   });
 
+  it('a new folder is initialised, then opened with the buffer cache asked for; it reopens with its data', async () => {
+    const dir = join(tmp, 'fresh');
+    const first = await openPgliteWorker(dir, { sharedBuffersMb: 16 });
+    expect(await first.query('SHOW shared_buffers')).toEqual([{ shared_buffers: '16MB' }]);
+    await first.exec("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('first start')");
+    await first.close();
+    const again = await openPgliteWorker(dir);
+    expect(await again.query('SHOW shared_buffers')).toEqual([{ shared_buffers: '128MB' }]);
+    expect(await again.query('SELECT v FROM kept')).toEqual([{ v: 'first start' }]);
+    await again.close();
+  });
+
   it('a folder that cannot be opened fails the start with its reason', async () => {
     const file = join(tmp, 'not-a-dir');
     writeFileSync(file, 'x');

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Db, Queryable, StoreHealth } from './db.ts';
 
@@ -33,6 +35,21 @@ interface Reply {
 }
 
 const WORKER_URL = new URL('./pglite-worker.mjs', import.meta.url);
+/** The worker's first message: PGlite is open, or why it could not be. */
+function firstReply(worker: Worker): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onExit = (code: number) =>
+      reject(new Error(`the embedded store's worker exited (code ${code}) before it was ready`));
+    worker.once('message', (r: Reply) => {
+      worker.off('exit', onExit);
+      if (r.error) reject(toError(r.error));
+      else resolve();
+    });
+    worker.once('error', reject);
+    worker.once('exit', onExit);
+  });
+}
+
 /** How long close waits for PGlite to close cleanly before the thread is terminated. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
@@ -43,12 +60,31 @@ function toError(e: StoreErrorFields): Error {
   return err;
 }
 
+export interface PgliteWorkerOptions {
+  /** Replaces the worker's entry (tests wrap it to make it crash). */
+  workerUrl?: URL;
+  /** PostgreSQL's shared_buffers in MiB (PGlite's default, 128, when unset). */
+  sharedBuffersMb?: number;
+}
+
 /**
  * Starts the worker, opens PGlite in `dataDir` there (created if missing; `memory://` in memory).
- * `workerUrl` replaces the worker's entry (tests wrap it to make it crash).
+ * A data folder that does not exist yet is first initialised in a worker of its own that then
+ * ends: initdb's memory (about 0.4 GB resident) leaves with that thread instead of staying for the
+ * life of the hub (issue 13, memory). The folder is PGlite's own format either way.
  */
-export async function openPgliteWorker(dataDir: string, opts: { workerUrl?: URL } = {}): Promise<WorkerDb> {
-  const worker = new Worker(opts.workerUrl ?? WORKER_URL, { workerData: { dataDir } });
+export async function openPgliteWorker(dataDir: string, opts: PgliteWorkerOptions = {}): Promise<WorkerDb> {
+  const url = opts.workerUrl ?? WORKER_URL;
+  const workerData = { dataDir, sharedBuffersMb: opts.sharedBuffersMb };
+  if (!dataDir.startsWith('memory://') && !existsSync(join(dataDir, 'PG_VERSION'))) {
+    const init = new Worker(url, { workerData: { ...workerData, initOnly: true } });
+    try {
+      await firstReply(init);
+    } finally {
+      await init.terminate();
+    }
+  }
+  const worker = new Worker(url, { workerData });
   const pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let nextTx = 1;

@@ -26,7 +26,7 @@ import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
-const { dataDir } = workerData;
+const { dataDir, sharedBuffersMb, initOnly } = workerData;
 
 /** Fields of a PostgreSQL error worth carrying over (SQLSTATE `code` first of all). */
 const ERROR_FIELDS = [
@@ -49,6 +49,14 @@ function describe(err) {
       if (typeof v === 'string' || typeof v === 'number') out[f] = v;
     }
   return out;
+}
+
+/**
+ * PGlite's own start parameters, with the size of PostgreSQL's buffer cache: PostgreSQL's default
+ * (128 MB) is written through at start, so it is resident from the first query (issue 13, memory).
+ */
+function startParams(mb) {
+  return mb ? [...PGlite.defaultStartParams, '-c', `shared_buffers=${Number(mb)}MB`] : undefined;
 }
 
 /** Open transactions by id: the PGlite transaction object and how to end it. */
@@ -131,7 +139,10 @@ async function handle(msg) {
 
 try {
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  pglite = await PGlite.create({ dataDir });
+  pglite = await PGlite.create({ dataDir, startParams: startParams(sharedBuffersMb) });
+  // A new data folder: initdb ran in this thread and its memory stays with the thread; the caller
+  // starts a fresh worker for the store itself (store/pglite-proxy.ts).
+  if (initOnly) await pglite.close();
   parentPort.postMessage({ id: 0, ready: true });
 } catch (err) {
   parentPort.postMessage({ id: 0, error: describe(err) });
