@@ -63,6 +63,25 @@ describe('PGlite in a worker thread', () => {
     expect(sqlState(exec)).toBe('42P01');
   });
 
+  it('a parameter that cannot cross the thread fails that call alone', async () => {
+    const err = await rejection(db.query('SELECT $1::text AS v', [() => 1]));
+    expect(err.name).toBe('DataCloneError');
+    expect(await db.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+
+  it('close waits for the writes queued before it', async () => {
+    const other = await openPgliteWorker('memory://');
+    await other.exec('CREATE TABLE w (id int)');
+    const writes = [1, 2, 3].map((i) => other.writer!.query('INSERT INTO w VALUES ($1)', [i]));
+    const reads = other.query<{ n: number }>('SELECT count(*)::int AS n FROM w');
+    await other.close();
+    await Promise.all(writes);
+    // The read passed the writes still queued (reads go first); every write ran before the close.
+    expect((await reads)[0]!.n).toBeLessThan(3);
+    expect(other.health()).toEqual({ ok: true }); // closed on purpose is not a failure
+    expect((await rejection(other.query('SELECT 1'))).message).toMatch(/store unavailable.*closed/);
+  });
+
   it('holds the one connection for a transaction: other queries wait until it commits', async () => {
     let release = () => {};
     const gate = new Promise<void>((r) => {

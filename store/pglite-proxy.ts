@@ -121,7 +121,13 @@ export async function openPgliteWorker(dataDir: string, opts: PgliteWorkerOption
         resolve: (r) => (r.error ? reject(toError(r.error)) : resolve(r)),
         reject,
       });
-      worker.postMessage({ ...msg, id });
+      try {
+        worker.postMessage({ ...msg, id });
+      } catch (err) {
+        // A parameter structured clone cannot copy (a function, a symbol): this call fails alone.
+        pending.delete(id);
+        reject(err as Error);
+      }
     });
   }
 

@@ -161,7 +161,15 @@ function replyError(msg, err) {
   parentPort.postMessage({ id: msg.id, error: describe(err) });
 }
 
+/** A `close` waits for everything queued before it, whatever its lane. */
+let closeRequest;
+
 function next() {
+  if (!lanes.read.length && !lanes.write.length) {
+    const c = closeRequest;
+    closeRequest = undefined;
+    return c;
+  }
   if (lanes.read.length && (readsInRow < READS_IN_A_ROW || !lanes.write.length)) {
     readsInRow++;
     return lanes.read.shift();
@@ -184,6 +192,9 @@ async function pump() {
         continue;
       }
       if (msg.op === 'begin') await open.get(msg.tx)?.done.catch(() => {});
+      // PGlite answers through microtasks only: without this turn of the event loop, requests that
+      // arrived meanwhile would not be in their lanes yet, and a read would not pass queued writes.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     busy = false;
@@ -199,6 +210,7 @@ parentPort.on('message', (msg) => {
     );
     return;
   }
-  (msg.lane === 'write' ? lanes.write : lanes.read).push(msg);
+  if (msg.op === 'close') closeRequest = msg;
+  else (msg.lane === 'write' ? lanes.write : lanes.read).push(msg);
   void pump();
 });
