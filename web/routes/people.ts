@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badRequest } from '../../hub/errors.ts';
+import { badRequest } from '../../kernel/index.ts';
 import { USER_ROLES } from '../../registry/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
