@@ -58,8 +58,6 @@ export type IngestOptions = IngestConfig;
 const RECENT_PACKETS = 64;
 /** A redelivery later than this is treated as a new message. */
 const REDELIVERY_WINDOW_MS = 3_600_000;
-/** Acknowledgements released in one turn of the event loop (issue 13: API latency under load). */
-const ACK_SLICE = 256;
 /** Consecutive failed writes after which health says `degraded`. */
 const DEGRADED_AFTER_FAILURES = 3;
 
@@ -539,11 +537,7 @@ export function createIngest(deps: {
       m.flushes.observe((performance.now() - t0) / 1000);
       await before;
       const now = clock.now();
-      let n = 0;
       for (const a of batchAcks) {
-        // Thousands of PUBACKs (a socket write each) leave in slices, one turn of the event loop
-        // each: an API request waits for one slice, not for a whole batch's acknowledgements.
-        if (++n % ACK_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
         if (!ok) {
           a.done(new Error('store unavailable'));
           continue;
