@@ -37,6 +37,15 @@ export const configSchema = z
         retentionDays: positiveInt.default(400),
         compressAfterDays: positiveInt.default(7),
         poolSize: positiveInt.default(8),
+        /** Embedded store: PGlite in its own worker thread, off the broker's thread (issue 13). */
+        embeddedWorker: z
+          .preprocess(
+            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
+            z.boolean(),
+          )
+          .default(true),
+        /** Embedded store: PostgreSQL's buffer cache in MiB; resident from the start (issue 13, memory). */
+        embeddedSharedBuffersMb: z.coerce.number().int().min(1).max(16_384).default(32),
         /** Retention per table (days; 0 keeps forever), enforced in bounded chunks. */
         rejectedRetentionDays: z.coerce.number().int().min(0).default(30),
         eventsRetentionDays: z.coerce.number().int().min(0).default(400),
@@ -183,6 +192,14 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_MQTT_PLAIN: {
     path: ['gateway', 'plainMqtt'],
     doc: '`false` turns plain MQTT (TCP) off, leaving MQTTS and MQTT over WSS (default true)',
+  },
+  GRIDHUB_EMBEDDED_WORKER: {
+    path: ['store', 'embeddedWorker'],
+    doc: 'embedded store: `true` runs PGlite in a worker thread, `false` on the main thread (default true)',
+  },
+  GRIDHUB_EMBEDDED_SHARED_BUFFERS_MB: {
+    path: ['store', 'embeddedSharedBuffersMb'],
+    doc: "embedded store: PostgreSQL's shared_buffers in MiB, resident from the start (default 32; PGlite's own 128)",
   },
   GRIDHUB_TIMESCALE: {
     path: ['store', 'timescale'],

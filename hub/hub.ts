@@ -127,6 +127,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       dataDir: config.dataDir,
       pglite: deps.pglite,
       poolSize: config.store.poolSize,
+      embeddedWorker: config.store.embeddedWorker,
+      embeddedSharedBuffersMb: config.store.embeddedSharedBuffersMb,
       migrate: config.store,
       logger: logger.child({ module: 'store' }),
     });
@@ -260,14 +262,17 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         deviceLimits: (id) => gateway.limitsOf(id),
         rpc: gateway.rpc,
         health: () => ({
-          status: rules.warnings().length || ingest.health().status !== 'ok' ? 'degraded' : 'ok',
+          status:
+            rules.warnings().length || ingest.health().status !== 'ok' || store.db.health?.().ok === false
+              ? 'degraded'
+              : 'ok',
           version: VERSION,
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           http: urls?.httpUrl,
           mqtt: urls?.mqttUrl,
           mqtts: urls?.mqttsUrl,
           clock: { kind: clock.kind, now: new Date(clock.now()).toISOString() },
-          store: { driver: store.db.driver, dialect: store.dialect },
+          store: { driver: store.db.driver, dialect: store.dialect, ...store.db.health?.() },
           ingest: ingest.stats(),
           spool: ingest.spool(),
           mqttConnections: gateway.connectedClients(),
@@ -278,6 +283,10 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
             ...(() => {
               const h = ingest.health();
               return h.status === 'ok' ? [] : [h.reason];
+            })(),
+            ...(() => {
+              const h = store.db.health?.();
+              return h && !h.ok ? [h.reason] : [];
             })(),
           ],
           video: video.health(),
