@@ -1,5 +1,5 @@
 /** Numbers, durations and units as the explanations write them. */
-import type { ProfileSpec } from '../../registry/index.ts';
+import type { ProfileSpec } from '../../domain/index.ts';
 
 export function round(x: number): number {
   return Math.round(x * 10_000) / 10_000;
