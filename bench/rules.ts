@@ -3,10 +3,10 @@
 // 4a, rule evaluation throughput: 10 rules per profile (the built-in templates for the profile, padded
 // with variations: thresholds on other keys, windows of other lengths and aggregates, rates, sustained,
 // daily counts, schedules) over BENCH_RULES_DEVICES devices (a mix of profiles), each message carrying
-// its profile's keys with timestamps 1 s apart per device (BENCH_RULES_INTERVAL_MS), evaluated exactly as
-// the engine does (rules/engine.ts onReadings: toInputs, the usesKeys skip, a context per evaluation,
-// states in a Map keyed by rule and device, explanation and observations read on openings), in this
-// process, on one core. Untimed warm-up rounds fill the windows first (BENCH_RULES_WARMUP_ROUNDS: 180
+// its profile's keys with timestamps 1 s apart per device (BENCH_RULES_INTERVAL_MS), evaluated by the
+// engine's own runtime (rules/runtime.ts, what rules/engine.ts onReadings runs: toInputs, the usesKeys
+// skip, a context per message, states in the in-memory RuleStateStore, explanation and observations read
+// on openings as a case would), in this process, on one core. Untimed warm-up rounds fill the windows first (BENCH_RULES_WARMUP_ROUNDS: 180
 // rounds = 3 minutes of readings; 900 fill the 15-minute windows). Messages are generated untimed.
 //
 // 4b, reading → case latency (see benchCaseLatency below). Its background load runs in a child process
@@ -17,11 +17,20 @@ import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PROFILE_NAMES, type ProfileName } from '../domain/index.ts';
 import type { Reading } from '../ingest/index.ts';
-import { toInputs } from '../rules/engine.ts';
-import type { RuleContext, RuleState } from '../rules/evaluate.ts';
-import * as evaluator from '../rules/evaluate.ts';
-import { type ConditionInput, type Rule, validateRule } from '../rules/schema.ts';
-import { builtInRules } from '../rules/templates.ts';
+import {
+  type ActiveRule,
+  builtInRules,
+  type ConditionInput,
+  createMemoryRuleStateStore,
+  createRuleRuntime,
+  type Evaluator,
+  evaluate,
+  needsTick,
+  type Rule,
+  tick,
+  usesKeys,
+  validateRule,
+} from '../rules/index.ts';
 import { cell } from '../test/support/grids.ts';
 import { ADMIN_TOKEN, registerDevices, request, scrape } from './api.ts';
 import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
@@ -294,14 +303,6 @@ export function nextReadings(d: SimDevice, ts: number, rnd: () => number): Readi
 // ---------------------------------------------------------------------------------------------
 // 4a: throughput
 
-/** The pure evaluator under test (the micro-benchmark passes an older copy to compare). */
-export interface Evaluator {
-  evaluate: typeof evaluator.evaluate;
-  usesKeys: typeof evaluator.usesKeys;
-  tick: typeof evaluator.tick;
-  needsTick: typeof evaluator.needsTick;
-}
-
 export interface ThroughputOptions {
   devices: number;
   /** Timed rounds run for at least this long (each round: one message per device). */
@@ -310,6 +311,7 @@ export interface ThroughputOptions {
   warmupRounds: number;
   intervalMs: number;
   timezone?: string;
+  /** The pure evaluator under test (default the hub's; an older copy can be passed to compare). */
   evaluator?: Evaluator;
   seed?: number;
   quiet?: boolean;
@@ -339,56 +341,28 @@ export interface ThroughputResult {
   heapUsedMb: number;
 }
 
-/** Runs the workload; rounds are generated untimed, then evaluated as the engine does, timed. */
+/** Runs the workload; rounds are generated untimed, then evaluated by the engine's runtime, timed. */
 export function runThroughput(opts: ThroughputOptions): ThroughputResult {
-  const ev = opts.evaluator ?? evaluator;
   const rnd = prng(opts.seed ?? 42);
   const timezone = opts.timezone ?? 'Asia/Shanghai';
   const ruleSet = benchRuleSet();
-  type Loaded = { rule: Rule; keys: Set<string>; ticks: boolean };
-  const loaded = new Map<ProfileName, Loaded[]>();
-  for (const [p, rules] of ruleSet)
-    loaded.set(
-      p,
-      rules.map((rule) => ({ rule, keys: ev.usesKeys(rule), ticks: ev.needsTick(rule) })),
-    );
   const devices = makeDevices(opts.devices, rnd);
-  const states = new Map<string, RuleState>();
-  const dirty = new Set<string>();
   // Monday 2026-01-05 09:00 in Shanghai: day-time schedules, one local day throughout.
   const t0 = Date.UTC(2026, 0, 5, 1);
   let evaluations = 0;
-  let skipped = 0;
   let transitions = 0;
   let explained = 0;
   const perRule = new Map<string, number>();
 
-  const context = (d: SimDevice): RuleContext => ({
+  const store = createMemoryRuleStateStore();
+  // rules/engine.ts without the case writes: the same runtime, hooks that count.
+  const runtime = createRuleRuntime<SimDevice, ActiveRule>({
     timezone,
-    attributes: { ...d.serverAttributes, ...d.sharedAttributes },
-    reference: () => undefined,
-  });
-
-  /** rules/engine.ts onReadings, minus the case writes. */
-  const onReadings = (d: SimDevice, readings: Reading[], receivedAt: number) => {
-    const list = loaded.get(d.profile);
-    if (!list) return;
-    const inputs = toInputs(readings, receivedAt);
-    for (const l of list) {
-      const k = `${l.rule.id}\u0000${d.id}`;
-      let state = states.get(k);
-      for (const input of inputs) {
-        if (
-          !l.keys.has('*') &&
-          !Object.keys(input.values).some((x) => l.keys.has(x)) &&
-          !(input.events.length && l.keys.has('event'))
-        ) {
-          skipped++;
-          continue;
-        }
-        const e = ev.evaluate(l.rule, state, input, context(d));
+    store,
+    evaluator: opts.evaluator ?? { evaluate, tick },
+    hooks: {
+      evaluated(l, _device, e) {
         evaluations++;
-        state = e.state;
         if (e.transition) {
           transitions++;
           if (process.env.BENCH_RULES_DEBUG) perRule.set(l.rule.id, (perRule.get(l.rule.id) ?? 0) + 1);
@@ -396,14 +370,17 @@ export function runThroughput(opts: ThroughputOptions): ThroughputResult {
           if (e.transition === 'open')
             explained += e.explanation.length + Object.keys(e.observed).length + e.snapshots.length;
         }
-      }
-      if (state) {
-        states.set(k, state);
-        dirty.add(k);
-      }
-    }
-  };
-
+      },
+      ticked() {},
+      failed(l, err) {
+        throw new Error(`bench rule ${l.rule.id} failed: ${(err as Error).message}`);
+      },
+    },
+  });
+  const loaded: ActiveRule[] = [...ruleSet.values()]
+    .flat()
+    .map((rule) => ({ rule, keys: usesKeys(rule), ticks: needsTick(rule), disabledReason: null }));
+  runtime.setRules(loaded);
   const round = (r: number): { readings: Reading[][]; ts: number } => {
     const ts = t0 + r * opts.intervalMs;
     return { ts, readings: devices.map((d) => nextReadings(d, ts + d.phase, rnd)) };
@@ -411,9 +388,10 @@ export function runThroughput(opts: ThroughputOptions): ThroughputResult {
   const play = (r: number, batch: Reading[][], ts: number) => {
     for (let i = 0; i < devices.length; i++) {
       const d = devices[i]!;
-      onReadings(d, batch[i]!, ts + d.phase + 50);
+      runtime.onReadings(d, batch[i]!, ts + d.phase + 50);
     }
-    if (r % 5 === 4) dirty.clear(); // the engine persists (and clears) every few seconds
+    // The engine persists (and clears) the changed states every few seconds.
+    if (r % 5 === 4) for (const _ of runtime.takeChanged(() => true));
   };
 
   let r = 0;
@@ -427,12 +405,15 @@ export function runThroughput(opts: ThroughputOptions): ThroughputResult {
       );
   }
   evaluations = 0;
-  skipped = 0;
+  let checks = 0;
   transitions = 0;
   let timedMs = 0;
   let rounds = 0;
   while (timedMs < opts.seconds * 1000) {
     const { readings, ts } = round(r);
+    // Rule checks of the round (every rule of the profile, per timestamp of a message), untimed: those
+    // that did not evaluate were skipped (the message carried none of the rule's keys).
+    for (const batch of readings) checks += new Set(batch.map((x) => x.ts)).size * RULES_PER_PROFILE;
     const a = performance.now();
     play(r, readings, ts);
     timedMs += performance.now() - a;
@@ -441,27 +422,24 @@ export function runThroughput(opts: ThroughputOptions): ThroughputResult {
   }
   // One tick pass as the engine runs it every 5 s: every ticking rule over every device it covers.
   const now = t0 + r * opts.intervalMs + 1000;
+  const byProfile = new Map<string, SimDevice[]>();
+  for (const d of devices) byProfile.set(d.profile, [...(byProfile.get(d.profile) ?? []), d]);
   const tickT0 = performance.now();
-  for (const d of devices) {
-    for (const l of loaded.get(d.profile) ?? []) {
-      if (!l.ticks) continue;
-      const k = `${l.rule.id}\u0000${d.id}`;
-      const prev = states.get(k);
-      if (!prev) continue;
-      const e = ev.tick(l.rule, prev, now, context(d));
-      if (e.state !== prev) states.set(k, e.state);
-    }
-  }
+  runtime.tick(now, (profile) => byProfile.get(profile) ?? []);
   const tickPassMs = performance.now() - tickT0;
 
   let windows = 0;
   let samples = 0;
-  for (const s of states.values())
-    for (const n of Object.values(s.nodes)) {
-      const node = n as { k?: string; s?: { length: number } };
-      if (node.k === 'window' && node.s) {
-        windows++;
-        samples += node.s.length;
+  for (const d of devices)
+    for (const l of loaded) {
+      const s = store.get(l.rule.id, d.id);
+      if (!s) continue;
+      for (const n of Object.values(s.nodes)) {
+        const node = n as { k?: string; s?: { length: number } };
+        if (node.k === 'window' && node.s) {
+          windows++;
+          samples += node.s.length;
+        }
       }
     }
   if (process.env.BENCH_RULES_DEBUG) log(`transitions per rule: ${JSON.stringify([...perRule])}`);
@@ -476,7 +454,7 @@ export function runThroughput(opts: ThroughputOptions): ThroughputResult {
     rounds,
     messages,
     evaluations,
-    skipped,
+    skipped: checks - evaluations,
     transitions,
     seconds,
     evaluationsPerSec: evaluations / seconds,
