@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { createCaseService, createCatalogue } from '../cases/index.ts';
-import { createGateway, type Gateway } from '../gateway/index.ts';
+import { createGateway, type Gateway, type GatewayState } from '../gateway/index.ts';
 import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
 import {
   type Clock,
@@ -15,7 +15,14 @@ import {
   manualClock,
   systemClock,
 } from '../kernel/index.ts';
-import { createHasher, createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
+import {
+  createHasher,
+  createPeople,
+  createRegistry,
+  type People,
+  type Registry,
+  type SessionStore,
+} from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import {
   createRetention,
@@ -26,7 +33,7 @@ import {
   removeDeviceData,
   type Store,
 } from '../store/index.ts';
-import { createVideo, type Video } from '../video/index.ts';
+import { createVideo, type StreamSlots, type Video } from '../video/index.ts';
 import { type App, createWebServer } from '../web/index.ts';
 import { ensureDataDir, resolveAdminToken } from './admin-token.ts';
 import type { Config } from './config.ts';
@@ -59,6 +66,20 @@ export interface HubDeps {
   clock?: Clock;
   /** A PGlite instance to use as the store (tests hand in the TimescaleDB build). */
   pglite?: PgliteLike;
+  /**
+   * What a part holds in process, for a hub that shares it with others (issue 10, item 7): each
+   * defaults to the part's in-memory implementation; the interfaces say what a shared one needs.
+   */
+  processState?: {
+    /** The live event fan-out behind `/api/events` (kernel/events.ts). */
+    events?: EventBus;
+    /** Signed-in sessions (registry/sessions.ts). */
+    sessions?: SessionStore;
+    /** The MQTT edge: rate buckets, connection counters, persistent sessions (gateway/state.ts). */
+    gateway?: GatewayState;
+    /** Camera stream slots (video/slots.ts). */
+    cameraSlots?: StreamSlots;
+  };
   /** Rule engine timers (tests shorten them). */
   rules?: Pick<
     Parameters<typeof createRulesEngine>[0],
@@ -105,7 +126,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? (config.clock === 'manual' ? manualClock() : systemClock());
   const metrics = new Metrics();
-  const events = createEventBus((err) => logger.error({ err }, 'event subscriber failed'));
+  const events =
+    deps.processState?.events ?? createEventBus((err) => logger.error({ err }, 'event subscriber failed'));
   // null when GRIDHUB_ADMIN_TOKEN=off: only people with the admin role administer the hub.
   const staticAdminToken = resolveAdminToken(config.adminToken, config.dataDir, logger);
   const adminToken = staticAdminToken ?? '';
@@ -171,6 +193,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           absoluteMs: config.security.sessionMaxHours * 3_600_000,
         },
         hasher: createHasher({ concurrency: config.security.kdfConcurrency }),
+        sessionStore: deps.processState?.sessions,
       }),
     }));
     await life.start('registry', {
@@ -267,6 +290,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         edge: config.gateway,
         maxPayloadBytes: config.ingest.maxPayloadBytes,
       },
+      state: deps.processState?.gateway,
     });
     // Drain: no new connections, no new messages; stop: the sockets close.
     const { port: mqttPort, tlsPort } = await life.start('gateway', gateway);
@@ -279,6 +303,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       clock,
       cases,
       config,
+      slots: deps.processState?.cameraSlots,
     });
     const web = await life.build('web', () =>
       createWebServer(

@@ -29,3 +29,4 @@ export {
   type NewDevice,
   type Registry,
 } from './registry.ts';
+export { memorySessions, type Session, type SessionStore } from './sessions.ts';

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { createHasher, type Hasher, passwordProblem } from './passwords.ts';
+import { memorySessions, type Session, type SessionStore } from './sessions.ts';
 import { createThrottle, type ThrottleOptions } from './throttle.ts';
 
 export type UserRole = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
@@ -33,14 +34,6 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 // A session's last use is written back at most this often (the in-memory value is exact).
 const TOUCH_EVERY_MS = 60_000;
 
-interface Session {
-  userId: string;
-  createdAt: number;
-  expiresAt: number;
-  lastUsed: number;
-  written: number;
-}
-
 export class PasswordPolicyError extends GridhubError {
   constructor(problem: string) {
     super('GRIDHUB_ERR_PASSWORD_POLICY', `password: ${problem}`, 400);
@@ -69,13 +62,15 @@ export async function createPeople(deps: {
   sessions?: Partial<SessionOptions>;
   hasher?: Hasher;
   throttle?: { user?: Partial<ThrottleOptions>; address?: Partial<ThrottleOptions> };
+  /** The sessions' in-process copy; shared between hubs when one is given (sessions.ts). */
+  sessionStore?: SessionStore;
 }) {
   const { db } = deps;
   const sessionOpts = { ...DEFAULT_SESSIONS, ...deps.sessions };
   const hasher = deps.hasher ?? createHasher();
   const users = new Map<string, User>();
   const units = new Map<string, Unit>();
-  const sessions = new Map<string, Session>();
+  const sessions: SessionStore = deps.sessionStore ?? memorySessions();
   // Per user: a few tries, then a growing wait; per address: more tries (a shared NAT), same idea.
   const byUser = createThrottle(deps.now, {
     freeFailures: 5,

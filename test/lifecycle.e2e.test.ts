@@ -5,10 +5,14 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHub, loadConfig } from '../hub/index.ts';
-import { createLogger } from '../kernel/index.ts';
-import { ADMIN_TOKEN } from './support/hub.ts';
+import { type GatewayState, memoryGatewayState } from '../gateway/index.ts';
+import { createHub, type Hub, loadConfig } from '../hub/index.ts';
+import { createEventBus, createLogger, type EventBus } from '../kernel/index.ts';
+import { memorySessions, type SessionStore } from '../registry/index.ts';
+import { memorySlots } from '../video/index.ts';
+import { ADMIN_TOKEN, eventually } from './support/hub.ts';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -66,6 +70,59 @@ function hubWith(overrides: Record<string, unknown>) {
   return { dataDir, lines, config, logger };
 }
 
+/** The parts read and write the process state they were handed, not one of their own. */
+async function usesProcessState(
+  hub: Hub,
+  urls: { httpUrl: string; mqttUrl: string },
+  state: { events: EventBus; sessions: SessionStore; gateway: GatewayState },
+) {
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+  const seen: string[] = [];
+  state.events.subscribe((e) => {
+    if (e.type === 'device') seen.push(`${e.deviceId} ${e.status}`);
+  });
+  await hub.parts.people.users.create({
+    id: 'ops1',
+    name: 'ops1',
+    role: 'operator',
+    unitId: null,
+    gridCodes: [],
+    password: 'a long enough passphrase',
+  });
+  const login = await fetch(`${urls.httpUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'ops1', password: 'a long enough passphrase' }),
+  });
+  expect(login.status).toBe(200);
+  const { token } = (await login.json()) as { token: string };
+  expect(state.sessions.size).toBe(1);
+  const me = await fetch(`${urls.httpUrl}/api/me`, { headers: { authorization: `Bearer ${token}` } });
+  expect(me.status).toBe(200);
+  // Ended in the shared store: the next request is refused.
+  state.sessions.clear();
+  const gone = await fetch(`${urls.httpUrl}/api/me`, { headers: { authorization: `Bearer ${token}` } });
+  expect(gone.status).toBe(401);
+  const created = await fetch(`${urls.httpUrl}/api/devices`, {
+    method: 'POST',
+    headers: admin,
+    body: JSON.stringify({ id: 'life-1', profile: 'noise-level' }),
+  });
+  expect(created.status).toBe(201);
+  const { accessToken } = (await created.json()) as { accessToken: string };
+  const c = await mqtt.connectAsync(urls.mqttUrl, { username: accessToken, reconnectPeriod: 0 });
+  try {
+    await eventually(() => state.gateway.deviceConnections.get('life-1') === 1);
+    await eventually(() => seen.includes('life-1 online'));
+    // The device's pacing record is the one in the state handed in (its limits resolved there).
+    await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ LAeq: 50 }), { qos: 1 });
+    expect(state.gateway.edges.get('life-1')?.limits.messagesPerSecond).toBeGreaterThan(0);
+  } finally {
+    await c.endAsync(true);
+  }
+  await eventually(() => state.gateway.deviceConnections.get('life-1') === 0);
+}
+
 const partsLogged = (lines: { part?: string; msg: string }[], msg: string) =>
   lines.filter((l) => l.msg === msg).map((l) => l.part);
 
@@ -84,11 +141,20 @@ describe('hub lifecycle with the real parts', () => {
     expect(lines.some((l) => l.msg === 'MQTT broker listening')).toBe(false);
     expect(() => hub.parts).toThrow(/not started/);
     // The embedded store was closed (nothing is left half-open): the same data folder starts a hub
-    // that then stops cleanly.
-    const again = createHub({ ...config, mqttPort: 0 }, { logger });
+    // that then stops cleanly; this one is handed its process state (issue 10, item 7).
+    const state = {
+      events: createEventBus(),
+      sessions: memorySessions(),
+      gateway: memoryGatewayState(),
+      cameraSlots: memorySlots(1),
+    };
+    const again = createHub({ ...config, mqttPort: 0 }, { logger, processState: state });
     const urls = await again.start();
-    expect(urls.mqttPort).toBeGreaterThan(0);
-    await again.stop();
+    try {
+      await usesProcessState(again, urls, state);
+    } finally {
+      await again.stop();
+    }
   });
 
   it('the web server cannot listen: the error names web; the gateway and the rest stop', async () => {
