@@ -136,15 +136,16 @@ async function createUserCommand(
   config: Config,
   values: Record<string, string | boolean | undefined>,
 ): Promise<number> {
-  const { USER_ROLES, createPeople, passwordProblem } = await import('../registry/index.ts');
+  const { createPeople, passwordProblem } = await import('../registry/index.ts');
+  const { ROLES } = await import('../domain/index.ts');
   const id = typeof values.id === 'string' ? values.id : '';
   const role = typeof values.role === 'string' ? values.role : '';
   if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(id)) {
     process.stderr.write('--id: letters, digits and . _ @ - (1 to 64), e.g. --id alice\n');
     return 2;
   }
-  if (!(USER_ROLES as string[]).includes(role)) {
-    process.stderr.write(`--role: one of ${USER_ROLES.join(', ')}\n`);
+  if (!(ROLES as readonly string[]).includes(role)) {
+    process.stderr.write(`--role: one of ${ROLES.join(', ')}\n`);
     return 2;
   }
   const name = typeof values.name === 'string' ? values.name : id;
@@ -165,7 +166,7 @@ async function createUserCommand(
     const user = await people.users.create({
       id,
       name,
-      role: role as (typeof USER_ROLES)[number],
+      role: role as (typeof ROLES)[number],
       unitId: typeof values.unit === 'string' ? values.unit : null,
       gridCodes: typeof values.grids === 'string' ? values.grids.split(',').filter(Boolean) : [],
       password,
@@ -183,6 +184,13 @@ async function createUserCommand(
 async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
   // The demo serves the dashboard: build its bundle when it is missing or older than its sources
   // (npm ci builds it; this covers a checkout updated since). `start` only warns (see web/server.ts).
+  if (opts.demo && config.adminToken === 'off') {
+    // The demo provisions its district, units and people through the hub's own HTTP API as the
+    // admin; with the static token off there is no one to do that before the first admin exists.
+    throw new ConfigError([
+      'adminToken (GRIDHUB_ADMIN_TOKEN): `off` cannot be used with `gridhub demo`, which provisions the demo district through the API with the admin token; unset it or set a token of 16+ characters',
+    ]);
+  }
   if (opts.demo) {
     const { ensureUi, uiBundleState } = await import('../web/index.ts');
     if (uiBundleState() !== 'ok') {

@@ -4,9 +4,10 @@
  * threshold, and the telemetry-key limit of open profiles. The records live in the gateway state
  * (state.ts), so a multi-process hub can partition them by device.
  */
+
+import { PROFILES } from '../domain/index.ts';
 import { parseGatewayTelemetry, parseJson, parseTelemetry } from '../ingest/index.ts';
 import type { Device } from '../registry/index.ts';
-import { PROFILES } from '../registry/index.ts';
 import type { GatewayContext } from './context.ts';
 import { BreachWindow, resolveLimits, TokenBucket } from './limits.ts';
 import { kick, RC } from './mqtt5.ts';

@@ -6,8 +6,8 @@
  * ([MQTT-4.3.2-2] lets the receiver choose when it takes ownership).
  */
 import type { Client, PublishPacket } from 'aedes';
+import { PROFILES } from '../domain/index.ts';
 import type { Device } from '../registry/index.ts';
-import { PROFILES } from '../registry/index.ts';
 import type { Callback, Conn, GatewayContext, Outcome } from './context.ts';
 import { answerV5, kick, type MarkedPacket, RC } from './mqtt5.ts';
 import type { Pacing } from './pacing.ts';

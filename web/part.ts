@@ -3,7 +3,8 @@
  * the app registers every route (and refuses one that does not say who may call it); start()
  * listens, stop() closes (ending the live streams first, web/routes/system.ts).
  */
-import { type App, createWeb, type WebDeps } from './server.ts';
+import type { App, WebDeps } from './context.ts';
+import { createWeb } from './server.ts';
 
 export async function createWebServer(deps: WebDeps, listen: { host: string; port: number }) {
   const app: App = await createWeb(deps);
