@@ -26,7 +26,7 @@
  * node states keep the facts of their last decision, and every sentence (node texts, the
  * explanation) is only written when read.
  */
-import { zoneOffsetMs } from '../kernel/index.ts';
+import { formatDuration, zoneOffsetMs } from '../kernel/index.ts';
 import { PROFILES, type ProfileSpec } from '../registry/profiles.ts';
 import {
   type AbsenceCondition,
@@ -1556,24 +1556,8 @@ export function fmt(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
-/** 600000 → '10m', 5400000 → '1h 30m', 45000 → '45s'. */
-export function fmtDuration(ms: number): string {
-  if (ms < 1000) return ms <= 0 ? '0s' : `${Math.round(ms)}ms`;
-  let rest = Math.floor(ms / 1000);
-  const parts: string[] = [];
-  for (const [unit, size] of [
-    ['d', 86_400],
-    ['h', 3600],
-    ['m', 60],
-    ['s', 1],
-  ] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`);
-      rest %= size;
-    }
-  }
-  return parts.slice(0, 2).join(' ');
-}
+/** 600000 → '10m', 5400000 → '1h 30m', 45000 → '45s' (kernel `formatDuration`, brief). */
+export const fmtDuration = (ms: number): string => formatDuration(ms, 'brief');
 
 const QUARTER_MS = 900_000;
 const offsetCache = new Map<string, number>();

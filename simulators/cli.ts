@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { parseDuration } from '../kernel/index.ts';
 import { simulateCameraStreams } from './cameras.ts';
 import { demoDistrict } from './district.ts';
 import { createFleet, type Fleet, FleetError, type FleetStats, fleetDevices } from './fleet.ts';
@@ -88,22 +89,15 @@ export interface SimulateIo {
 
 class UsageError extends Error {}
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `90s`, `10m`, `1h30m`, `1.5h`, `500ms`; a bare number is `bareUnit`. Undefined if not one. */
+/**
+ * A duration flag: the kernel's grammar (`90s`, `10m`, `1h30m`, `1.5h`, `500ms`), rounded to whole
+ * milliseconds; a bare number is `bareUnit`. Undefined if not one.
+ */
 export function parseDurationArg(text: string, bareUnit: 'ms' | 's' = 's'): number | undefined {
   const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * UNIT_MS[bareUnit]!;
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
-  let total = 0;
-  let matched = false;
-  while (part.lastIndex < t.length) {
-    const m = part.exec(t);
-    if (!m) return undefined;
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    matched = true;
-  }
-  return matched && Number.isFinite(total) ? Math.round(total) : undefined;
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * (bareUnit === 's' ? 1000 : 1);
+  const ms = parseDuration(t);
+  return ms === undefined ? undefined : Math.round(ms);
 }
 
 const OPTIONS = {

@@ -1,6 +1,5 @@
 /** Scenarios: scripted rehearsals of a district with expected outcomes (see scenarios/README.md). */
 export { runScenarioCommand } from './cli.ts';
-export { formatDuration, parseDuration } from './duration.ts';
 export { formatIssue, loadScenario, loadScenarioFile, ScenarioError, type ScenarioIssue } from './load.ts';
 export {
   type Check,

@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CASE_ACTIONS, CASE_STATUSES, ESCALATION_LEVELS } from '../../cases/workflow.ts';
+import { formatDuration, parseDuration as parseAnyDuration } from '../../kernel/index.ts';
 import { CAMERA_EVENT_TYPES, PROFILE_NAMES, PROFILES } from '../../registry/profiles.ts';
 import { builtInRules } from '../../rules/index.ts';
 import { demoDistrict } from '../district.ts';
 import { describeValue, formatPath } from '../messages.ts';
 import { MODELS } from '../models.ts';
-import { formatDuration, gcd, parseDuration } from './duration.ts';
 import {
   type CaseChecks,
   type CaseRef,
@@ -79,6 +79,20 @@ function scalar<T>(what: string, parse: (v: unknown) => T | undefined, hint?: (v
     }
     return r;
   });
+}
+
+/** Scenario times are whole milliseconds (the kernel's grammar; `1.5s` is 1500). */
+function parseDuration(v: unknown): number | undefined {
+  const ms = parseAnyDuration(v);
+  return ms === undefined ? undefined : Math.round(ms);
+}
+
+/** Greatest common divisor of positive integers. */
+export function gcd(a: number, b: number): number {
+  let x = Math.abs(Math.round(a));
+  let y = Math.abs(Math.round(b));
+  while (y) [x, y] = [y, x % y];
+  return x;
 }
 
 const DURATION = 'a duration like 40m';

@@ -18,12 +18,12 @@
  * so scenarios and re-runs do not collide on one hub. Grids are shared (the demo district).
  */
 import { connectAsync, type MqttClient } from 'mqtt';
+import { formatDuration } from '../../kernel/index.ts';
 import { PROFILES } from '../../registry/profiles.ts';
 import { demoDistrict, type LngLat, type Position, pointInRing } from '../district.ts';
 import { type BaseState, MODELS, type Model, type Readings } from '../models.ts';
 import { deriveSeed, Random } from '../random.ts';
 import { Api, type ApiResponse, errorMessage, RunnerError } from './client.ts';
-import { formatDuration } from './duration.ts';
 import { loadScenarioFile } from './load.ts';
 import type { CaseRef, DeviceSpec, Expectation, KpiField, Placement, Scenario, Step } from './types.ts';
 
