@@ -33,10 +33,10 @@ import {
   MODELS,
   type Model,
   type SimProfile,
-} from './models.ts';
+} from './models/index.ts';
 import { deriveSeed, Random } from './random.ts';
 
-export type { SimProfile } from './models.ts';
+export type { SimProfile } from './models/index.ts';
 
 export interface FleetOptions {
   mqttUrl: string;

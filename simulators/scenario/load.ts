@@ -14,7 +14,7 @@ import { CAMERA_EVENT_TYPES, PROFILE_NAMES, PROFILES } from '../../registry/prof
 import { builtInRules } from '../../rules/index.ts';
 import { demoDistrict } from '../district.ts';
 import { describeValue, formatPath } from '../messages.ts';
-import { MODELS } from '../models.ts';
+import { MODELS } from '../models/index.ts';
 import {
   type CaseChecks,
   type CaseRef,

@@ -21,7 +21,7 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { formatDuration } from '../../kernel/index.ts';
 import { PROFILES } from '../../registry/profiles.ts';
 import { demoDistrict, type LngLat, type Position, pointInRing } from '../district.ts';
-import { type BaseState, MODELS, type Model, type Readings } from '../models.ts';
+import { type BaseState, MODELS, type Model, type Readings } from '../models/index.ts';
 import { deriveSeed, Random } from '../random.ts';
 import { Api, type ApiResponse, errorMessage, RunnerError } from './client.ts';
 import { loadScenarioFile } from './load.ts';
