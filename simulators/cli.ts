@@ -14,8 +14,9 @@ import { pino } from 'pino';
 import { parseDuration } from '../kernel/index.ts';
 import { simulateCameraStreams } from './cameras.ts';
 import { demoDistrict } from './district.ts';
-import { createFleet, type Fleet, FleetError, type FleetStats, fleetDevices } from './fleet.ts';
+import { createFleet, type Fleet, type FleetStats } from './fleet.ts';
 import { FleetFileError, fleetFileDevices, loadFleetFile, MIN_EVERY_MS } from './fleet-file.ts';
+import { FleetError } from './hub-api.ts';
 import { LOAD_KEYS, type LoadReport, type LoadRun, startLoad } from './load.ts';
 import {
   formatClock,
@@ -26,6 +27,7 @@ import {
   ProgressDisplay,
   type ProgressOut,
 } from './progress.ts';
+import { fleetDevices } from './roster.ts';
 
 export const USAGE = `usage: gridhub simulate [--fleet FILE] [--fast-forward D [--then-live]] [options]
        gridhub simulate --load [--devices N] [--sockets N|per-device] [--qos 0|1] [options]

@@ -5,7 +5,8 @@
 export { simulateCameraStreams } from './cameras.ts';
 export { runSimulateCommand } from './cli.ts';
 export { demoDistrict } from './district.ts';
-export { createFleet, type Fleet, fleetDevices } from './fleet.ts';
+export { createFleet, type Fleet } from './fleet.ts';
+export { fleetDevices } from './roster.ts';
 export { findGstPython, GST_INSTALL_HINT, type RtspCamera, startRtspCamera } from './rtsp-camera.ts';
 export {
   formatReport,

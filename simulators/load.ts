@@ -25,16 +25,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import {
-  createHubApi,
-  eachLimit,
-  FleetError,
-  GATEWAY_CONNECT_TOPIC,
-  GATEWAY_TELEMETRY_TOPIC,
-  TELEMETRY_TOPIC,
-  TokenBucket,
-} from './fleet.ts';
+import { createHubApi, FleetError } from './hub-api.ts';
+import { eachLimit, TokenBucket } from './pacing.ts';
 import { Random } from './random.ts';
+import { GATEWAY_CONNECT_TOPIC, GATEWAY_TELEMETRY_TOPIC, TELEMETRY_TOPIC } from './topics.ts';
 
 export const LOAD_KEYS = [
   'pm10',
