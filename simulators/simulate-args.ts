@@ -6,7 +6,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../kernel/index.ts';
-import type { Fleet } from './fleet.ts';
 import { MIN_EVERY_MS } from './fleet-file.ts';
 import { LOAD_KEYS } from './load-report.ts';
 import type { ProgressOut } from './progress.ts';
