@@ -1,3 +1,4 @@
+import type { Urgency } from '../domain/index.ts';
 import type { Queryable } from '../store/index.ts';
 import type { CaseState, TimelineEntry } from './workflow.ts';
 
@@ -8,7 +9,7 @@ export interface CaseRecord {
   status: string;
   category: string;
   gridCode: string | null;
-  urgency: 'low' | 'normal' | 'urgent';
+  urgency: Urgency;
   deviceId: string | null;
   ruleId: string | null;
   description: string | null;
@@ -33,7 +34,7 @@ interface CaseRow {
   status: string;
   category: string;
   grid_code: string | null;
-  urgency: 'low' | 'normal' | 'urgent';
+  urgency: Urgency;
   device_id: string | null;
   rule_id: string | null;
   description: string | null;

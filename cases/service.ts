@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { type CaseAction, deadlineFor, type KpiLevel, type Urgency } from '../domain/index.ts';
 import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import { badRequest, GridhubError, notFound, zoneOffsetMs } from '../kernel/index.ts';
 import type { Device, People, Registry } from '../registry/index.ts';
 import type { Db } from '../store/index.ts';
 import { isRetryable, sqlState } from '../store/index.ts';
-import { deadlineFor } from './calendar.ts';
 import type { Catalogue } from './catalogue.ts';
-import type { Urgency } from './categories.ts';
-import { computeKpis, type KpiCase, type KpiLevel } from './kpi.ts';
+import { computeKpis, type KpiCase } from './kpi.ts';
 import {
   type CaseRecord,
   type CaseRow,
@@ -20,7 +19,6 @@ import {
 import {
   type Actor,
   allowedActions,
-  type CaseAction,
   type CaseState,
   occurrenceEntry,
   openCase,

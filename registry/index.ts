@@ -1,5 +1,4 @@
 export { type AreaGeometry, covers } from './geo.ts';
-export { ancestorCode, type GridLevel, hierarchy, isGridCode, levelOf } from './grid-code.ts';
 export { createHasher, type Hasher, KDF, passwordProblem } from './passwords.ts';
 export {
   createPeople,
@@ -7,18 +6,8 @@ export {
   type People,
   type SessionOptions,
   type Unit,
-  USER_ROLES,
   type User,
-  type UserRole,
 } from './people.ts';
-export {
-  CAMERA_EVENT_TYPES,
-  isProfileName,
-  PROFILE_NAMES,
-  PROFILES,
-  type ProfileName,
-  type ProfileSpec,
-} from './profiles.ts';
 export {
   createRegistry,
   DEVICE_ID_PATTERN,

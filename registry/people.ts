@@ -1,16 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { Role } from '../domain/index.ts';
 import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { createHasher, type Hasher, passwordProblem } from './passwords.ts';
 import { createThrottle, type ThrottleOptions } from './throttle.ts';
 
-export type UserRole = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
-export const USER_ROLES: UserRole[] = ['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer'];
-
 export interface User {
   id: string;
   name: string;
-  role: UserRole;
+  role: Role;
   unitId: string | null;
   gridCodes: string[];
 }
@@ -94,7 +92,7 @@ export async function createPeople(deps: {
     ...deps.throttle?.address,
   });
 
-  type UserRow = { id: string; name: string; role: UserRole; unit_id: string | null; grid_codes: string[] };
+  type UserRow = { id: string; name: string; role: Role; unit_id: string | null; grid_codes: string[] };
   type UnitRow = { id: string; name: string; categories: string[]; grid_codes: string[] };
   const toUser = (r: UserRow): User => ({
     id: r.id,
@@ -156,7 +154,7 @@ export async function createPeople(deps: {
     if (problem) throw new PasswordPolicyError(problem);
   }
 
-  function checkRoleFields(u: { role: UserRole; unitId: string | null }) {
+  function checkRoleFields(u: { role: Role; unitId: string | null }) {
     if (u.unitId && !units.has(u.unitId)) throw badRequest(`unitId: no unit '${u.unitId}'`);
     if (u.role === 'unit' && !u.unitId)
       throw badRequest('unitId: a user with the role unit belongs to a unit');

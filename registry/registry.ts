@@ -1,10 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
+import {
+  ancestorCode,
+  hierarchy,
+  isGridCode,
+  isProfileName,
+  LEVEL_LENGTH,
+  type ProfileName,
+} from '../domain/index.ts';
 import type { Logger } from '../kernel/index.ts';
 import { badRequest, conflict, notFound } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { type AreaGeometry, type BBox, bbox, covers, inBBox, ringProblem } from './geo.ts';
-import { ancestorCode, hierarchy, isGridCode, LEVEL_LENGTH } from './grid-code.ts';
-import { isProfileName, type ProfileName } from './profiles.ts';
 
 export interface Grid {
   code: string;

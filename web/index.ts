@@ -1,3 +1,3 @@
-export type { Principal, Role } from './auth.ts';
+export type { Principal } from './auth.ts';
 export { type App, createWeb, type WebDeps } from './server.ts';
 export { buildUi, ensureUi, uiBundleState } from './ui-bundle.ts';

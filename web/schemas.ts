@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { gridCodeSchema, lngLatSchema, PROFILE_NAMES } from '../domain/index.ts';
 import { parseDuration, parseTime } from '../kernel/index.ts';
-import { PROFILE_NAMES } from '../registry/index.ts';
 
 /** ISO 8601 or epoch milliseconds in; epoch milliseconds out. */
 export const timeParam = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -22,10 +22,7 @@ export const aggParam = z.enum(['avg', 'min', 'max', 'sum', 'count', 'last']);
 export const limitParam = (max: number, dflt: number) =>
   z.coerce.number().int().min(1).max(max).default(dflt);
 
-export const location = z.object({
-  lng: z.number().min(-180).max(180),
-  lat: z.number().min(-90).max(90),
-});
+export const location = lngLatSchema;
 
 export const deviceId = z
   .string()
@@ -39,10 +36,7 @@ export const newDeviceBody = z
     name: z.string().min(1).max(200).optional(),
     profile: z.enum(PROFILE_NAMES),
     location: location.optional(),
-    gridCode: z
-      .string()
-      .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-      .optional(),
+    gridCode: gridCodeSchema.optional(),
     gateway: z.boolean().optional(),
     parentId: z.string().optional(),
   })
@@ -52,11 +46,7 @@ export const patchDeviceBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
     location: location.nullable().optional(),
-    gridCode: z
-      .string()
-      .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-      .nullable()
-      .optional(),
+    gridCode: gridCodeSchema.nullable().optional(),
   })
   .strict();
 

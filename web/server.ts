@@ -15,7 +15,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { createWebSocketStream } from 'ws';
-import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
+import { MEDIA_MAX_BYTES_DEFAULT } from '../domain/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { Clock, Logger, Metrics } from '../kernel/index.ts';
 import { GridhubError } from '../kernel/index.ts';

@@ -2,7 +2,7 @@
  * The video-analytics camera (`camera`): detections by scene and time of day, and a status report now and
  * then.
  */
-import { CAMERA_EVENT_TYPES } from '../../registry/profiles.ts';
+import { CAMERA_EVENT_TYPES } from '../../domain/index.ts';
 import { Random } from '../random.ts';
 import { binUsage } from './bin.ts';
 import { siteActivity } from './dust.ts';

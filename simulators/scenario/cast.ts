@@ -3,7 +3,7 @@
  * keys and ranges, areas, case references), with each problem located in the file.
  */
 import type { z } from 'zod';
-import { PROFILE_NAMES, PROFILES } from '../../registry/profiles.ts';
+import { PROFILE_NAMES, PROFILES } from '../../domain/index.ts';
 import { builtInRules } from '../../rules/index.ts';
 import { demoDistrict } from '../district.ts';
 import { MODELS } from '../models/index.ts';

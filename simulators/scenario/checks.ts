@@ -3,9 +3,11 @@
  * queued behind its case work), finding the cases an expectation names, and comparing their fields and the
  * KPIs.
  */
+
+import type { KpiField } from '../../domain/index.ts';
 import { Api, errorMessage, RunnerError } from './client.ts';
 import { type Check, type ExpectationResult, formatTime, refLabel } from './report.ts';
-import type { CaseRef, Expectation, KpiField, Scenario } from './types.ts';
+import type { CaseRef, Expectation, Scenario } from './types.ts';
 
 export interface CaseView {
   id: string;

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { KPI_FIELDS, type KpiField } from '../../domain/index.ts';
 import { formatDuration } from '../../kernel/index.ts';
 import { formatPath } from '../messages.ts';
 import { MODELS } from '../models/index.ts';
@@ -25,15 +26,7 @@ import {
   type TimeSpec,
   topSchema,
 } from './schema.ts';
-import {
-  type CaseChecks,
-  type Expectation,
-  KPI_FIELDS,
-  type KpiField,
-  type PersonAction,
-  type Scenario,
-  type Step,
-} from './types.ts';
+import type { CaseChecks, Expectation, PersonAction, Scenario, Step } from './types.ts';
 
 /** Reads and validates a scenario file; throws {@link ScenarioError}. */
 export function loadScenarioFile(file: string): Scenario {

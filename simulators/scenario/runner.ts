@@ -21,9 +21,10 @@
  * connections and sessions at every clock step; checking the expectations (checks.ts) and the report
  * (report.ts) live apart.
  */
+
 import { connectAsync, type MqttClient } from 'mqtt';
+import { PROFILES } from '../../domain/index.ts';
 import { formatDuration } from '../../kernel/index.ts';
-import { PROFILES } from '../../registry/profiles.ts';
 import { demoDistrict, type LngLat, type Position, pointInRing } from '../district.ts';
 import { type BaseState, MODELS, type Model, type Readings } from '../models/index.ts';
 import { deriveSeed, Random } from '../random.ts';

@@ -3,11 +3,19 @@
  * (`expected a duration like 40m, got "40 min"`).
  */
 import { z } from 'zod';
-import { CASE_ACTIONS, CASE_STATUSES, ESCALATION_LEVELS } from '../../cases/workflow.ts';
+import {
+  CAMERA_EVENT_TYPES,
+  CASE_ACTIONS,
+  CASE_STATUSES,
+  ESCALATION_LEVELS,
+  KPI_FIELDS,
+  KPI_LEVELS,
+  PROFILE_NAMES,
+  ROLES,
+  URGENCIES,
+} from '../../domain/index.ts';
 import { parseDuration as parseAnyDuration } from '../../kernel/index.ts';
-import { CAMERA_EVENT_TYPES, PROFILE_NAMES } from '../../registry/profiles.ts';
 import { describeValue } from '../messages.ts';
-import { KPI_FIELDS } from './types.ts';
 
 // ---- small schemas with readable messages ------------------------------------------------------------
 
@@ -138,7 +146,7 @@ export const unitSchema = z
 export const userSchema = z
   .object({
     name: text(200).optional(),
-    role: z.enum(['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer']),
+    role: z.enum(ROLES),
     unit: z.string().optional(),
     grids: z.array(areaCode).default([]),
   })
@@ -226,7 +234,7 @@ export const stepSchemas: Record<StepKindName, z.ZodType> = {
       category,
       ...placementFields,
       description: text(),
-      urgency: z.enum(['low', 'normal', 'urgent']).optional(),
+      urgency: z.enum(URGENCIES).optional(),
       photos: z.array(z.string().max(2048)).max(10).default([]),
     })
     .strict(),
@@ -238,7 +246,7 @@ const caseChecksFields = {
   status: z.enum(CASE_STATUSES).optional(),
   category: category.optional(),
   grid: gridCode.optional(),
-  urgency: z.enum(['low', 'normal', 'urgent']).optional(),
+  urgency: z.enum(URGENCIES).optional(),
   occurrences: count.optional(),
   escalationLevel: z.enum(ESCALATION_LEVELS).optional(),
   assignee: z.string().nullable().optional(),
@@ -262,7 +270,7 @@ export const expectSchemas = {
     .object({
       kpi: z
         .object({
-          level: z.enum(['grid', 'community', 'street', 'district', 'unit']),
+          level: z.enum(KPI_LEVELS),
           key: z.union([z.string(), z.number()]).optional(),
           from: timeSpec,
           to: timeSpec,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../cases/schemas.ts';
+import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../domain/index.ts';
 import { GridhubError, notFound } from '../../kernel/index.ts';
 import { createMediaStore, type MediaStore } from '../../store/index.ts';
 import { access, seesCase } from '../access.ts';

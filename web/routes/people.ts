@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { roleSchema } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
-import { USER_ROLES } from '../../registry/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
 import type { App, WebDeps } from '../server.ts';
@@ -115,7 +115,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
           .object({
             id,
             name: z.string().min(1).max(200),
-            role: z.enum(USER_ROLES),
+            role: roleSchema,
             unitId: unitRef.default(null),
             gridCodes: gridCodes.default([]),
             password,
@@ -138,7 +138,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
         body: z
           .object({
             name: z.string().min(1).max(200).optional(),
-            role: z.enum(USER_ROLES).optional(),
+            role: roleSchema.optional(),
             unitId: unitRef.optional(),
             gridCodes: gridCodes.optional(),
             password: password.optional(),

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { RULE_READER_ROLES } from '../../domain/index.ts';
 import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from '../../kernel/index.ts';
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
@@ -169,7 +170,7 @@ export const eventRoutes = (deps: WebDeps & { security: SecurityOptions }) => as
       }
       const principal = req.principal!;
       let scope = await req.scope();
-      const readsRules = ['admin', 'operator', 'dispatcher', 'viewer'].includes(principal.role);
+      const readsRules = RULE_READER_ROLES.includes(principal.role);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {

@@ -25,7 +25,7 @@ export interface AppState {
   categories: Map<string, Category>;
   units: Map<string, Unit>;
   zone: string;
-  calendar: import('../../../cases/calendar.ts').WorkingCalendar | null;
+  calendar: import('../../../domain/index.ts').WorkingCalendar | null;
   navigate: (to: string, replace?: boolean) => void;
   signOut: () => void;
 }

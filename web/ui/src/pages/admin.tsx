@@ -1,5 +1,6 @@
 /** Administration: users and roles, responsible units, the working calendar, the audit log. */
 import { useEffect, useState } from 'preact/hooks';
+import { ROLES } from '../../../../domain/index.ts';
 import { ApiError, api } from '../api.ts';
 import { categoryName, useApp, useData } from '../app.tsx';
 import { ErrorBox, Section } from '../components/ui.tsx';
@@ -12,7 +13,6 @@ interface User {
   unitId: string | null;
   gridCodes: string[];
 }
-const ROLES = ['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer'] as const;
 
 function Users() {
   const app = useApp();
