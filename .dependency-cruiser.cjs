@@ -42,7 +42,7 @@ module.exports = {
       name: 'tests-use-the-simulators-surface',
       severity: 'error',
       comment:
-        'Tests and benchmarks drive the hub through the simulators\' public surface (issue 10): one API client, one device library.',
+        "Tests and benchmarks drive the hub through the simulators' public surface (issue 10): one API client, one device library.",
       from: { path: '^(test|bench)/' },
       to: { path: '^simulators/', pathNot: '^simulators/index\\.ts$' },
     },
