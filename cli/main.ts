@@ -184,6 +184,13 @@ async function createUserCommand(
 async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
   // The demo serves the dashboard: build its bundle when it is missing or older than its sources
   // (npm ci builds it; this covers a checkout updated since). `start` only warns (see web/server.ts).
+  if (opts.demo && config.adminToken === 'off') {
+    // The demo provisions its district, units and people through the hub's own HTTP API as the
+    // admin; with the static token off there is no one to do that before the first admin exists.
+    throw new ConfigError([
+      'adminToken (GRIDHUB_ADMIN_TOKEN): `off` cannot be used with `gridhub demo`, which provisions the demo district through the API with the admin token; unset it or set a token of 16+ characters',
+    ]);
+  }
   if (opts.demo) {
     const { ensureUi, uiBundleState } = await import('../web/index.ts');
     if (uiBundleState() !== 'ok') {
