@@ -1,3 +1,4 @@
 export type { Principal } from './auth.ts';
-export { type App, createWeb, type WebDeps } from './server.ts';
+export type { App, WebDeps } from './context.ts';
+export { createWeb } from './server.ts';
 export { buildUi, ensureUi, uiBundleState } from './ui-bundle.ts';

@@ -10,8 +10,8 @@ import {
 } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
+import type { App, WebDeps } from '../context.ts';
 import { limitParam, timeParam } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
 
 const caseId = z.string().min(1).max(64);
 const scopeFilter = (s: import('../access.ts').Scope) =>

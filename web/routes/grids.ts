@@ -2,9 +2,8 @@ import { z } from 'zod';
 import { areaCodeSchema, levelOf } from '../../domain/index.ts';
 import { bucketOrigin, notFound } from '../../kernel/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
-import { seriesQuery } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
-import { seriesWindow } from './devices.ts';
+import type { App, WebDeps } from '../context.ts';
+import { seriesQuery, seriesWindow } from '../schemas.ts';
 
 const areaCode = areaCodeSchema;
 

@@ -4,7 +4,7 @@ import { GridhubError, notFound } from '../../kernel/index.ts';
 import { createMediaStore, type MediaStore } from '../../store/index.ts';
 import { access, seesCase } from '../access.ts';
 import type { Principal } from '../auth.ts';
-import type { App, WebDeps } from '../server.ts';
+import type { App, WebDeps } from '../context.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

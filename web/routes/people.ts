@@ -3,7 +3,7 @@ import { roleSchema } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
-import type { App, WebDeps } from '../server.ts';
+import type { App, WebDeps } from '../context.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'letters, digits and . _ @ -');
 const gridCodes = z

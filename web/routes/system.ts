@@ -4,8 +4,8 @@ import { RULE_READER_ROLES } from '../../domain/index.ts';
 import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from '../../kernel/index.ts';
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
+import type { App, SecurityOptions, WebDeps } from '../context.ts';
 import { limitParam, timeParam } from '../schemas.ts';
-import type { App, SecurityOptions, WebDeps } from '../server.ts';
 
 // What anyone may read of the health answer: the state of each part, no counts, versions or
 // identifiers (contract.md); signed-in users get everything.
