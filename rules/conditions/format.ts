@@ -1,5 +1,6 @@
 /** Numbers, durations and units as the explanations write them. */
 import type { ProfileSpec } from '../../domain/index.ts';
+import { formatDuration } from '../../kernel/index.ts';
 
 export function round(x: number): number {
   return Math.round(x * 10_000) / 10_000;
@@ -12,24 +13,8 @@ export function fmt(x: number): string {
   return String(Number(x.toPrecision(4)));
 }
 
-/** 600000 → '10m', 5400000 → '1h 30m', 45000 → '45s'. */
-export function fmtDuration(ms: number): string {
-  if (ms < 1000) return ms <= 0 ? '0s' : `${Math.round(ms)}ms`;
-  let rest = Math.floor(ms / 1000);
-  const parts: string[] = [];
-  for (const [unit, size] of [
-    ['d', 86_400],
-    ['h', 3600],
-    ['m', 60],
-    ['s', 1],
-  ] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`);
-      rest %= size;
-    }
-  }
-  return parts.slice(0, 2).join(' ');
-}
+/** 600000 → '10m', 5400000 → '1h 30m', 45000 → '45s' (the kernel's one formatter, brief). */
+export const fmtDuration = (ms: number): string => formatDuration(ms, 'brief');
 
 const UNIT_WORD: Record<string, string> = {
   ms: 'millisecond',
