@@ -7,6 +7,7 @@ import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
 import { createHasher, createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import {
+  createPresenceLog,
   createRetention,
   createTelemetryReader,
   openStore,
@@ -139,6 +140,15 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       registry.presence.onChange((deviceId, status) =>
         events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
       );
+      // The device page's online history (issue 11): every connect/disconnect, kept in the store.
+      const presenceLog = createPresenceLog({
+        db: store.db,
+        logger: logger.child({ module: 'presence' }),
+        now: () => clock.now(),
+      });
+      await presenceLog.start();
+      registry.presence.onChange((deviceId, status) => presenceLog.record(deviceId, status === 'online'));
+      stack.push(() => presenceLog.flush());
       const people = await createPeople({
         db: store.db,
         now: () => clock.now(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CASE_STATUSES, categorySchema } from '../../cases/index.ts';
+import { CASE_SORTS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
 import { caseActionBody, MEDIA_ID_RE, newCaseBody } from '../../cases/schemas.ts';
 import { badRequest } from '../../hub/errors.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
@@ -37,13 +37,16 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
           from: timeParam.optional(),
           to: timeParam.optional(),
           source: z.enum(['sensor', 'report']).optional(),
+          // Sort column (default `opened`) and direction (default `desc`); a case without a
+          // deadline comes last either way. The cursor belongs to the sort it was made with.
+          sort: z.enum(CASE_SORTS).optional(),
           order: z.enum(['desc', 'asc']).optional(),
           limit: limitParam(500, 50),
           cursor: z
             .string()
             .max(256)
             .refine(
-              (c) => /^\d+\|[^|]+$/.test(Buffer.from(c, 'base64url').toString('utf8')),
+              (c) => /^-?\d{1,17}\|[^|]+$/.test(Buffer.from(c, 'base64url').toString('utf8')),
               'a cursor from a previous page',
             )
             .optional(),
