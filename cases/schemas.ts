@@ -56,3 +56,22 @@ export function sniffImageType(b: Uint8Array): MediaType | null {
   if (b.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'image/webp';
   return null;
 }
+
+/** An id of a user or a responsible unit: letters, digits and . _ @ -, at most 64. */
+export const PERSON_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+/** `PUT /api/units/:id`: a responsible unit, the categories it handles (dispatch suggestions). */
+export const unitBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    categories: z
+      .array(z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'))
+      .max(500)
+      .default([]),
+    gridCodes: z
+      .array(z.string().regex(/^[0-9]{6,15}$/, 'a grid, community, street or district code'))
+      .max(1000)
+      .default([]),
+  })
+  .strict();
+export type UnitBody = z.infer<typeof unitBody>;

@@ -231,6 +231,37 @@ export const configSchema = z
         kdfConcurrency: positiveInt.max(16).default(2),
       })
       .prefault({}),
+    /**
+     * The dashboard (issue 11). `mapTiles`: an optional raster basemap under the grid polygons, an
+     * XYZ tile URL with {z}, {x} and {y} (http(s)://… or a same-origin /path); unset, the map is
+     * the polygons alone and the dashboard asks no other host for anything. Its origin is added
+     * to the CSP's img-src only when set.
+     */
+    dashboard: z
+      .object({
+        mapTiles: z
+          .string()
+          .max(2048)
+          .refine(
+            (u) => ['{z}', '{x}', '{y}'].every((p) => u.includes(p)),
+            'must contain {z}, {x} and {y} (an XYZ tile URL)',
+          )
+          .refine((u) => {
+            if (u.startsWith('/') && !u.startsWith('//')) return true;
+            try {
+              const url = new URL(u.replace(/[{}]/g, ''));
+              return (
+                (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password
+              );
+            } catch {
+              return false;
+            }
+          }, 'must be an http(s) URL without credentials, or a path on the hub')
+          .optional(),
+        /** The tile provider's attribution, shown under the map. */
+        mapAttribution: z.string().max(300).optional(),
+      })
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -273,6 +304,11 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
     doc: 'PEM certificate file; with GRIDHUB_TLS_KEY turns on HTTPS and MQTTS',
   },
   GRIDHUB_TLS_KEY: { path: ['tlsKey'], doc: 'PEM private key file' },
+  GRIDHUB_MAP_TILES: {
+    path: ['dashboard', 'mapTiles'],
+    doc: 'optional basemap under the dashboard map: an XYZ tile URL with {z}/{x}/{y} (unset: no basemap, no request leaves the hub)',
+  },
+  GRIDHUB_MAP_ATTRIBUTION: { path: ['dashboard', 'mapAttribution'], doc: "the basemap's attribution text" },
   GRIDHUB_CLOCK: { path: ['clock'], doc: '`system` (default) or `manual` for rehearsals and tests' },
   GRIDHUB_LOG_LEVEL: { path: ['logLevel'], doc: 'pino level (default info)' },
   GRIDHUB_INGEST_BATCH_SIZE: {

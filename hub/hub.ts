@@ -255,6 +255,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         security: config.security,
         tls,
         timezone: config.timezone,
+        dashboard: config.dashboard,
         version: VERSION,
         mqttStream: (s: Duplex, address?: string) => gateway.handleStream(s, address),
         video,

@@ -88,6 +88,8 @@ export interface WebDeps {
   dataDir?: string;
   /** Largest accepted photo upload in bytes (default 5 MiB). */
   mediaMaxBytes?: number;
+  /** Dashboard settings: an optional basemap (hub/config.ts `dashboard`). */
+  dashboard?: { mapTiles?: string; mapAttribution?: string };
   /** The dashboard bundle to serve at `/` (default web/ui/dist). */
   uiDir?: string;
   /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */
@@ -258,7 +260,8 @@ export async function createWeb(deps: WebDeps): Promise<App> {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'blob:', 'data:'],
+        // A configured basemap's tile host, and only then (GRIDHUB_MAP_TILES).
+        imgSrc: ["'self'", 'blob:', 'data:', ...tileOrigin(deps.dashboard?.mapTiles)],
         connectSrc: ["'self'", 'ws:', 'wss:'],
         mediaSrc: ["'self'", 'blob:'],
         workerSrc: ["'self'", 'blob:'],
@@ -411,4 +414,14 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     await audit.flush();
   });
   return app as unknown as App;
+}
+
+/** The origin of an absolute tile URL template (`https://t.example/{z}/{x}/{y}.png`), if any. */
+export function tileOrigin(template: string | undefined): string[] {
+  if (!template || template.startsWith('/')) return [];
+  try {
+    return [new URL(template.replace(/[{}]/g, '')).origin];
+  } catch {
+    return [];
+  }
 }

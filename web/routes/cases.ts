@@ -190,6 +190,8 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             categories: z.array(z.unknown()),
             units: z.array(z.object({ id: z.string(), name: z.string(), categories: z.array(z.string()) })),
             calendar: z.unknown(),
+            // The optional basemap (GRIDHUB_MAP_TILES); null: the map is the grid polygons alone.
+            map: z.object({ tiles: z.string().nullable(), attribution: z.string().nullable() }),
           }),
         },
       },
@@ -198,6 +200,10 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       categories: catalogue.categories.list(),
       units: deps.people.units.list().map((u) => ({ id: u.id, name: u.name, categories: u.categories })),
       calendar: catalogue.calendar(),
+      map: {
+        tiles: deps.dashboard?.mapTiles ?? null,
+        attribution: deps.dashboard?.mapAttribution ?? null,
+      },
     }),
   );
 

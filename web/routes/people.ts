@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unitBody } from '../../cases/schemas.ts';
 import { badRequest } from '../../hub/errors.ts';
 import { USER_ROLES } from '../../registry/index.ts';
 import { access } from '../access.ts';
@@ -175,16 +176,8 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['people'],
         params: z.object({ id }),
-        body: z
-          .object({
-            name: z.string().min(1).max(200),
-            categories: z
-              .array(z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'))
-              .max(500)
-              .default([]),
-            gridCodes: gridCodes.default([]),
-          })
-          .strict(),
+        // Shared with the dashboard's unit form (cases/schemas.ts).
+        body: unitBody,
       },
     },
     async (req) => people.units.upsert({ id: req.params.id, ...req.body }),

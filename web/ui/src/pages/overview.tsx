@@ -80,6 +80,15 @@ export default function Overview(props: { wall: boolean }) {
     else setArea(grid.slice(0, current.length + 3));
   };
   const s = summary.data;
+  // Wall mode: Escape leaves it (the browser's full screen ends on Escape by itself).
+  useEffect(() => {
+    if (!props.wall) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') navigate('/overview');
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [props.wall]);
   return (
     <div class={props.wall ? 'overview wall-grid' : 'overview'}>
       <div class="overview-head">
