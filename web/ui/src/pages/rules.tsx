@@ -144,6 +144,7 @@ function BacktestView(props: { rule: Rule }) {
         aria-label={`${m.backtest} ${props.rule.id}`}
         onSubmit={async (e) => {
           e.preventDefault();
+          if (busy) return;
           const f = Date.parse(range.from);
           const t = Date.parse(range.to);
           const problem = backtestRangeProblem(m, f, t, Date.now());
@@ -189,7 +190,8 @@ function BacktestView(props: { rule: Rule }) {
             onInput={(e) => setRange({ ...range, to: (e.target as HTMLInputElement).value })}
           />
         </label>
-        <button type="submit" disabled={busy}>
+        {/* Not `disabled` while running: a disabled button loses the keyboard focus. */}
+        <button type="submit" aria-disabled={busy}>
           ▶ {m.backtest}
         </button>
         <span class="field-error" id={`bt-err-${props.rule.id}`} role="alert">
