@@ -451,9 +451,10 @@ describe.skipIf(!hasChromium)(`the dashboard from the keyboard (needs ${CHROMIUM
     await page.keyboard.type('井盖缺失 (keyboard)');
     await tabTo(page, 'the location button', (f) => f.tag === 'button' && f.text.includes('位置'));
     await page.keyboard.press('Enter');
+    await page.getByText('已定位').first().waitFor();
     await tabTo(page, 'the submit button', (f) => f.tag === 'button' && f.text === '提交');
     await page.keyboard.press('Enter');
-    await page.waitForURL(/\/cases\/[^/]+$/);
+    await expect.poll(() => page.url(), { timeout: 20_000 }).toMatch(/\/cases\/[^/]+$/);
     const id = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
     const c = (await api('GET', `/api/cases/${id}`, undefined, 'inspector')).body;
     expect(c.description).toBe('井盖缺失 (keyboard)');

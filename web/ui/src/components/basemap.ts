@@ -46,6 +46,20 @@ export function tilesFor(fc: FeatureCollection, area: string, widthPx: number): 
     walk((f.geometry as { coordinates?: unknown }).coordinates);
   }
   if (w > e || s > n) return [];
+  // The map is wider than tall (about 2:1): widen a tall area (or heighten a flat one) so the
+  // tiles fill the view around it, not only the area's own box.
+  const ky = 1 / Math.cos(((s + n) / 2) * R);
+  const wide = (e - w) / ky;
+  const tall = n - s;
+  if (wide < 2 * tall) {
+    const pad = ((2 * tall - wide) * ky) / 2;
+    w -= pad;
+    e += pad;
+  } else if (tall < wide / 2) {
+    const pad = (wide / 2 - tall) / 2;
+    s -= pad;
+    n += pad;
+  }
   const frac = Math.max((e - w) / 360, 1e-6);
   let z = Math.max(1, Math.min(18, Math.round(Math.log2(Math.max(widthPx, 256) / (256 * frac)))));
   for (; z >= 1; z--) {

@@ -191,16 +191,17 @@ function Units() {
     e.preventDefault();
     setError(null);
     setSaved(false);
-    const { problems: p, body } = unitProblems(m, form);
+    const id = form.id.trim();
+    const { problems: p, body } = unitProblems(m, { ...form, id });
     setProblems(p);
     if (!body) {
       focusFirstInvalid(formRef.current);
       return;
     }
     try {
-      await api.put(`/api/units/${encodeURIComponent(form.id)}`, body);
+      await api.put(`/api/units/${encodeURIComponent(id)}`, body);
       setSaved(true);
-      setEditing({ id: form.id, ...body });
+      setEditing({ id, ...body });
       units.reload();
     } catch (err) {
       setError(err);
@@ -267,7 +268,7 @@ function Units() {
               readOnly={!!editing}
               aria-invalid={invalid('id')}
               aria-describedby="unit-id-err"
-              onInput={(e) => setForm({ ...form, id: (e.target as HTMLInputElement).value.trim() })}
+              onInput={(e) => setForm({ ...form, id: (e.target as HTMLInputElement).value })}
             />
             <FieldError id="unit-id-err" problems={problems} field="id" />
           </label>
@@ -446,14 +447,15 @@ function Calendar() {
     e.preventDefault();
     setError(null);
     setSaved(false);
-    const p = calendarProblems(m, draft!, zoneOk);
+    const cleaned = { ...draft!, timezone: draft!.timezone.trim() };
+    const p = calendarProblems(m, cleaned, zoneOk);
     setProblems(p);
     if (p.length) {
       focusFirstInvalid(formRef.current);
       return;
     }
     // The API's own schema last: anything it still refuses is named (in its words) before sending.
-    const parsed = calendarSchema.safeParse(draft);
+    const parsed = calendarSchema.safeParse(cleaned);
     if (!parsed.success) {
       setError(new ApiError(400, 'INVALID', parsed.error.issues.map((i) => i.message).join('; ')));
       return;
@@ -477,7 +479,7 @@ function Calendar() {
               value={draft.timezone}
               aria-invalid={invalid('timezone')}
               aria-describedby="cal-zone-err"
-              onInput={(e) => set({ timezone: (e.target as HTMLInputElement).value.trim() })}
+              onInput={(e) => set({ timezone: (e.target as HTMLInputElement).value })}
             />
             <FieldError id="cal-zone-err" problems={problems} field="timezone" />
           </label>

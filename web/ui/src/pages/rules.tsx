@@ -5,7 +5,7 @@ import { categoryName, useApp, useData } from '../app.tsx';
 import { AXIS_TIME, Chart } from '../components/chart.tsx';
 import { ErrorBox } from '../components/ui.tsx';
 import { onLive } from '../data.ts';
-import { backtestRangeProblem } from '../forms.ts';
+import { BACKTEST_MAX_DAYS, backtestRangeProblem } from '../forms.ts';
 
 /** `YYYY-MM-DDTHH:MM` in the browser's zone, as a datetime-local field holds it. */
 const localInput = (ms: number) => {
@@ -172,6 +172,11 @@ function BacktestView(props: { rule: Rule }) {
             id={`bt-from-${props.rule.id}`}
             type="datetime-local"
             value={range.from}
+            min={
+              Number.isNaN(Date.parse(range.to))
+                ? undefined
+                : localInput(Date.parse(range.to) - BACKTEST_MAX_DAYS * 86_400_000)
+            }
             max={range.to}
             aria-invalid={!!rangeError}
             aria-describedby={`bt-err-${props.rule.id}`}
