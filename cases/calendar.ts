@@ -24,7 +24,7 @@
  * computation scans more than {@link MAX_SCAN_DAYS} days.
  */
 import { z } from 'zod';
-import { zoneFormatter } from '../hub/time.ts';
+import { zoneFormatter } from '../kernel/portable.ts';
 import type { TimeLimit } from './categories.ts';
 
 export interface WorkingHours {

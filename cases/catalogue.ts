@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { badRequest, notFound } from '../hub/errors.ts';
-import type { Db } from '../store/db.ts';
+import { badRequest, notFound } from '../kernel/index.ts';
+import type { Db } from '../store/index.ts';
 import { calendarSchema, DEFAULT_CALENDAR, type WorkingCalendar } from './calendar.ts';
 import { type Category, DEFAULT_CATEGORIES } from './categories.ts';
 

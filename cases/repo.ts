@@ -1,4 +1,4 @@
-import type { Queryable } from '../store/db.ts';
+import type { Queryable } from '../store/index.ts';
 import type { CaseState, TimelineEntry } from './workflow.ts';
 
 /** A case as stored and as the API shows it. */

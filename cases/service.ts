@@ -1,13 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../hub/clock.ts';
-import { badRequest, GridhubError, notFound } from '../hub/errors.ts';
-import type { EventBus } from '../hub/events.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
-import { zoneOffsetMs } from '../hub/time.ts';
+import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
+import { badRequest, GridhubError, notFound, zoneOffsetMs } from '../kernel/index.ts';
 import type { Device, People, Registry } from '../registry/index.ts';
-import type { Db } from '../store/db.ts';
-import { isRetryable, sqlState } from '../store/errors.ts';
+import type { Db } from '../store/index.ts';
+import { isRetryable, sqlState } from '../store/index.ts';
 import { deadlineFor } from './calendar.ts';
 import type { Catalogue } from './catalogue.ts';
 import type { Urgency } from './categories.ts';

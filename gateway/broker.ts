@@ -3,9 +3,6 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import mqttPacket from 'mqtt-packet';
-import type { Config } from '../hub/config.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
 import {
   type Ingest,
   parseGatewayTelemetry,
@@ -13,8 +10,10 @@ import {
   parseTelemetry,
   type RejectCode,
 } from '../ingest/index.ts';
+import type { Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import { PROFILES } from '../registry/index.ts';
+import type { GatewayConfig } from './config.ts';
 import { checkConnect, readConnect } from './connect-guard.ts';
 import {
   BreachWindow,
@@ -28,7 +27,7 @@ import {
 import { createRpcTracker, type RpcRequest } from './rpc.ts';
 import { deviceTopicFor, inboundTopic, outboundTopic, routePublish, routeSubscribe } from './topics.ts';
 
-export type EdgeOptions = Config['gateway'];
+export type EdgeOptions = GatewayConfig;
 
 export interface GatewayOptions {
   host: string;

@@ -2,8 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger, redactUrlPasswords, silentLogger } from '../kernel/index.ts';
 import { ensureDataDir, resolveAdminToken } from './admin-token.ts';
-import { createLogger, redactUrlPasswords, silentLogger } from './logger.ts';
 
 describe('secrets on disk and in logs (issue 7, finding 6)', () => {
   const root = mkdtempSync(join(tmpdir(), 'gridhub-secrets-'));

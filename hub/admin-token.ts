@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../kernel/index.ts';
 
 /**
  * The data folder holds the embedded database (password and token hashes) and the admin token:

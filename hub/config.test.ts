@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../kernel/index.ts';
 import { loadConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
 
 const problems = (fn: () => unknown) => {
   try {

@@ -1,20 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { partialLimitsSchema } from '../gateway/limits.ts';
-import { parseDuration } from './clock.ts';
-import { ConfigError } from './errors.ts';
-
-const port = z.coerce.number().int().min(0).max(65535);
-const positiveInt = z.coerce.number().int().positive();
-/** A duration: `10m`, `90s`, `2h`, `7d`, or milliseconds as a number; becomes milliseconds. */
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const ms = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : parseDuration(v);
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 90s, 10m, 2h, 30d' });
-    return z.NEVER;
-  }
-  return ms;
-});
+import { gatewayConfigSchema } from '../gateway/index.ts';
+import { ingestConfigSchema } from '../ingest/index.ts';
+import { ConfigError, duration, port, positiveInt } from '../kernel/index.ts';
+import { videoConfigSchema } from '../video/index.ts';
+import { dashboardConfigSchema } from '../web/index.ts';
 
 function isIanaZone(zone: string): boolean {
   try {
@@ -49,77 +39,9 @@ export const configSchema = z
     tlsKey: z.string().optional(),
     clock: z.enum(['system', 'manual']).default('system'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ingest: z
-      .object({
-        /** Readings per database write. */
-        batchSize: positiveInt.default(5000),
-        /** A partial batch is written after this long. */
-        flushIntervalMs: positiveInt.default(100),
-        /** Embedded store: most rows one transaction holds its single connection for (issue 13). */
-        embeddedTransactionRows: positiveInt.default(2000),
-        /** Readings held in memory before the broker is pushed back (no more reads from sockets). */
-        maxBuffered: positiveInt.default(100_000),
-        /** Larger MQTT payloads are rejected whole, with the size as the reason. */
-        maxPayloadBytes: positiveInt.default(64 * 1024),
-        /** How much of a rejected payload is kept for the operator to see. */
-        rejectedPayloadBytes: positiveInt.default(1024),
-        /** `durable`: a QoS 1/2 PUBACK is sent only once the reading is committed. */
-        ackMode: z.enum(['durable', 'received']).default('durable'),
-        /** Readings further ahead of the hub's clock are rejected (contract: default 10 minutes). */
-        maxClockSkew: duration.default(10 * 60_000),
-        /** Write-ahead spool quota in MiB (0 = no spool): QoS 1 is acknowledged once spooled while the store is down. */
-        spoolMaxMb: z.coerce.number().int().min(0).default(256),
-        /** Rejected messages kept per device and reason per minute; the rest are counted only. */
-        rejectedSamplePerMinute: positiveInt.default(20),
-      })
-      .prefault({}),
+    ingest: ingestConfigSchema,
     /** The MQTT device edge (gateway/): packet sizes, connection caps, per-device limits. */
-    gateway: z
-      .object({
-        /** Largest MQTT packet after CONNECT (advertised to MQTT 5 clients; larger: DISCONNECT 0x95 / close). */
-        maxPacketBytes: positiveInt.default(2 * 1024 * 1024),
-        /** Largest CONNECT packet; enforced from its declared length, before the body is read. */
-        connectMaxBytes: positiveInt.default(8 * 1024),
-        /** A connection that has not sent a complete CONNECT by then is closed. */
-        connectTimeoutMs: positiveInt.default(10_000),
-        /** Open MQTT connections in total, and from one source address (0 = no cap). */
-        maxConnections: z.coerce.number().int().nonnegative().default(50_000),
-        maxConnectionsPerAddress: z.coerce.number().int().nonnegative().default(2_000),
-        /** New connections per second from one source address, as a token bucket (0 = no limit). */
-        connectRatePerAddress: z.coerce.number().nonnegative().default(100),
-        connectBurstPerAddress: z.coerce.number().nonnegative().default(1_000),
-        /** Keep alive is bounded: 0 or more is replaced by this (MQTT 5: Server Keep Alive). */
-        keepaliveMaxSeconds: z.coerce.number().int().min(1).max(65_535).default(600),
-        /** Inbound MQTT 5 topic aliases per connection (advertised in CONNACK). */
-        topicAliasMaximum: z.coerce.number().int().min(0).max(65_535).default(16),
-        /** Persistent sessions: longest MQTT 5 session expiry, and how many may wait at once. */
-        sessionExpiryMaxSeconds: z.coerce
-          .number()
-          .int()
-          .nonnegative()
-          .default(7 * 86_400),
-        pendingSessionsLimit: z.coerce.number().int().nonnegative().default(100_000),
-        /** Plain MQTT (TCP) off, e.g. when TLS is on and only MQTTS may be used. */
-        plainMqtt: z
-          .preprocess(
-            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
-            z.boolean(),
-          )
-          .default(true),
-        /** Over MQTTS, a device may authenticate with a client certificate whose SHA-256 fingerprint is its
-         * `x509Fingerprint` server attribute (as ThingsBoard's X.509 device credentials). */
-        x509DeviceAuth: z
-          .preprocess(
-            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
-            z.boolean(),
-          )
-          .default(true),
-        /** Per-device limits: defaults, gateways, per profile; a device's `limits` server attribute wins. */
-        limits: partialLimitsSchema.default({}),
-        gatewayLimits: partialLimitsSchema.default({}),
-        profileLimits: z.record(z.string(), partialLimitsSchema).default({}),
-      })
-      .prefault({}),
+    gateway: gatewayConfigSchema,
     store: z
       .object({
         /** `auto` uses TimescaleDB when the extension is available. */
@@ -138,56 +60,7 @@ export const configSchema = z
       })
       .prefault({}),
     /** Cameras: live view through the hub and stills for detections (contract, Cameras). */
-    video: z
-      .object({
-        /** `off` turns live view and stills off; `on` uses ffmpeg when it is installed. */
-        enabled: z
-          .enum(['on', 'off'])
-          .default('on')
-          .transform((v) => v === 'on'),
-        /** The ffmpeg executable: a name looked up on PATH, or a path. */
-        ffmpegPath: z.string().min(1).default('ffmpeg'),
-        /** Transcodes running at once; a viewer beyond that is refused with a message saying so. */
-        maxStreams: positiveInt.max(1000).default(4),
-        /** A stream stops this long after its last viewer leaves. */
-        idleStopMs: z.coerce.number().int().min(0).max(600_000).default(5000),
-        rtspTransport: z.enum(['tcp', 'udp']).default('tcp'),
-        /** ffmpeg's socket timeout towards the camera. */
-        timeoutMs: positiveInt.max(120_000).default(5000),
-        backoffBaseMs: positiveInt.max(60_000).default(1000),
-        backoffMaxMs: positiveInt.max(600_000).default(30_000),
-        /** Restarts without video before a stream is `failed` (its viewers are told). */
-        maxRetries: z.coerce.number().int().min(0).max(100).default(8),
-        /** No video for this long restarts the stream. */
-        stallMs: positiveInt.max(600_000).default(15_000),
-        /** MPEG-1 needs a standard frame rate (23.976–60). */
-        fps: z.coerce
-          .number()
-          .refine((f) => [24, 25, 30, 50, 60].includes(f), 'must be 24, 25, 30, 50 or 60')
-          .default(25),
-        maxHeight: positiveInt.max(2160).default(720),
-        bitrateKbps: positiveInt.max(20_000).default(1500),
-        maxViewerBufferBytes: positiveInt.default(8 * 1024 * 1024),
-        /** Hosts detection snapshot URLs may come from besides the camera's own stream host. */
-        snapshotHosts: z
-          .preprocess(
-            (v) =>
-              typeof v === 'string'
-                ? v
-                    .split(',')
-                    .map((h) => h.trim())
-                    .filter(Boolean)
-                : v,
-            z.array(z.string().min(1).max(253)),
-          )
-          .default([]),
-        stillTimeoutMs: positiveInt.max(120_000).default(15_000),
-        stillMaxBytes: positiveInt.max(64 * 1024 * 1024).default(5 * 1024 * 1024),
-        /** Detections waiting for a still; beyond that a still is skipped and counted. */
-        stillQueue: positiveInt.max(10_000).default(64),
-        stillConcurrency: positiveInt.max(16).default(2),
-      })
-      .prefault({}),
+    video: videoConfigSchema,
     /** Evidence media (camera stills) kept in `<dataDir>/media` within a quota and a retention. */
     media: z
       .object({
@@ -231,37 +104,8 @@ export const configSchema = z
         kdfConcurrency: positiveInt.max(16).default(2),
       })
       .prefault({}),
-    /**
-     * The dashboard (issue 11). `mapTiles`: an optional raster basemap under the grid polygons, an
-     * XYZ tile URL with {z}, {x} and {y} (http(s)://… or a same-origin /path); unset, the map is
-     * the polygons alone and the dashboard asks no other host for anything. Its origin is added
-     * to the CSP's img-src only when set.
-     */
-    dashboard: z
-      .object({
-        mapTiles: z
-          .string()
-          .max(2048)
-          .refine(
-            (u) => ['{z}', '{x}', '{y}'].every((p) => u.includes(p)),
-            'must contain {z}, {x} and {y} (an XYZ tile URL)',
-          )
-          .refine((u) => {
-            if (u.startsWith('/') && !u.startsWith('//')) return true;
-            try {
-              const url = new URL(u.replace(/[{}]/g, ''));
-              return (
-                (url.protocol === 'http:' || url.protocol === 'https:') && !url.username && !url.password
-              );
-            } catch {
-              return false;
-            }
-          }, 'must be an http(s) URL without credentials, or a path on the hub')
-          .optional(),
-        /** The tile provider's attribution, shown under the map. */
-        mapAttribution: z.string().max(300).optional(),
-      })
-      .prefault({}),
+    /** The dashboard (web/ui): an optional basemap (web/config.ts). */
+    dashboard: dashboardConfigSchema,
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -4,6 +4,17 @@ import type { Duplex } from 'node:stream';
 import { createCaseService, createCatalogue } from '../cases/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
+import {
+  type Clock,
+  ConfigError,
+  createEventBus,
+  createLogger,
+  type EventBus,
+  type Logger,
+  Metrics,
+  manualClock,
+  systemClock,
+} from '../kernel/index.ts';
 import { createHasher, createPeople, createRegistry, type People, type Registry } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import {
@@ -19,12 +30,7 @@ import {
 import { createVideo, type Video } from '../video/index.ts';
 import { type App, createWeb } from '../web/index.ts';
 import { ensureDataDir, resolveAdminToken } from './admin-token.ts';
-import { type Clock, manualClock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
-import { ConfigError } from './errors.ts';
-import { createEventBus, type EventBus } from './events.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { Metrics } from './metrics.ts';
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),

@@ -2,13 +2,11 @@
 // arrived meanwhile (the flush timer only bounds the wait); on the embedded store one transaction
 // holds at most `embeddedTransactionRows` rows. The store is a real embedded PGlite in memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../hub/clock.ts';
-import { loadConfig } from '../hub/config.ts';
-import { silentLogger } from '../hub/logger.ts';
-import { Metrics } from '../hub/metrics.ts';
+import { Metrics, silentLogger, systemClock } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import { type Db, migrate, type Queryable, wrapPglite } from '../store/index.ts';
 import { openPglite } from '../store/pglite-driver.ts';
+import { ingestConfigSchema } from './config.ts';
 import { createIngest, type Inbound } from './pipeline.ts';
 
 const registry = { presence: { seen() {} } } as unknown as Registry;
@@ -63,7 +61,7 @@ describe('group commit in the ingest writer', () => {
       logger: silentLogger(),
       metrics: new Metrics(),
       // A timer of 10 minutes: an acknowledgement that waited for it would time the test out.
-      options: { ...loadConfig({}).ingest, flushIntervalMs: 600_000 },
+      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000 },
     });
     const t0 = performance.now();
     for (let i = 0; i < 20; i++)
@@ -89,7 +87,7 @@ describe('group commit in the ingest writer', () => {
       clock: systemClock(),
       logger: silentLogger(),
       metrics: new Metrics(),
-      options: { ...loadConfig({}).ingest, flushIntervalMs: 600_000 },
+      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000 },
     });
     const acks: Promise<void>[] = [];
     for (let i = 0; i < 200; i++)
@@ -117,7 +115,7 @@ describe('group commit in the ingest writer', () => {
       clock: systemClock(),
       logger: silentLogger(),
       metrics: new Metrics(),
-      options: { ...loadConfig({}).ingest, flushIntervalMs: 600_000, embeddedTransactionRows: 25 },
+      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, embeddedTransactionRows: 25 },
     });
     const acks: Promise<void>[] = [];
     // 100 messages of 1 reading from 10 devices in one turn: 100 telemetry rows + 10 latest rows.

@@ -1,3 +1,4 @@
+export { type IngestConfig, ingestConfigSchema } from './config.ts';
 export { type Problem, parseGatewayTelemetry, parseJson, parseTelemetry, type RejectCode } from './parse.ts';
 export {
   type AcceptedReadings,

@@ -1,13 +1,11 @@
 // Finding 1 of issue 8: every pipeline step is guarded — a bug in one step rejects that message
 // (counted, logged), never the process. The store is a real embedded PGlite in memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../hub/clock.ts';
-import { loadConfig } from '../hub/config.ts';
-import { silentLogger } from '../hub/logger.ts';
-import { Metrics } from '../hub/metrics.ts';
+import { Metrics, silentLogger, systemClock } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import { type Db, migrate, wrapPglite } from '../store/index.ts';
 import { openPglite } from '../store/pglite-driver.ts';
+import { ingestConfigSchema } from './config.ts';
 import { createIngest } from './pipeline.ts';
 
 const device = { id: 'd1', profile: 'generic' } as Device;
@@ -38,7 +36,7 @@ describe('a bug in a pipeline step rejects that message, never the process', () 
       clock: systemClock(),
       logger: silentLogger(),
       metrics,
-      options: loadConfig({}).ingest,
+      options: ingestConfigSchema.parse({}),
     });
     const msg = (payload: string) => ({
       device,

@@ -1,14 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '../hub/clock.ts';
-import type { Config } from '../hub/config.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
+import type { Clock, Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import {
   type Db,
   describeRow,
   describeStoreError,
   emptyWriteSet,
+  formatTs,
   isRetryable,
   type LatestRow,
   mergeWriteSets,
@@ -19,7 +17,7 @@ import {
   writeBatch,
   writeSetSize,
 } from '../store/index.ts';
-import { formatTs } from '../store/text.ts';
+import type { IngestConfig } from './config.ts';
 import { type Problem, parseGatewayTelemetry, parseJson, parseTelemetry, type RawRecord } from './parse.ts';
 import type { Spool } from './spool.ts';
 import { type Reading, validateRecord } from './validate.ts';
@@ -54,7 +52,7 @@ const invalid = (problems: Problem[]) => ({
     .slice(0, 500),
 });
 
-export type IngestOptions = Config['ingest'];
+export type IngestOptions = IngestConfig;
 
 /** How many recent QoS 1 packets per device are remembered to recognise a redelivery. */
 const RECENT_PACKETS = 64;

@@ -4,7 +4,7 @@ import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../hub/logger.ts';
+import { silentLogger } from '../kernel/index.ts';
 import { emptyWriteSet, type WriteSet } from '../store/index.ts';
 import { encodeFrame, openSpool } from './spool.ts';
 

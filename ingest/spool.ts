@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { type FileHandle, open, readdir, readFile, stat, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 import type { WriteSet } from '../store/index.ts';
 
 /**

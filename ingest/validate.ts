@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CAMERA_EVENT_TYPES, PROFILES, type ProfileName, type ProfileSpec } from '../registry/profiles.ts';
-import { formatTs, jsonProblem, textProblem } from '../store/text.ts';
+import { formatTs, jsonProblem, textProblem } from '../store/index.ts';
 import { kind, type Problem, type RawRecord } from './parse.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { GridhubError } from '../hub/errors.ts';
+import { GridhubError } from '../kernel/index.ts';
 
 /**
  * Passwords: scrypt at the cost OWASP's password storage cheat sheet recommends (N=2^17, r=8, p=1;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../hub/errors.ts';
-import type { Db } from '../store/db.ts';
+import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../kernel/index.ts';
+import type { Db } from '../store/index.ts';
 import { createHasher, type Hasher, passwordProblem } from './passwords.ts';
 import { createThrottle, type ThrottleOptions } from './throttle.ts';
 

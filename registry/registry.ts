@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { badRequest, conflict, notFound } from '../hub/errors.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Db } from '../store/db.ts';
+import type { Logger } from '../kernel/index.ts';
+import { badRequest, conflict, notFound } from '../kernel/index.ts';
+import type { Db } from '../store/index.ts';
 import { type AreaGeometry, type BBox, bbox, covers, inBBox, ringProblem } from './geo.ts';
 import { ancestorCode, hierarchy, isGridCode, LEVEL_LENGTH } from './grid-code.ts';
 import { isProfileName, type ProfileName } from './profiles.ts';

@@ -1,13 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { CaseService } from '../cases/index.ts';
-import type { Clock } from '../hub/clock.ts';
-import { badRequest, notFound } from '../hub/errors.ts';
-import type { EventBus } from '../hub/events.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
 import type { AcceptedReadings, Reading } from '../ingest/index.ts';
+import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
+import { badRequest, notFound } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import type { Db } from '../store/db.ts';
+import type { Db } from '../store/index.ts';
 import {
   type Evaluation,
   evaluate,

@@ -2,7 +2,7 @@
 // running sums, max/min deques), windows shared between rules on one message, sentences and
 // observations written when read, cached local days. Checked against brute force and JSON restarts.
 import { describe, expect, it } from 'vitest';
-import { zoneOffsetMs } from '../hub/time.ts';
+import { zoneOffsetMs } from '../kernel/index.ts';
 import {
   type Evaluation,
   evaluate,

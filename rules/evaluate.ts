@@ -26,7 +26,7 @@
  * node states keep the facts of their last decision, and every sentence (node texts, the
  * explanation) is only written when read.
  */
-import { zoneOffsetMs } from '../hub/time.ts';
+import { zoneOffsetMs } from '../kernel/index.ts';
 import { PROFILES, type ProfileSpec } from '../registry/profiles.ts';
 import {
   type AbsenceCondition,

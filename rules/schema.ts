@@ -4,7 +4,7 @@
  * the API unchanged; the evaluator turns them into milliseconds.
  */
 import { z } from 'zod';
-import { parseDuration } from '../hub/clock.ts';
+import { parseDuration } from '../kernel/index.ts';
 import {
   CAMERA_EVENT_TYPES,
   PROFILE_NAMES,
@@ -23,7 +23,7 @@ const expected = (message: string) => (iss: { input?: unknown }) =>
 const DURATION_HINT =
   "expected a duration such as '30s', '15m', '2h' or '1d' (a positive number followed by ms, s, m, h, d or w)";
 
-/** A positive duration string: '30s', '15m', '2h', '1d' (parsed with hub/clock.ts `parseDuration`). */
+/** A positive duration string: '30s', '15m', '2h', '1d' (parsed with kernel `parseDuration`). */
 export const durationSchema = z
   .string({ error: expected(DURATION_HINT) })
   .refine((s) => (parseDuration(s) ?? 0) > 0, { error: (iss) => `${DURATION_HINT}, got '${iss.input}'` });

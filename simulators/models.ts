@@ -13,7 +13,7 @@
  * the detections (`{type, confidence, snapshot}`) that happened since the previous step, each at its
  * own time, and a status report (`batteryLevel`, `rssi`) every ~10 minutes.
  */
-import { zoneFormatter } from '../hub/time.ts';
+import { zoneFormatter } from '../kernel/index.ts';
 import { CAMERA_EVENT_TYPES } from '../registry/profiles.ts';
 import { Random } from './random.ts';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 import type { Db, Dialect } from './db.ts';
 import { type MigrateOptions, migrate } from './migrate.ts';
 import { createPgDb } from './pg-driver.ts';
@@ -60,3 +60,4 @@ export async function openStore(opts: {
     throw err;
   }
 }
+export { createMediaStore, type MediaMeta, type MediaStore } from './media.ts';

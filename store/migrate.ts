@@ -1,4 +1,4 @@
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 import type { Db, Dialect } from './db.ts';
 import { migrations, timescalePolicies } from './migrations.ts';
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 import type { Db, Queryable } from './db.ts';
 import { describeStoreError, isRetryable } from './errors.ts';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 import type { Db } from './db.ts';
 
 /**

@@ -1,5 +1,4 @@
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
+import type { Logger, Metrics } from '../kernel/index.ts';
 import type { Db, Dialect } from './db.ts';
 import { deleteInChunks, type TableSpec } from './purge.ts';
 

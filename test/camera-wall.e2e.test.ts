@@ -2,7 +2,7 @@
 // simulated RTSP camera streams through the hub, signed in with the session cookie only.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RtspCamera, startRtspCamera } from '../simulators/rtsp-camera.ts';
+import { type RtspCamera, startRtspCamera } from '../simulators/index.ts';
 import { ensureUi } from '../web/ui-bundle.ts';
 import {
   axeSerious,

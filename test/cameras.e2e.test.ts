@@ -5,7 +5,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RtspCamera, startRtspCamera } from '../simulators/rtsp-camera.ts';
+import { type RtspCamera, startRtspCamera } from '../simulators/index.ts';
 import { cell } from './support/grids.ts';
 import { eventually, startTestHub, type TestHub } from './support/hub.ts';
 import { hasFfmpeg, hasGst, tsProblem, VIDEO_HINT, viewLive } from './support/video.ts';

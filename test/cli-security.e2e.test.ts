@@ -44,6 +44,14 @@ describe('security from the command line', () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'gridhub-cli-')), 'data');
   afterAll(() => rmSync(join(dataDir, '..'), { recursive: true, force: true }));
 
+  it('`gridhub demo` with the admin token off stops at once with a reason naming the setting', async () => {
+    const demo = run(['demo'], { GRIDHUB_DATA_DIR: join(dataDir, '..', 'demo'), GRIDHUB_ADMIN_TOKEN: 'off' });
+    const { code } = await demo.done;
+    expect(code).toBe(2);
+    expect(demo.err()).toMatch(/GRIDHUB_ADMIN_TOKEN.*cannot be used with `gridhub demo`/);
+    expect(demo.out()).not.toMatch(/gridhub ready/);
+  });
+
   it('admin create-user makes the first admin from a password on stdin, and refuses a weak one', async () => {
     const weak = run(
       ['admin', 'create-user', '--id', 'root', '--role', 'admin'],

@@ -4,7 +4,7 @@
 // into test-artifacts/dashboard/.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { demoDistrict } from '../simulators/district.ts';
+import { demoDistrict } from '../simulators/index.ts';
 import { ensureUi } from '../web/ui-bundle.ts';
 import {
   axeSerious,

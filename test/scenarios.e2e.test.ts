@@ -7,8 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadScenario, ScenarioError } from '../simulators/scenario/load.ts';
-import { formatReport, RunnerError, runScenario } from '../simulators/scenario/runner.ts';
+import { formatReport, loadScenario, RunnerError, runScenario, ScenarioError } from '../simulators/index.ts';
 import { ADMIN_TOKEN, startTestHub, type TestHub } from './support/hub.ts';
 
 const LIBRARY = 'scenarios';

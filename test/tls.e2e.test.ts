@@ -4,8 +4,8 @@ import { request } from 'node:https';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../hub/config.ts';
-import { ConfigError } from '../hub/errors.ts';
 import { createHub } from '../hub/index.ts';
+import { ConfigError } from '../kernel/index.ts';
 import { ADMIN_TOKEN, startTestHub, type TestHub } from './support/hub.ts';
 import { hasOpenssl, selfSigned } from './support/tls.ts';
 

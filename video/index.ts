@@ -1,3 +1,4 @@
+export { type VideoConfig, videoConfigSchema } from './config.ts';
 export { FFMPEG_INSTALL_HINT, findExecutable, grabStill, killGroup } from './ffmpeg.ts';
 export { jsmpegHeader, mpeg1Size, TS_PACKET, TsPacketizer } from './mpegts.ts';
 export { createVideo, type Video, type VideoDeps } from './service.ts';

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../hub/logger.ts';
-import { createMediaStore } from '../web/media.ts';
+import { silentLogger } from '../kernel/index.ts';
+import { createMediaStore } from '../store/index.ts';
 import { createMediaKeeper } from './media.ts';
 
 const jpeg = (n: number) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(n - 4, 1)]);

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEDIA_ID_RE } from '../cases/schemas.ts';
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 
 interface Entry {
   id: string;

@@ -4,13 +4,10 @@
  */
 import { join } from 'node:path';
 import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
-import type { Clock } from '../hub/clock.ts';
-import type { Config } from '../hub/config.ts';
-import type { EventBus } from '../hub/events.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
+import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import { createMediaStore } from '../web/media.ts';
+import { createMediaStore } from '../store/index.ts';
+import type { VideoConfig } from './config.ts';
 import { createMediaKeeper } from './media.ts';
 import { type CasesForStills, createStills } from './stills.ts';
 import { checkUrl, redact } from './url.ts';
@@ -23,7 +20,7 @@ export interface VideoDeps {
   events: EventBus;
   clock: Clock;
   cases: CasesForStills;
-  config: Pick<Config, 'video' | 'media' | 'dataDir'>;
+  config: { video: VideoConfig; media: { quotaMb: number; retentionDays: number }; dataDir: string };
 }
 
 export function createVideo(deps: VideoDeps) {

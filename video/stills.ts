@@ -7,12 +7,9 @@
  */
 
 import { sniffImageType } from '../cases/schemas.ts';
-import type { Clock } from '../hub/clock.ts';
-import type { EventBus } from '../hub/events.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
+import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import type { Registry } from '../registry/index.ts';
-import type { MediaStore } from '../web/media.ts';
+import type { MediaStore } from '../store/index.ts';
 import { grabStill, type InputOptions, StillError } from './ffmpeg.ts';
 import type { createMediaKeeper } from './media.ts';
 import { checkUrl, redact, snapshotAllowed } from './url.ts';

@@ -2,7 +2,7 @@
 // throttled stderr. Fake timers; the real ffmpeg runs in test/cameras.e2e.test.ts.
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { silentLogger } from '../hub/logger.ts';
+import { silentLogger } from '../kernel/index.ts';
 import { backoffMs, CameraStream, truncateReason } from './stream.ts';
 
 class FakeMuxer extends EventEmitter {

@@ -6,7 +6,7 @@
  * number of attempts without video.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from '../hub/logger.ts';
+import type { Logger } from '../kernel/index.ts';
 import { jsmpegHeader, mpeg1Size, TsPacketizer } from './mpegts.ts';
 import { redact } from './url.ts';
 

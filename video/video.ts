@@ -4,8 +4,7 @@
  * says why; everything else goes on.
  */
 import { createRequire } from 'node:module';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
+import type { Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import {
   FFMPEG_INSTALL_HINT,

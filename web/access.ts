@@ -1,5 +1,5 @@
 import type { FastifyRequest, RouteOptions } from 'fastify';
-import { GridhubError, notFound, unauthorized } from '../hub/errors.ts';
+import { GridhubError, notFound, unauthorized } from '../kernel/index.ts';
 import type { Principal, Role } from './auth.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../hub/logger.ts';
-import type { Db } from '../store/db.ts';
+import type { Logger } from '../kernel/index.ts';
+import type { Db } from '../store/index.ts';
 
 /**
  * The audit log (issue 7): every change made through the API — who (actor, role, how they signed

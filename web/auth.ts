@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { forbidden, unauthorized } from '../hub/errors.ts';
+import { forbidden, unauthorized } from '../kernel/index.ts';
 
 export type Role = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
 export interface Principal {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../hub/clock.ts';
-import { parseTime } from '../hub/time.ts';
+import { parseDuration, parseTime } from '../kernel/index.ts';
 import { PROFILE_NAMES } from '../registry/index.ts';
 
 /** ISO 8601 or epoch milliseconds in; epoch milliseconds out. */

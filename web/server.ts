@@ -16,17 +16,15 @@ import {
 } from 'fastify-type-provider-zod';
 import { createWebSocketStream } from 'ws';
 import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
-import type { Clock } from '../hub/clock.ts';
-import { GridhubError } from '../hub/errors.ts';
-import type { Logger } from '../hub/logger.ts';
-import type { Metrics } from '../hub/metrics.ts';
 import type { Ingest } from '../ingest/index.ts';
+import type { Clock, Logger, Metrics } from '../kernel/index.ts';
+import { GridhubError } from '../kernel/index.ts';
 import type { People, Registry } from '../registry/index.ts';
 import type { TelemetryReader } from '../store/index.ts';
+import { createMediaStore } from '../store/index.ts';
 import { access, authorise, checkRouteDeclaration, FULL_SCOPE, type Scope, scopeOf } from './access.ts';
 import { createAudit } from './audit.ts';
 import { createAuth, type Principal } from './auth.ts';
-import { createMediaStore } from './media.ts';
 import { cameraRoutes } from './routes/cameras.ts';
 import { caseRoutes } from './routes/cases.ts';
 import { deviceRoutes } from './routes/devices.ts';
@@ -61,9 +59,9 @@ export interface WebDeps {
   registry: Registry;
   people: People;
   cases: import('../cases/index.ts').CaseService;
-  rules: import('../rules/engine.ts').Engine;
+  rules: import('../rules/index.ts').Engine;
   catalogue: import('../cases/index.ts').Catalogue;
-  events: import('../hub/events.ts').EventBus;
+  events: import('../kernel/index.ts').EventBus;
   reader: TelemetryReader;
   ingest: Ingest;
   metrics: Metrics;
@@ -71,7 +69,7 @@ export interface WebDeps {
   logger: Logger;
   /** The static admin token; null when turned off (GRIDHUB_ADMIN_TOKEN=off). */
   adminToken: string | null;
-  db: import('../store/db.ts').Db;
+  db: import('../store/index.ts').Db;
   security?: Partial<SecurityOptions>;
   /** HTTPS when a certificate is configured. */
   tls?: { cert: Buffer; key: Buffer };
@@ -88,8 +86,8 @@ export interface WebDeps {
   dataDir?: string;
   /** Largest accepted photo upload in bytes (default 5 MiB). */
   mediaMaxBytes?: number;
-  /** Dashboard settings: an optional basemap (hub/config.ts `dashboard`). */
-  dashboard?: { mapTiles?: string; mapAttribution?: string };
+  /** Dashboard settings: an optional basemap (web/config.ts). */
+  dashboard?: import('./config.ts').DashboardConfig;
   /** The dashboard bundle to serve at `/` (default web/ui/dist). */
   uiDir?: string;
   /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */

@@ -29,7 +29,7 @@ function newestSource(): number {
     '../cases/workflow.ts',
     '../cases/categories.ts',
     '../cases/calendar.ts',
-    '../hub/time.ts',
+    '../kernel/index.ts',
     '../registry/profiles.ts',
   ])
     newest = Math.max(newest, statSync(fileURLToPath(new URL(f, import.meta.url))).mtimeMs);

@@ -10,7 +10,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument }
 import { z } from 'zod';
 import { CASE_ACTIONS, CASE_STATUSES, ESCALATION_LEVELS } from '../../cases/workflow.ts';
 import { CAMERA_EVENT_TYPES, PROFILE_NAMES, PROFILES } from '../../registry/profiles.ts';
-import { builtInRules } from '../../rules/templates.ts';
+import { builtInRules } from '../../rules/index.ts';
 import { demoDistrict } from '../district.ts';
 import { describeValue, formatPath } from '../messages.ts';
 import { MODELS } from '../models.ts';

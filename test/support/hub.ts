@@ -4,14 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import {
-  type ConfigInput,
-  createHub,
-  type Hub,
-  type HubDeps,
-  loadConfig,
-  silentLogger,
-} from '../../hub/index.ts';
+import { type ConfigInput, createHub, type Hub, type HubDeps, loadConfig } from '../../hub/index.ts';
+import { silentLogger } from '../../kernel/index.ts';
 import { freshPgDatabase } from './pg.ts';
 
 export type StoreKind = 'pglite' | 'pg' | 'timescale';

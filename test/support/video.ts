@@ -1,7 +1,7 @@
 // Cameras in tests: whether ffmpeg and GStreamer's RTSP server are here (CI requires both), and a
 // WebSocket viewer of a camera's live view that checks what it receives.
 import WebSocket from 'ws';
-import { findGstPython, GST_INSTALL_HINT } from '../../simulators/rtsp-camera.ts';
+import { findGstPython, GST_INSTALL_HINT } from '../../simulators/index.ts';
 import { FFMPEG_INSTALL_HINT, findExecutable } from '../../video/index.ts';
 
 export const hasFfmpeg = findExecutable('ffmpeg') !== undefined && findExecutable('ffprobe') !== undefined;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { forbidden, notFound } from '../../hub/errors.ts';
+import { forbidden, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import type { Video } from '../../video/index.ts';
 import { access, seesDevice } from '../access.ts';

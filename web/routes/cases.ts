@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CASE_SORTS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
 import { caseActionBody, MEDIA_ID_RE, newCaseBody } from '../../cases/schemas.ts';
-import { badRequest } from '../../hub/errors.ts';
+import { badRequest } from '../../kernel/index.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';

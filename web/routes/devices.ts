@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { badRequest, notFound } from '../../hub/errors.ts';
-import { bucketOrigin } from '../../hub/time.ts';
+import { badRequest, bucketOrigin, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import { presencePeriods, readPresence } from '../../store/index.ts';
 import { checkUrl, redact } from '../../video/index.ts';

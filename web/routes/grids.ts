@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { notFound } from '../../hub/errors.ts';
-import { bucketOrigin } from '../../hub/time.ts';
+import { bucketOrigin, notFound } from '../../kernel/index.ts';
 import { levelOf } from '../../registry/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
 import { seriesQuery } from '../schemas.ts';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../cases/schemas.ts';
-import { GridhubError, notFound } from '../../hub/errors.ts';
+import { GridhubError, notFound } from '../../kernel/index.ts';
+import { createMediaStore, type MediaStore } from '../../store/index.ts';
 import { access, seesCase } from '../access.ts';
 import type { Principal } from '../auth.ts';
-import { createMediaStore, type MediaStore } from '../media.ts';
 import type { App, WebDeps } from '../server.ts';
 
 declare module 'fastify' {

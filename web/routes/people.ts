@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { unitBody } from '../../cases/schemas.ts';
-import { badRequest } from '../../hub/errors.ts';
+import { badRequest } from '../../kernel/index.ts';
 import { USER_ROLES } from '../../registry/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { badRequest, conflict, GridhubError } from '../../hub/errors.ts';
-import type { Engine } from '../../rules/engine.ts';
+import { badRequest, conflict, GridhubError } from '../../kernel/index.ts';
+import type { Engine } from '../../rules/index.ts';
 import { access } from '../access.ts';
 import { timeParam } from '../schemas.ts';
 import type { App, WebDeps } from '../server.ts';

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { parseDuration } from '../../hub/clock.ts';
-import { badRequest, conflict, GridhubError, unauthorized } from '../../hub/errors.ts';
+import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from '../../kernel/index.ts';
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
 import { limitParam, timeParam } from '../schemas.ts';
@@ -121,7 +120,7 @@ export const systemRoutes =
         if (clock.kind !== 'manual' || !('advance' in clock)) {
           throw conflict('the hub runs on the system clock; start it with GRIDHUB_CLOCK=manual to move time');
         }
-        const manual = clock as import('../../hub/clock.ts').ManualClock;
+        const manual = clock as import('../../kernel/index.ts').ManualClock;
         if ('advance' in req.body) {
           const ms = parseDuration(req.body.advance);
           if (ms === undefined || !Number.isFinite(ms) || ms > 10 * 366 * 86_400_000)

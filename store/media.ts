@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MEDIA_ID_RE, type MediaType, sniffImageType } from '../cases/schemas.ts';
-import { GridhubError } from '../hub/errors.ts';
+import { GridhubError } from '../kernel/index.ts';
 
 export interface MediaMeta {
   id: string;

@@ -1,7 +1,11 @@
 import type { Hub } from '../hub/index.ts';
-import { simulateCameraStreams } from './cameras.ts';
-import { demoDistrict } from './district.ts';
-import { createFleet, type Fleet, fleetDevices } from './fleet.ts';
+import {
+  createFleet,
+  demoDistrict,
+  type Fleet,
+  fleetDevices,
+  simulateCameraStreams,
+} from '../simulators/index.ts';
 
 /**
  * `npm run demo`: the demo district (3 streets, 6 communities, 42 unit grids) and its fleet —

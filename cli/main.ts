@@ -1,8 +1,6 @@
 import { parseArgs } from 'node:util';
-import { type Config, ENV_KEYS, loadConfig } from './config.ts';
-import { ConfigError } from './errors.ts';
-import { createHub, VERSION } from './hub.ts';
-import { createLogger, redactUrlPasswords } from './logger.ts';
+import { type Config, createHub, ENV_KEYS, loadConfig, VERSION } from '../hub/index.ts';
+import { ConfigError, createLogger, redactUrlPasswords } from '../kernel/index.ts';
 
 const HELP = `gridhub ${VERSION} — IoT and sensor hub for urban grid management
 
@@ -34,11 +32,11 @@ async function main(argv: string[]): Promise<number> {
   // The simulators parse their own options (and their own --help).
   const first = argv.find((a) => !a.startsWith('-'));
   if (first === 'simulate') {
-    const { runSimulateCommand } = await import('../simulators/cli.ts');
+    const { runSimulateCommand } = await import('../simulators/index.ts');
     return runSimulateCommand(argv);
   }
   if (first === 'scenario') {
-    const { runScenarioCommand } = await import('../simulators/scenario/cli.ts');
+    const { runScenarioCommand } = await import('../simulators/index.ts');
     return runScenarioCommand(argv);
   }
   const { values, positionals } = parseArgs({
@@ -158,7 +156,7 @@ async function createUserCommand(
   }
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const { openStore } = await import('../store/index.ts');
-  const { ensureDataDir } = await import('./admin-token.ts');
+  const { ensureDataDir } = await import('../hub/index.ts');
   if (!config.databaseUrl) ensureDataDir(config.dataDir);
   const store = await openStore({ ...config, migrate: config.store, logger });
   try {
@@ -185,8 +183,15 @@ async function createUserCommand(
 async function runHub(config: Config, opts: { demo: boolean }): Promise<number> {
   // The demo serves the dashboard: build its bundle when it is missing or older than its sources
   // (npm ci builds it; this covers a checkout updated since). `start` only warns (see web/server.ts).
+  if (opts.demo && config.adminToken === 'off') {
+    // The demo provisions its district, units and people through the hub's own HTTP API as the
+    // admin; with the static token off there is no one to do that before the first admin exists.
+    throw new ConfigError([
+      'adminToken (GRIDHUB_ADMIN_TOKEN): `off` cannot be used with `gridhub demo`, which provisions the demo district through the API with the admin token; unset it or set a token of 16+ characters',
+    ]);
+  }
   if (opts.demo) {
-    const { ensureUi, uiBundleState } = await import('../web/ui-bundle.ts');
+    const { ensureUi, uiBundleState } = await import('../web/index.ts');
     if (uiBundleState() !== 'ok') {
       process.stdout.write('gridhub: building the dashboard bundle (web/ui/dist)…\n');
       await ensureUi().catch((err: Error) =>
@@ -218,7 +223,7 @@ async function runHub(config: Config, opts: { demo: boolean }): Promise<number> 
     `gridhub ready http=${urls.httpUrl} mqtt=${urls.mqttUrl}${urls.mqttsUrl ? ` mqtts=${urls.mqttsUrl}` : ''}\n`,
   );
   if (opts.demo) {
-    const { startDemo } = await import('../simulators/demo.ts');
+    const { startDemo } = await import('./demo.ts');
     fleet = await startDemo({ hub, urls });
   }
   return new Promise<number>(() => {});

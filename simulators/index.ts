@@ -1,0 +1,17 @@
+/**
+ * Simulators: realistic device fleets, the demo district, scripted scenarios, RTSP cameras, and
+ * the MQTT device and HTTP API clients that tests and benchmarks drive the hub with.
+ */
+export { simulateCameraStreams } from './cameras.ts';
+export { runSimulateCommand } from './cli.ts';
+export { demoDistrict } from './district.ts';
+export { createFleet, type Fleet, fleetDevices } from './fleet.ts';
+export { findGstPython, GST_INSTALL_HINT, type RtspCamera, startRtspCamera } from './rtsp-camera.ts';
+export {
+  formatReport,
+  loadScenario,
+  RunnerError,
+  runScenario,
+  runScenarioCommand,
+  ScenarioError,
+} from './scenario/index.ts';
