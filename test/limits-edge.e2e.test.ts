@@ -28,7 +28,7 @@ function openStream(httpUrl: string) {
 describe('limits at their edge', () => {
   let t: TestHub;
   beforeAll(async () => {
-    t = await startTestHub('pglite');
+    t = await startTestHub({ store: 'pglite' });
   });
   afterAll(async () => {
     await t?.stop();
@@ -53,7 +53,7 @@ describe('limits at their edge', () => {
         return res.status === 429 ? res : undefined;
       });
       expect(second.headers.get('retry-after')).toBe('5');
-      const body = await second.json();
+      const body = (await second.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe('GRIDHUB_ERR_BUSY');
       expect(body.error.message).toMatch(/one at a time/);
     } finally {

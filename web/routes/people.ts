@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { unitBody } from '../../cases/schemas.ts';
+import { unitBody } from '../../cases/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { USER_ROLES } from '../../registry/index.ts';
 import { access } from '../access.ts';

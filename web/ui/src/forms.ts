@@ -4,9 +4,11 @@
  * for the field it is in, and the shared schema is applied after them (web/ui/src/pages/admin.tsx).
  * Pure: no DOM, no storage (unit-tested in node).
  */
-import type { WorkingCalendar } from '../../../cases/calendar.ts';
 import { PERSON_ID_RE, unitBody } from '../../../cases/schemas.ts';
+import type { AppState } from './app.tsx';
 import type { Messages } from './i18n.ts';
+
+type WorkingCalendar = NonNullable<AppState['calendar']>;
 
 export interface Problem {
   field: string;

@@ -1,11 +1,11 @@
 // The dashboard's form checks (web/ui/src/forms.ts) in both languages, against the API's own
 // schemas: what the form lets through, the shared schema accepts; what it refuses is named.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { calendarSchema, DEFAULT_CALENDAR } from '../../../cases/calendar.ts';
-import type { Messages } from './i18n.ts';
+import { calendarSchema, DEFAULT_CALENDAR } from '../cases/calendar.ts';
+import type { Messages } from '../web/ui/src/i18n.ts';
 
 let MESSAGES: Record<'zh' | 'en', Messages>;
-let forms: typeof import('./forms.ts');
+let forms: typeof import('../web/ui/src/forms.ts');
 beforeAll(async () => {
   // i18n.ts reaches api.ts, which reads the sign-in hint from localStorage when loaded.
   (globalThis as { localStorage?: unknown }).localStorage ??= {
@@ -13,8 +13,8 @@ beforeAll(async () => {
     setItem: () => {},
     removeItem: () => {},
   };
-  ({ MESSAGES } = await import('./i18n.ts'));
-  forms = await import('./forms.ts');
+  ({ MESSAGES } = await import('../web/ui/src/i18n.ts'));
+  forms = await import('../web/ui/src/forms.ts');
 });
 const zoneOk = (z: string) => {
   try {
