@@ -45,6 +45,21 @@ module.exports = {
       to: { path: ['^test/', '^bench/', '\\.test\\.tsx?$', 'vitest'] },
     },
     {
+      name: 'domain-is-portable',
+      severity: 'error',
+      comment:
+        'domain/ is what the browser and every part share: zod and the portable kernel only (no node:*, pino or part).',
+      from: { path: '^domain/', pathNot: '\\.test\\.tsx?$' },
+      to: {
+        pathNot: [
+          '^domain/',
+          '^kernel/portable\\.ts$',
+          '^kernel/(clock|time)\\.ts$',
+          '(^|/)node_modules/zod/',
+        ],
+      },
+    },
+    {
       name: 'browser-bundle-is-portable',
       severity: 'error',
       comment:

@@ -15,8 +15,8 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
+import { PROFILE_NAMES, type ProfileName } from '../domain/index.ts';
 import type { Reading } from '../ingest/index.ts';
-import { PROFILE_NAMES, type ProfileName } from '../registry/profiles.ts';
 import { toInputs } from '../rules/engine.ts';
 import type { RuleContext, RuleState } from '../rules/evaluate.ts';
 import * as evaluator from '../rules/evaluate.ts';

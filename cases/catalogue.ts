@@ -1,23 +1,12 @@
-import { z } from 'zod';
+import {
+  type Category,
+  calendarSchema,
+  DEFAULT_CALENDAR,
+  DEFAULT_CATEGORIES,
+  type WorkingCalendar,
+} from '../domain/index.ts';
 import { badRequest, notFound } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
-import { calendarSchema, DEFAULT_CALENDAR, type WorkingCalendar } from './calendar.ts';
-import { type Category, DEFAULT_CATEGORIES } from './categories.ts';
-
-const limitSchema = z
-  .object({ value: z.number().positive().max(10_000), unit: z.enum(['wh', 'wd', 'h']) })
-  .strict();
-
-export const categorySchema = z
-  .object({
-    code: z.string().regex(/^[0-9]{4}$/, 'a 4-digit code (2-digit major + 2-digit minor)'),
-    nameZh: z.string().min(1).max(100),
-    nameEn: z.string().min(1).max(100),
-    defaultUrgency: z.enum(['low', 'normal', 'urgent']).default('normal'),
-    limits: z.object({ low: limitSchema, normal: limitSchema, urgent: limitSchema }).strict(),
-    autoRegister: z.boolean().default(true),
-  })
-  .strict();
 
 /**
  * The city's event catalogue and working calendar: data the city edits through the API. Seeded

@@ -1,14 +1,10 @@
-export { calendarSchema, type WorkingCalendar } from './calendar.ts';
-export { type Catalogue, categorySchema, createCatalogue } from './catalogue.ts';
-export { type Category, DEFAULT_CATEGORIES, type TimeLimit, type Urgency } from './categories.ts';
-export { KPI_LEVELS, type KpiLevel } from './kpi.ts';
-export { PERSON_ID_RE, type UnitBody, unitBody } from './schemas.ts';
+export { type Catalogue, createCatalogue } from './catalogue.ts';
+export { createMemoryOpenCaseIndex, type OpenCaseIndex } from './open-index.ts';
+export { CASE_SORTS, type CaseSort } from './repo.ts';
 export {
-  CASE_SORTS,
   type CaseFilter,
   type CaseService,
-  type CaseSort,
+  type CaseWindows,
   createCaseService,
   type SensorAnomaly,
 } from './service.ts';
-export { CASE_ACTIONS, CASE_STATUSES, type CaseAction, type CaseStatus } from './workflow.ts';

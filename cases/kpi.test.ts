@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Urgency } from './categories.ts';
+import type { CaseAction, CaseStatus, Urgency } from '../domain/index.ts';
 import { computeKpis, type KpiCase } from './kpi.ts';
-import type { CaseAction, CaseStatus, TimelineEntry } from './workflow.ts';
+import type { TimelineEntry } from './workflow.ts';
 
 const H = 3_600_000;
 /** Period: the week of Mon 2025-12-01 00:00 (Shanghai) → Mon 2025-12-08 00:00, i.e. hours [0, 168). */

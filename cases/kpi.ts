@@ -19,12 +19,17 @@
  * dispatched is non-zero; items are sorted by key, `null` last.
  */
 
-import { ancestorCode, type GridLevel } from '../registry/grid-code.ts';
-import type { Urgency } from './categories.ts';
-import type { CaseStatus, TimelineEntry } from './workflow.ts';
-
-export type KpiLevel = GridLevel | 'unit';
-export const KPI_LEVELS: readonly KpiLevel[] = ['grid', 'community', 'street', 'district', 'unit'];
+import {
+  ancestorCode,
+  type CaseStatus,
+  KPI_LEVELS,
+  type KpiCounts,
+  type KpiItem,
+  type KpiLevel,
+  type KpiReport,
+  type Urgency,
+} from '../domain/index.ts';
+import type { TimelineEntry } from './workflow.ts';
 
 export interface KpiCase {
   id: string;
@@ -36,35 +41,6 @@ export interface KpiCase {
   status: CaseStatus;
   assignee: string | null;
   timeline: TimelineEntry[];
-}
-
-export interface KpiCounts {
-  registered: number;
-  due: number;
-  closed: number;
-  onTime: number;
-  closedRate: number | null;
-  onTimeRate: number | null;
-  rework: number;
-  dispatched: number;
-  handled: number;
-  disposalRate: number | null;
-  meanTimeToCloseHours: number | null;
-  urgentDue: number;
-  urgentOnTime: number;
-}
-
-export interface KpiItem extends KpiCounts {
-  /** The area code at `level`, or the unit id (`null`: not assigned to a unit). */
-  key: string | null;
-}
-
-export interface KpiReport {
-  from: number;
-  to: number;
-  level: KpiLevel;
-  items: KpiItem[];
-  total: KpiCounts;
 }
 
 interface Acc {

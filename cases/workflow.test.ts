@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { CaseAction } from '../domain/index.ts';
 import {
   type Actor,
   allowedActions,
-  type CaseAction,
   type CaseState,
   openCase,
   overdueEscalation,

@@ -19,54 +19,18 @@
  * `dispatchedAt`, `handledAt`, `verifiedAt`, `closedAt` are the latest entry into that status and are
  * cleared when the case goes back before it (return, rework, relapse). The timeline keeps history.
  */
-import { ancestorCode, isGridCode } from '../registry/grid-code.ts';
-
-export const CASE_STATUSES = [
-  'reported',
-  'registered',
-  'dispatched',
-  'processing',
-  'handled',
-  'verified',
-  'closed',
-  'rejected',
-  'deferred',
-] as const;
-export type CaseStatus = (typeof CASE_STATUSES)[number];
-
-export const CASE_ACTIONS = [
-  'register',
-  'reject',
-  'dispatch',
-  'return',
-  'start',
-  'handle',
-  'verify',
-  'rework',
-  'close',
-  'defer',
-  'resume',
-  'escalate',
-  'relapse',
-] as const;
-export type CaseAction = (typeof CASE_ACTIONS)[number];
-
-export const ACTOR_ROLES = [
-  'admin',
-  'operator',
-  'dispatcher',
-  'unit',
-  'inspector',
-  'viewer',
-  'system',
-] as const;
-export type ActorRole = (typeof ACTOR_ROLES)[number];
-
-export const ESCALATION_LEVELS = ['grid', 'community', 'street', 'district'] as const;
-export type EscalationLevel = (typeof ESCALATION_LEVELS)[number];
-
-/** Statuses a case can no longer leave by a person's action (a closed case may still relapse). */
-export const TERMINAL_STATUSES: readonly CaseStatus[] = ['closed', 'rejected'];
+import {
+  type ActorRole,
+  ancestorCode,
+  CASE_ACTIONS,
+  CASE_STATUSES,
+  type CaseAction,
+  type CaseStatus,
+  ESCALATION_LEVELS,
+  type EscalationLevel,
+  isGridCode,
+  TERMINAL_STATUSES,
+} from '../domain/index.ts';
 
 export interface Actor {
   role: ActorRole;

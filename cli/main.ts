@@ -136,15 +136,16 @@ async function createUserCommand(
   config: Config,
   values: Record<string, string | boolean | undefined>,
 ): Promise<number> {
-  const { USER_ROLES, createPeople, passwordProblem } = await import('../registry/index.ts');
+  const { createPeople, passwordProblem } = await import('../registry/index.ts');
+  const { ROLES } = await import('../domain/index.ts');
   const id = typeof values.id === 'string' ? values.id : '';
   const role = typeof values.role === 'string' ? values.role : '';
   if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(id)) {
     process.stderr.write('--id: letters, digits and . _ @ - (1 to 64), e.g. --id alice\n');
     return 2;
   }
-  if (!(USER_ROLES as string[]).includes(role)) {
-    process.stderr.write(`--role: one of ${USER_ROLES.join(', ')}\n`);
+  if (!(ROLES as readonly string[]).includes(role)) {
+    process.stderr.write(`--role: one of ${ROLES.join(', ')}\n`);
     return 2;
   }
   const name = typeof values.name === 'string' ? values.name : id;
@@ -165,7 +166,7 @@ async function createUserCommand(
     const user = await people.users.create({
       id,
       name,
-      role: role as (typeof USER_ROLES)[number],
+      role: role as (typeof ROLES)[number],
       unitId: typeof values.unit === 'string' ? values.unit : null,
       gridCodes: typeof values.grids === 'string' ? values.grids.split(',').filter(Boolean) : [],
       password,

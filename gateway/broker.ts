@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import mqttPacket from 'mqtt-packet';
+import { PROFILES } from '../domain/index.ts';
 import {
   type Ingest,
   parseGatewayTelemetry,
@@ -12,7 +13,6 @@ import {
 } from '../ingest/index.ts';
 import type { Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import { PROFILES } from '../registry/index.ts';
 import type { GatewayConfig } from './config.ts';
 import { checkConnect, readConnect } from './connect-guard.ts';
 import {

@@ -1,19 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_TIMEZONE, timeZoneSchema } from '../domain/index.ts';
 import { gatewayConfigSchema } from '../gateway/index.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { ConfigError, duration, port, positiveInt } from '../kernel/index.ts';
 import { videoConfigSchema } from '../video/index.ts';
 import { dashboardConfigSchema } from '../web/index.ts';
-
-function isIanaZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The configuration, the single source of truth for its keys, defaults and types. */
 export const configSchema = z
@@ -31,10 +23,7 @@ export const configSchema = z
     adminToken: z
       .union([z.literal('off'), z.string().min(16, 'must be at least 16 characters (or off)')])
       .optional(),
-    timezone: z
-      .string()
-      .refine(isIanaZone, 'must be an IANA time zone such as Asia/Shanghai')
-      .default('Asia/Shanghai'),
+    timezone: timeZoneSchema.default(DEFAULT_TIMEZONE),
     tlsCert: z.string().optional(),
     tlsKey: z.string().optional(),
     clock: z.enum(['system', 'manual']).default('system'),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { createCaseService, createCatalogue } from '../cases/index.ts';
+import { type CaseService, createCaseService, createCatalogue } from '../cases/index.ts';
 import { createGateway, type Gateway } from '../gateway/index.ts';
 import { createIngest, type Ingest, openSpool } from '../ingest/index.ts';
 import {
@@ -64,6 +64,8 @@ export interface HubDeps {
     Parameters<typeof createRulesEngine>[0],
     'tickIntervalMs' | 'persistIntervalMs' | 'evaluator' | 'backtestMaxRows'
   >;
+  /** Case timers (tests shorten them). */
+  cases?: Pick<Parameters<typeof createCaseService>[0], 'tickIntervalMs'>;
 }
 
 export interface Hub {
@@ -90,6 +92,7 @@ export interface Hub {
     gateway: Gateway;
     web: App;
     rules: Engine;
+    cases: CaseService;
     video: Video;
     retention: Retention;
   };
@@ -142,7 +145,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
             await removeDeviceData(store.db, id, config.store.deviceDeletion, clock.now());
         },
       });
-      await registry.load();
+      await registry.start();
       registry.presence.onChange((deviceId, status) =>
         events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
       );
@@ -167,7 +170,6 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       await people.load();
       const catalogue = await createCatalogue({ db: store.db, timezone: config.timezone });
       await catalogue.load();
-      // The engine is built after the case service but the service asks it for rule windows.
       let engine: Engine | undefined;
       const cases = createCaseService({
         db: store.db,
@@ -178,11 +180,10 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         events,
         metrics,
         logger: logger.child({ module: 'cases' }),
-        // A case whose rule was deleted keeps the rule defaults.
-        relapseWindowMs: (id) => engine?.windows(id)?.relapseWindowMs ?? 24 * 3_600_000,
-        verifyAfterMs: (id) => engine?.windows(id)?.verifyAfterMs ?? 15 * 60_000,
+        ...deps.cases,
       });
-      await cases.load();
+      await cases.start();
+      stack.push(() => cases.stop());
       const rules = createRulesEngine({
         db: store.db,
         registry,
@@ -309,7 +310,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         metrics,
       });
       retention.start();
-      parts = { store, registry, people, ingest, gateway, web, rules, video, retention };
+      parts = { store, registry, people, ingest, gateway, web, rules, cases, video, retention };
       // Shutdown order (issue 8): stop taking connections and messages; flush ingest so the last
       // PUBACKs leave on the still-open sockets; save rule state (cases stop waiting for a store
       // that is gone); then close the sockets, the live views, the HTTP server and the store.
@@ -321,7 +322,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
         () => video.stop(),
         () => gateway.stop(),
         () => rules.stop(),
-        async () => cases.stopRetrying(),
+        () => cases.stop(),
         () => ingest.stop(),
         async () => gateway.drain(),
       ];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CAMERA_EVENT_TYPES, PROFILES, type ProfileName, type ProfileSpec } from '../registry/profiles.ts';
+import { CAMERA_EVENT_TYPES, PROFILES, type ProfileName, type ProfileSpec } from '../domain/index.ts';
 import { formatTs, jsonProblem, textProblem } from '../store/index.ts';
 import { kind, type Problem, type RawRecord } from './parse.ts';
 

@@ -14,6 +14,11 @@ export type HubEvent =
       assignee?: string | null;
       deviceId?: string | null;
       at: string;
+      /** Who acts next (the workflow's notify effects): the dashboard highlights the case for them. */
+      notify?: { audience: string; unitId?: string }[];
+      /** An escalation: the level reached and the area code that now answers for the case. */
+      level?: string;
+      areaCode?: string;
     }
   | { type: 'device'; deviceId: string; status: 'online' | 'offline'; at: string }
   | { type: 'rule'; ruleId: string; change: 'saved' | 'deleted' | 'disabled'; reason?: string; at: string };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { hierarchy, levelOf } from '../domain/index.ts';
 import { bbox, covers, ringPosition, ringProblem } from './geo.ts';
-import { hierarchy, levelOf } from './grid-code.ts';
 
 const square = (x0: number, y0: number, s: number): [number, number][] => [
   [x0, y0],

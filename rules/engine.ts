@@ -156,6 +156,11 @@ export function createRulesEngine(deps: {
           observed: ev.observed,
           snapshot: ev.snapshots[0] ?? null,
           limits: limitsOf(l.rule, context(device).attributes),
+          // The case keeps the rule's windows: the case service never asks the engine for them.
+          windows: {
+            verifyAfterMs: durationMs(l.rule.verifyAfter),
+            relapseWindowMs: durationMs(l.rule.relapseWindow),
+          },
         })
         .then(() => {
           if (arrivedAt !== null) m.latency.observe((performance.now() - arrivedAt) / 1000);
@@ -237,7 +242,7 @@ export function createRulesEngine(deps: {
     }
   }
 
-  /** Hub-clock work: absence and event expiry for every device a ticking rule covers, then cases. */
+  /** Hub-clock work: absence and event expiry for every device a ticking rule covers. */
   /**
    * Runs a pass at the current hub time. A call during a pass gets a further pass once that one
    * ends, so a clock moved mid-pass is never left unprocessed.
@@ -277,7 +282,6 @@ export function createRulesEngine(deps: {
         }
       }
       await Promise.allSettled([...pending]);
-      await cases.tick().catch((err) => log.error({ err }, 'case timers failed'));
     })().finally(() => {
       ticking = undefined;
     });
@@ -400,7 +404,7 @@ export function createRulesEngine(deps: {
     tickTimer.unref();
     persistTimer = setInterval(() => void persist(), deps.persistIntervalMs ?? 5000);
     persistTimer.unref();
-    // Rehearsals move a manual clock: deadlines, escalations and absence follow at once.
+    // Rehearsals move a manual clock: absence and event expiry follow at once.
     unsubscribeClock = clock.onChange(() => void runTick());
   }
 
@@ -426,16 +430,6 @@ export function createRulesEngine(deps: {
         const l = rules.get(id);
         if (!l) throw notFound('rule', id);
         return view(l);
-      },
-      /** How long a rule's condition must stay clear to verify, and its relapse window (ms). */
-      windows(id: string): { verifyAfterMs: number; relapseWindowMs: number } | undefined {
-        const l = rules.get(id);
-        return (
-          l && {
-            verifyAfterMs: durationMs(l.rule.verifyAfter),
-            relapseWindowMs: durationMs(l.rule.relapseWindow),
-          }
-        );
       },
       async save(input: unknown, id?: string) {
         const body = id && input && typeof input === 'object' ? { ...(input as object), id } : input;

@@ -26,8 +26,8 @@
  * node states keep the facts of their last decision, and every sentence (node texts, the
  * explanation) is only written when read.
  */
+import { PROFILES, type ProfileSpec } from '../domain/index.ts';
 import { zoneOffsetMs } from '../kernel/index.ts';
-import { PROFILES, type ProfileSpec } from '../registry/profiles.ts';
 import {
   type AbsenceCondition,
   type Comparison,

@@ -3,15 +3,17 @@
  * problem". Durations stay strings ('15m') in the parsed rule so a rule round-trips through JSON and
  * the API unchanged; the evaluator turns them into milliseconds.
  */
+
 import { z } from 'zod';
-import { parseDuration } from '../kernel/index.ts';
 import {
   CAMERA_EVENT_TYPES,
   PROFILE_NAMES,
   PROFILES,
   type ProfileName,
   type ProfileSpec,
-} from '../registry/profiles.ts';
+  URGENCIES,
+} from '../domain/index.ts';
+import { parseDuration } from '../kernel/index.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
@@ -411,7 +413,7 @@ export const ruleSchema = z
     category: z
       .string({ error: expected('expected a 4-digit category code such as 0303') })
       .regex(/^\d{4}$/, { error: 'expected a 4-digit category code such as 0303' }),
-    urgency: z.enum(['low', 'normal', 'urgent'], {
+    urgency: z.enum(URGENCIES, {
       error: expected("expected one of 'low', 'normal', 'urgent'"),
     }),
     condition: conditionSchema,

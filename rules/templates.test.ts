@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CATEGORIES } from '../cases/categories.ts';
-import { PROFILE_NAMES } from '../registry/profiles.ts';
+import { DEFAULT_CATEGORIES, PROFILE_NAMES } from '../domain/index.ts';
 import { type Rule, ruleSchema } from './schema.ts';
 import { builtInRules } from './templates.ts';
 import { actives, HOUR, last, MIN, mkCtx, runSteps, type Step, trace } from './test-helpers.ts';

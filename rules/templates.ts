@@ -2,9 +2,9 @@
  * Built-in rule templates from the domain notes (shared/domain.md). Every local threshold that is
  * practice rather than a national figure reads a device attribute with the usual value as default
  * (`pm10Limit`, `noiseDayLimit`, `noiseNightLimit`), so a city changes it per site without editing
- * the rule. Category codes are the seeds of cases/categories.ts.
+ * the rule. Category codes are the seeds of domain/default-categories.ts.
  */
-import { PROFILE_NAMES } from '../registry/profiles.ts';
+import { PROFILE_NAMES } from '../domain/index.ts';
 import type { CameraEventType, Condition, Rule, ValueRef } from './schema.ts';
 
 type Draft = Omit<Rule, 'enabled' | 'verifyAfter' | 'relapseWindow'> &

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { CAMERA_EVENT_TYPES as HUB_TYPES } from '../domain/index.ts';
 import { cameraEventSchema } from '../ingest/validate.ts';
-import { CAMERA_EVENT_TYPES as HUB_TYPES } from '../registry/profiles.ts';
 import {
   CAMERA_EVENT_TYPES,
   type CameraEvent,

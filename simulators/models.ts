@@ -13,8 +13,8 @@
  * the detections (`{type, confidence, snapshot}`) that happened since the previous step, each at its
  * own time, and a status report (`batteryLevel`, `rssi`) every ~10 minutes.
  */
+import { CAMERA_EVENT_TYPES } from '../domain/index.ts';
 import { zoneFormatter } from '../kernel/index.ts';
-import { CAMERA_EVENT_TYPES } from '../registry/profiles.ts';
 import { Random } from './random.ts';
 
 export type Profile = 'waste-container' | 'air-quality' | 'noise-level' | 'tower-crane';

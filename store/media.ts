@@ -3,10 +3,11 @@
  * random id, with a JSON sidecar saying what they are, who uploaded them and which case they
  * belong to (so `/api/media/:id` can be served only to users who may see that case).
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MEDIA_ID_RE, type MediaType, sniffImageType } from '../cases/schemas.ts';
+import { MEDIA_ID_RE, type MediaType, sniffImageType } from '../domain/index.ts';
 import { GridhubError } from '../kernel/index.ts';
 
 export interface MediaMeta {

@@ -1,7 +1,7 @@
 // The dashboard's form checks (web/ui/src/forms.ts) in both languages, against the API's own
 // schemas: what the form lets through, the shared schema accepts; what it refuses is named.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { calendarSchema, DEFAULT_CALENDAR } from '../cases/calendar.ts';
+import { calendarSchema, DEFAULT_CALENDAR } from '../domain/index.ts';
 import type { Messages } from '../web/ui/src/i18n.ts';
 
 let MESSAGES: Record<'zh' | 'en', Messages>;

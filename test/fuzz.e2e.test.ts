@@ -3,11 +3,12 @@
 // each store, then malformed MQTT packets over raw TCP. No crash, no stall: every QoS 1 message is
 // acknowledged, no fuzzing connection is dropped, the counters equal what was sent, and a valid
 // reading is stored afterwards.
+
 import { connect as tcpConnect } from 'node:net';
 import fc from 'fast-check';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROFILES } from '../registry/profiles.ts';
+import { PROFILES } from '../domain/index.ts';
 import { type StoreKind, startTestHub, type TestHub } from './support/hub.ts';
 
 const SEED = 20261206;

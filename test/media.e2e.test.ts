@@ -1,7 +1,8 @@
 // Evidence photos: POST /api/media (raw image body, type by magic bytes, 5 MiB) and
 // GET /api/media/:id (signed-in users who may see the case), and photo ids in reports and actions.
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MEDIA_MAX_BYTES_DEFAULT, sniffImageType } from '../cases/schemas.ts';
+import { MEDIA_MAX_BYTES_DEFAULT, sniffImageType } from '../domain/index.ts';
 import { makePng } from './support/browser.ts';
 import { cell } from './support/grids.ts';
 import { startTestHub, type TestHub } from './support/hub.ts';

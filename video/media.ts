@@ -4,9 +4,10 @@
  * evidence media are "kept within a configured disk quota and retention": what is older than the
  * retention goes, then the oldest until the folder fits the quota.
  */
+
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { MEDIA_ID_RE } from '../cases/schemas.ts';
+import { MEDIA_ID_RE } from '../domain/index.ts';
 import type { Logger } from '../kernel/index.ts';
 
 interface Entry {

@@ -2,8 +2,9 @@
  * The cameras part of the hub: live view (video.ts) and detection stills (stills.ts), behind
  * `createVideo(deps) → { start(), stop() }`.
  */
+
 import { join } from 'node:path';
-import { MEDIA_MAX_BYTES_DEFAULT } from '../cases/schemas.ts';
+import { MEDIA_MAX_BYTES_DEFAULT } from '../domain/index.ts';
 import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import { createMediaStore } from '../store/index.ts';

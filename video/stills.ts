@@ -6,7 +6,7 @@
  * workers; a full queue skips the still (counted, logged), never blocks anything.
  */
 
-import { sniffImageType } from '../cases/schemas.ts';
+import { sniffImageType } from '../domain/index.ts';
 import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { MediaStore } from '../store/index.ts';

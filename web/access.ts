@@ -1,6 +1,7 @@
 import type { FastifyRequest, RouteOptions } from 'fastify';
+import { ROLES, type Role } from '../domain/index.ts';
 import { GridhubError, notFound, unauthorized } from '../kernel/index.ts';
-import type { Principal, Role } from './auth.ts';
+import type { Principal } from './auth.ts';
 
 /**
  * Who may call a route, declared in its options (`config: { access, audit }`) and enforced on the
@@ -20,13 +21,11 @@ export type Access =
   | { readonly kind: 'optional' }
   | { readonly kind: 'roles'; readonly roles: readonly Role[] };
 
-export const ALL_ROLES: readonly Role[] = ['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer'];
-
 export const access = {
   public: { kind: 'public' } as Access,
   optional: { kind: 'optional' } as Access,
   /** Every signed-in role (reads; scoped for `unit` and `inspector` by the handler). */
-  signedIn: { kind: 'roles', roles: ALL_ROLES } as Access,
+  signedIn: { kind: 'roles', roles: ROLES } as Access,
   admin: { kind: 'roles', roles: ['admin'] } as Access,
   roles: (...roles: Role[]): Access => ({ kind: 'roles', roles: ['admin', ...roles] }),
 };

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { Role } from '../domain/index.ts';
 import { forbidden, unauthorized } from '../kernel/index.ts';
 
-export type Role = 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
 export interface Principal {
   kind: 'admin' | 'user';
   role: Role;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseDuration, parseTime } from '../kernel/index.ts';
-import { PROFILE_NAMES } from '../registry/index.ts';
+import { gridCodeSchema, lngLatSchema, PROFILE_NAMES } from '../domain/index.ts';
+import { badRequest, parseDuration, parseTime } from '../kernel/index.ts';
 
 /** ISO 8601 or epoch milliseconds in; epoch milliseconds out. */
 export const timeParam = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -22,10 +22,7 @@ export const aggParam = z.enum(['avg', 'min', 'max', 'sum', 'count', 'last']);
 export const limitParam = (max: number, dflt: number) =>
   z.coerce.number().int().min(1).max(max).default(dflt);
 
-export const location = z.object({
-  lng: z.number().min(-180).max(180),
-  lat: z.number().min(-90).max(90),
-});
+export const location = lngLatSchema;
 
 export const deviceId = z
   .string()
@@ -39,10 +36,7 @@ export const newDeviceBody = z
     name: z.string().min(1).max(200).optional(),
     profile: z.enum(PROFILE_NAMES),
     location: location.optional(),
-    gridCode: z
-      .string()
-      .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-      .optional(),
+    gridCode: gridCodeSchema.optional(),
     gateway: z.boolean().optional(),
     parentId: z.string().optional(),
   })
@@ -52,11 +46,7 @@ export const patchDeviceBody = z
   .object({
     name: z.string().min(1).max(200).optional(),
     location: location.nullable().optional(),
-    gridCode: z
-      .string()
-      .regex(/^[0-9]{15}$/, 'a 15-digit grid code')
-      .nullable()
-      .optional(),
+    gridCode: gridCodeSchema.nullable().optional(),
   })
   .strict();
 
@@ -72,7 +62,29 @@ export const seriesQuery = z.object({
   limit: limitParam(MAX_SERIES_POINTS, MAX_SERIES_POINTS),
 });
 
-export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+const DAY = 86_400_000;
+/** Series ranges (issue 7, finding 5): raw points over at most 31 days, buckets over 400. */
+export const MAX_RAW_RANGE_MS = 31 * DAY;
+export const MAX_BUCKETED_RANGE_MS = 400 * DAY;
 
-export const page = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), next: z.string().nullable() });
+/** The [from, to) of a series request, defaults filled in and its length checked. */
+export function seriesWindow(
+  from: number | undefined,
+  to: number | undefined,
+  now: number,
+  bucketMs?: number,
+) {
+  // Without `to`, everything accepted so far: readings may be up to a day ahead of hub time.
+  const end = to ?? now + DAY;
+  const start = from ?? (to ?? now) - DAY;
+  if (start >= end)
+    throw badRequest(
+      `from (${new Date(start).toISOString()}) must be before to (${new Date(end).toISOString()})`,
+    );
+  const max = bucketMs === undefined ? MAX_RAW_RANGE_MS : MAX_BUCKETED_RANGE_MS;
+  if (end - start > max)
+    throw badRequest(
+      `querystring.from: the range is at most ${max / DAY} days${bucketMs === undefined ? ' for raw points (ask for a bucket for longer ranges)' : ''}`,
+    );
+  return { from: start, to: end };
+}

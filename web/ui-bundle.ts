@@ -24,14 +24,9 @@ function newestSource(): number {
     }
   };
   walk(UI_ROOT);
-  for (const f of [
-    '../cases/schemas.ts',
-    '../cases/workflow.ts',
-    '../cases/categories.ts',
-    '../cases/calendar.ts',
-    '../kernel/index.ts',
-    '../registry/profiles.ts',
-  ])
+  // The domain words the dashboard imports, and the portable kernel under them.
+  walk(fileURLToPath(new URL('../domain/', import.meta.url)));
+  for (const f of ['../kernel/portable.ts', '../kernel/clock.ts', '../kernel/time.ts'])
     newest = Math.max(newest, statSync(fileURLToPath(new URL(f, import.meta.url))).mtimeMs);
   return newest;
 }

@@ -8,26 +8,35 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { CASE_ACTIONS, CASE_STATUSES, ESCALATION_LEVELS } from '../../cases/workflow.ts';
-import { CAMERA_EVENT_TYPES, PROFILE_NAMES, PROFILES } from '../../registry/profiles.ts';
+import {
+  CAMERA_EVENT_TYPES,
+  CASE_ACTIONS,
+  CASE_STATUSES,
+  ESCALATION_LEVELS,
+  KPI_FIELDS,
+  KPI_LEVELS,
+  type KpiField,
+  PROFILE_NAMES,
+  PROFILES,
+  ROLES,
+  URGENCIES,
+} from '../../domain/index.ts';
 import { builtInRules } from '../../rules/index.ts';
 import { demoDistrict } from '../district.ts';
 import { describeValue, formatPath } from '../messages.ts';
 import { MODELS } from '../models.ts';
 import { formatDuration, gcd, parseDuration } from './duration.ts';
-import {
-  type CaseChecks,
-  type CaseRef,
-  type DeviceSpec,
-  type Expectation,
-  KPI_FIELDS,
-  type KpiField,
-  type PersonAction,
-  type Placement,
-  type Scenario,
-  type Step,
-  type UnitSpec,
-  type UserSpec,
+import type {
+  CaseChecks,
+  CaseRef,
+  DeviceSpec,
+  Expectation,
+  PersonAction,
+  Placement,
+  Scenario,
+  Step,
+  UnitSpec,
+  UserSpec,
 } from './types.ts';
 
 // ---- errors ----------------------------------------------------------------------------------------
@@ -172,7 +181,7 @@ const unitSchema = z
 const userSchema = z
   .object({
     name: text(200).optional(),
-    role: z.enum(['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer']),
+    role: z.enum(ROLES),
     unit: z.string().optional(),
     grids: z.array(areaCode).default([]),
   })
@@ -260,7 +269,7 @@ const stepSchemas: Record<StepKindName, z.ZodType> = {
       category,
       ...placementFields,
       description: text(),
-      urgency: z.enum(['low', 'normal', 'urgent']).optional(),
+      urgency: z.enum(URGENCIES).optional(),
       photos: z.array(z.string().max(2048)).max(10).default([]),
     })
     .strict(),
@@ -272,7 +281,7 @@ const caseChecksFields = {
   status: z.enum(CASE_STATUSES).optional(),
   category: category.optional(),
   grid: gridCode.optional(),
-  urgency: z.enum(['low', 'normal', 'urgent']).optional(),
+  urgency: z.enum(URGENCIES).optional(),
   occurrences: count.optional(),
   escalationLevel: z.enum(ESCALATION_LEVELS).optional(),
   assignee: z.string().nullable().optional(),
@@ -296,7 +305,7 @@ const expectSchemas = {
     .object({
       kpi: z
         .object({
-          level: z.enum(['grid', 'community', 'street', 'district', 'unit']),
+          level: z.enum(KPI_LEVELS),
           key: z.union([z.string(), z.number()]).optional(),
           from: timeSpec,
           to: timeSpec,

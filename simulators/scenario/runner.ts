@@ -17,15 +17,16 @@
  * Ids: devices, users and units get the prefix `<name>-<4 random characters>.` (option `idPrefix`),
  * so scenarios and re-runs do not collide on one hub. Grids are shared (the demo district).
  */
+
 import { connectAsync, type MqttClient } from 'mqtt';
-import { PROFILES } from '../../registry/profiles.ts';
+import { type KpiField, PROFILES } from '../../domain/index.ts';
 import { demoDistrict, type LngLat, type Position, pointInRing } from '../district.ts';
 import { type BaseState, MODELS, type Model, type Readings } from '../models.ts';
 import { deriveSeed, Random } from '../random.ts';
 import { Api, type ApiResponse, errorMessage, RunnerError } from './client.ts';
 import { formatDuration } from './duration.ts';
 import { loadScenarioFile } from './load.ts';
-import type { CaseRef, DeviceSpec, Expectation, KpiField, Placement, Scenario, Step } from './types.ts';
+import type { CaseRef, DeviceSpec, Expectation, Placement, Scenario, Step } from './types.ts';
 
 export { RunnerError } from './client.ts';
 

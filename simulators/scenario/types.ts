@@ -1,30 +1,14 @@
 /** The parsed, validated form of a scenario file (see scenarios/README.md for the language). */
-import type { CaseAction, CaseStatus, EscalationLevel } from '../../cases/workflow.ts';
-
-export type Urgency = 'low' | 'normal' | 'urgent';
-export type KpiLevel = 'grid' | 'community' | 'street' | 'district' | 'unit';
-
-export const KPI_FIELDS = [
-  'registered',
-  'due',
-  'closed',
-  'onTime',
-  'closedRate',
-  'onTimeRate',
-  'rework',
-  'dispatched',
-  'handled',
-  'disposalRate',
-  'meanTimeToCloseHours',
-  'urgentDue',
-  'urgentOnTime',
-] as const;
-export type KpiField = (typeof KPI_FIELDS)[number];
-
-export interface LngLat {
-  lng: number;
-  lat: number;
-}
+import type {
+  CaseAction,
+  CaseStatus,
+  EscalationLevel,
+  KpiField,
+  KpiLevel,
+  LngLat,
+  Role,
+  Urgency,
+} from '../../domain/index.ts';
 
 /** Where something is: a unit grid (its centroid), a demo construction site, or a point. */
 export type Placement = { grid: string } | { site: string } | { location: LngLat };
@@ -37,7 +21,7 @@ export interface UnitSpec {
 
 export interface UserSpec {
   name: string;
-  role: 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
+  role: Role;
   unit: string | null;
   grids: string[];
 }
@@ -107,8 +91,6 @@ export type Step = StepBase &
       }
     | { kind: 'check'; expect: Expectation[] }
   );
-
-export type StepKind = Step['kind'];
 
 export interface CaseChecks {
   count?: number;

@@ -3,8 +3,8 @@ import { forbidden, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import type { Video } from '../../video/index.ts';
 import { access, seesDevice } from '../access.ts';
+import type { App, WebDeps } from '../context.ts';
 import { limitParam } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(128) });
 // Cameras are read like devices (contract matrix): every role; unit and inspector scoped.

@@ -1,12 +1,19 @@
 import { z } from 'zod';
-import { CASE_SORTS, CASE_STATUSES, categorySchema } from '../../cases/index.ts';
-import { caseActionBody, MEDIA_ID_RE, newCaseBody } from '../../cases/schemas.ts';
+import { CASE_SORTS } from '../../cases/index.ts';
+import {
+  CASE_STATUSES,
+  caseActionBody,
+  categorySchema,
+  kpiLevelSchema,
+  MEDIA_ID_RE,
+  newCaseBody,
+  urgencySchema,
+} from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
+import type { App, WebDeps } from '../context.ts';
 import { limitParam, timeParam } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
 
-const urgency = z.enum(['low', 'normal', 'urgent']);
 const caseId = z.string().min(1).max(64);
 const scopeFilter = (s: import('../access.ts').Scope) =>
   s.all ? undefined : s.unitId !== undefined ? { unitId: s.unitId } : { gridPrefixes: s.gridPrefixes };
@@ -29,7 +36,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
           deviceId: z.string().max(128).optional(),
           ruleId: z.string().max(64).optional(),
           category: z.string().max(16).optional(),
-          urgency: urgency.optional(),
+          urgency: urgencySchema.optional(),
           overdue: z
             .enum(['true', 'false'])
             .transform((v) => v === 'true')
@@ -163,7 +170,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
         querystring: z.object({
           from: timeParam,
           to: timeParam,
-          level: z.enum(['grid', 'community', 'street', 'district', 'unit']).default('grid'),
+          level: kpiLevelSchema.default('grid'),
         }),
       },
     },

@@ -4,34 +4,15 @@ import type { Device } from '../../registry/index.ts';
 import { presencePeriods, readPresence } from '../../store/index.ts';
 import { checkUrl, redact } from '../../video/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
-import { limitParam, newDeviceBody, patchDeviceBody, seriesQuery, timeParam } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
-
-const DAY = 86_400_000;
-/** Series ranges (issue 7, finding 5): raw points over at most 31 days, buckets over 400. */
-export const MAX_RAW_RANGE_MS = 31 * DAY;
-export const MAX_BUCKETED_RANGE_MS = 400 * DAY;
-
-export function seriesWindow(
-  from: number | undefined,
-  to: number | undefined,
-  now: number,
-  bucketMs?: number,
-) {
-  // Without `to`, everything accepted so far: readings may be up to a day ahead of hub time.
-  const end = to ?? now + DAY;
-  const start = from ?? (to ?? now) - DAY;
-  if (start >= end)
-    throw badRequest(
-      `from (${new Date(start).toISOString()}) must be before to (${new Date(end).toISOString()})`,
-    );
-  const max = bucketMs === undefined ? MAX_RAW_RANGE_MS : MAX_BUCKETED_RANGE_MS;
-  if (end - start > max)
-    throw badRequest(
-      `querystring.from: the range is at most ${max / DAY} days${bucketMs === undefined ? ' for raw points (ask for a bucket for longer ranges)' : ''}`,
-    );
-  return { from: start, to: end };
-}
+import type { App, WebDeps } from '../context.ts';
+import {
+  limitParam,
+  newDeviceBody,
+  patchDeviceBody,
+  seriesQuery,
+  seriesWindow,
+  timeParam,
+} from '../schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(128) });
 const ADMIN = (audit?: string) => ({ access: access.admin, ...(audit ? { audit } : {}) });

@@ -1,14 +1,11 @@
 import { z } from 'zod';
+import { areaCodeSchema, levelOf } from '../../domain/index.ts';
 import { bucketOrigin, notFound } from '../../kernel/index.ts';
-import { levelOf } from '../../registry/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
-import { seriesQuery } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
-import { seriesWindow } from './devices.ts';
+import type { App, WebDeps } from '../context.ts';
+import { seriesQuery, seriesWindow } from '../schemas.ts';
 
-const areaCode = z
-  .string()
-  .regex(/^[0-9]{6}(?:[0-9]{3}){0,3}$/, 'a district (6), street (9), community (12) or grid (15) code');
+const areaCode = areaCodeSchema;
 
 type TreeNode = { code: string; children?: TreeNode[] };
 /** The part of the grid tree a scoped user may see: its grids and the areas above them. */

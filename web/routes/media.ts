@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../cases/schemas.ts';
+import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../domain/index.ts';
 import { GridhubError, notFound } from '../../kernel/index.ts';
 import { createMediaStore, type MediaStore } from '../../store/index.ts';
 import { access, seesCase } from '../access.ts';
 import type { Principal } from '../auth.ts';
-import type { App, WebDeps } from '../server.ts';
+import type { App, WebDeps } from '../context.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

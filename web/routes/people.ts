@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { unitBody } from '../../cases/index.ts';
+import { roleSchema, unitBody } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
-import { USER_ROLES } from '../../registry/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
-import type { App, WebDeps } from '../server.ts';
+import type { App, WebDeps } from '../context.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'letters, digits and . _ @ -');
 const gridCodes = z
@@ -116,7 +115,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
           .object({
             id,
             name: z.string().min(1).max(200),
-            role: z.enum(USER_ROLES),
+            role: roleSchema,
             unitId: unitRef.default(null),
             gridCodes: gridCodes.default([]),
             password,
@@ -139,7 +138,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
         body: z
           .object({
             name: z.string().min(1).max(200).optional(),
-            role: z.enum(USER_ROLES).optional(),
+            role: roleSchema.optional(),
             unitId: unitRef.optional(),
             gridCodes: gridCodes.optional(),
             password: password.optional(),
@@ -176,7 +175,7 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['people'],
         params: z.object({ id }),
-        // Shared with the dashboard's unit form (cases/schemas.ts).
+        // Shared with the dashboard's unit form (domain/units.ts).
         body: unitBody,
       },
     },

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { badRequest, conflict, GridhubError } from '../../kernel/index.ts';
 import type { Engine } from '../../rules/index.ts';
 import { access } from '../access.ts';
+import type { App, WebDeps } from '../context.ts';
 import { timeParam } from '../schemas.ts';
-import type { App, WebDeps } from '../server.ts';
 
 const params = z.object({ id: z.string().min(1).max(64) });
 // The rule body is validated by the rules' own schema, so errors name the rule's fields.

@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { RULE_READER_ROLES } from '../../domain/index.ts';
 import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from '../../kernel/index.ts';
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
+import type { App, SecurityOptions, WebDeps } from '../context.ts';
 import { limitParam, timeParam } from '../schemas.ts';
-import type { App, SecurityOptions, WebDeps } from '../server.ts';
 
 // What anyone may read of the health answer: the state of each part, no counts, versions or
 // identifiers (contract.md); signed-in users get everything.
@@ -129,8 +130,10 @@ export const systemRoutes =
             );
           manual.advance(ms);
         } else manual.set(req.body.set);
-        // Answer once the hub has caught up with its new time: absence, verification, escalation.
+        // Answer once the hub has caught up with its new time, in flow order: the rules' absence
+        // and expiry (and the case work they queue), then the cases' verification and escalation.
         await deps.rules.tickNow();
+        await deps.cases.tickNow();
         return { now: new Date(manual.now()).toISOString() };
       },
     );
@@ -169,7 +172,7 @@ export const eventRoutes = (deps: WebDeps & { security: SecurityOptions }) => as
       }
       const principal = req.principal!;
       let scope = await req.scope();
-      const readsRules = ['admin', 'operator', 'dispatcher', 'viewer'].includes(principal.role);
+      const readsRules = RULE_READER_ROLES.includes(principal.role);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {

@@ -17,5 +17,13 @@ export default defineConfig({
     sourcemap: false,
     reportCompressedSize: false,
     chunkSizeWarningLimit: 1200,
+    // domain/ modules only declare (constants, pure functions, zod schemas marked @__PURE__): a page
+    // that takes one word from `domain/index.ts` (e.g. the role list on the first paint) carries that
+    // word, not the whole barrel, and not zod unless it uses a schema.
+    rolldownOptions: {
+      treeshake: {
+        moduleSideEffects: [{ test: /[\\/]domain[\\/]/, sideEffects: false }],
+      },
+    },
   },
 });

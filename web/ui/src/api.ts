@@ -4,10 +4,12 @@
  * the hub requires of cookie-authenticated writes). The bearer token in the sign-in answer is for
  * scripts: the dashboard never keeps it, so page scripts cannot read the session.
  */
+import type { Role } from '../../../domain/index.ts';
+
 export interface Me {
   id: string;
   name: string;
-  role: 'admin' | 'operator' | 'dispatcher' | 'unit' | 'inspector' | 'viewer';
+  role: Role;
   unitId: string | null;
   gridCodes: string[];
 }

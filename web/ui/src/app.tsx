@@ -25,7 +25,7 @@ export interface AppState {
   categories: Map<string, Category>;
   units: Map<string, Unit>;
   zone: string;
-  calendar: import('../../../cases/calendar.ts').WorkingCalendar | null;
+  calendar: import('../../../domain/index.ts').WorkingCalendar | null;
   /** The optional basemap (GRIDHUB_MAP_TILES): an XYZ tile URL, or null for the polygons alone. */
   map: { tiles: string | null; attribution: string | null };
   navigate: (to: string, replace?: boolean) => void;

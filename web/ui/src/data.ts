@@ -1,4 +1,5 @@
 /** Shapes the API answers (see the OpenAPI document at /docs) and the fetches pages share. */
+import type { Urgency } from '../../../domain/index.ts';
 import { api, qs } from './api.ts';
 import { subscribe } from './live.ts';
 
@@ -8,7 +9,7 @@ export interface CaseView {
   status: string;
   category: string;
   gridCode: string | null;
-  urgency: 'low' | 'normal' | 'urgent';
+  urgency: Urgency;
   deviceId: string | null;
   ruleId: string | null;
   description: string | null;

@@ -1,10 +1,10 @@
 /**
  * Form checks run before anything is sent, in the user's language. The API's own schemas
- * (cases/schemas.ts, cases/calendar.ts) stay the last word: these name the problem in plain words
+ * (domain/units.ts, domain/calendar.ts) stay the last word: these name the problem in plain words
  * for the field it is in, and the shared schema is applied after them (web/ui/src/pages/admin.tsx).
  * Pure: no DOM, no storage (unit-tested in node).
  */
-import { PERSON_ID_RE, unitBody } from '../../../cases/schemas.ts';
+import { PERSON_ID_RE, unitBody } from '../../../domain/index.ts';
 import type { AppState } from './app.tsx';
 import type { Messages } from './i18n.ts';
 

@@ -1,6 +1,7 @@
 import './app.css';
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import { RULE_READER_ROLES } from '../../../domain/index.ts';
 import { api, me as fetchMe, type Me, onExpired, signIn, signOut } from './api.ts';
 import {
   AppContext,
@@ -147,7 +148,7 @@ function Shell(props: { app: AppState; path: string }) {
     ['/field', m.field, me.role === 'inspector' || me.role === 'admin'],
     ['/kpis', m.kpis, me.role !== 'unit' && me.role !== 'inspector'],
     ['/cameras', m.cameras, true],
-    ['/rules', m.rules, ['admin', 'operator', 'dispatcher', 'viewer'].includes(me.role)],
+    ['/rules', m.rules, RULE_READER_ROLES.includes(me.role)],
     ['/admin', m.admin, me.role === 'admin'],
   ];
   let page: preact.JSX.Element;

@@ -1,6 +1,7 @@
 /** A photo from the phone's camera or files, checked here (type, 5 MB) before it is uploaded. */
+
 import { useState } from 'preact/hooks';
-import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../../../cases/schemas.ts';
+import { MEDIA_MAX_BYTES_DEFAULT, MEDIA_TYPES } from '../../../../domain/index.ts';
 import { useApp } from '../app.tsx';
 
 export function PhotoInput(props: { id: string; onChange: (f: File | null) => void; label?: string }) {

@@ -1,5 +1,6 @@
 /** Administration: users and roles, responsible units, the working calendar, the audit log. */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { ROLES } from '../../../../domain/index.ts';
 import { ApiError, api } from '../api.ts';
 import { type AppState, categoryName, useApp, useData } from '../app.tsx';
 import { ErrorBox, Section } from '../components/ui.tsx';
@@ -13,7 +14,6 @@ interface User {
   unitId: string | null;
   gridCodes: string[];
 }
-const ROLES = ['admin', 'operator', 'dispatcher', 'unit', 'inspector', 'viewer'] as const;
 
 function Users() {
   const app = useApp();
@@ -456,7 +456,7 @@ function Calendar() {
       return;
     }
     // The checks above refuse all the API's schema refuses (test/dashboard-forms.test.ts holds
-    // them to cases/calendar.ts); whatever else the hub says is shown in the user's language.
+    // them to domain/calendar.ts); whatever else the hub says is shown in the user's language.
     try {
       await api.put('/api/calendar', cleaned);
       setSaved(true);

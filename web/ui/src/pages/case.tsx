@@ -1,6 +1,7 @@
 /** A case: timeline, evidence, the device's trend around the trigger with the limit, deadline, map, actions. */
+
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { workingMsBetween } from '../../../../cases/calendar.ts';
+import { workingMsBetween } from '../../../../domain/index.ts';
 import { api, qs, uploadPhoto } from '../api.ts';
 import { type AppState, categoryName, Link, unitName, useApp, useData } from '../app.tsx';
 import { AXIS_TIME, Chart } from '../components/chart.tsx';

@@ -1,6 +1,7 @@
 /** The grid worker's phone: cases in my grids, report a problem with a photo and my location. */
+
 import { useEffect, useState } from 'preact/hooks';
-import { newCaseBody } from '../../../../cases/schemas.ts';
+import { newCaseBody, URGENCIES } from '../../../../domain/index.ts';
 import { api, qs, uploadPhoto } from '../api.ts';
 import { categoryName, Link, navigate, useApp, useData } from '../app.tsx';
 import { PhotoInput } from '../components/photo-input.tsx';
@@ -138,7 +139,7 @@ function Report() {
         value={urgency}
         onChange={(e) => setUrgency((e.target as HTMLSelectElement).value)}
       >
-        {(['low', 'normal', 'urgent'] as const).map((u) => (
+        {URGENCIES.map((u) => (
           <option key={u} value={u}>
             {m.urgencies[u]}
           </option>

@@ -1,6 +1,7 @@
 /** The case inbox: filters (kept in the URL), sort, cursor paging; live. */
+
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { CASE_STATUSES } from '../../../../cases/workflow.ts';
+import { CASE_STATUSES } from '../../../../domain/index.ts';
 import { api, qs } from '../api.ts';
 import { categoryName, Link, navigate, useApp, useData } from '../app.tsx';
 import { ErrorBox, StatusBadge, UrgencyBadge } from '../components/ui.tsx';

@@ -1,23 +1,9 @@
 /**
- * The default event catalogue (CJ/T 214 style: 2-digit major + 2-digit minor code). It is data the
- * city edits (`/api/categories`); these are the seeds. Time limits (处置时限) count in working
- * hours (`wh`) or working days (`wd`) on the working calendar; urgent cases run on the wall clock
- * (`h`, hours).
+ * The default event catalogue (CJ/T 214 style), the seeds of `/api/categories` at first start: the
+ * city edits its own from there. Apart from the words (categories.ts) because only the hub seeds
+ * with them, so the dashboard's bundle leaves them out.
  */
-export type Urgency = 'low' | 'normal' | 'urgent';
-export interface TimeLimit {
-  value: number;
-  unit: 'wh' | 'wd' | 'h';
-}
-export interface Category {
-  code: string;
-  nameZh: string;
-  nameEn: string;
-  defaultUrgency: Urgency;
-  limits: Record<Urgency, TimeLimit>;
-  /** Sensor-raised cases of this category are registered automatically (else they start `reported`). */
-  autoRegister: boolean;
-}
+import type { Category, TimeLimit, Urgency } from './categories.ts';
 
 const wh = (value: number): TimeLimit => ({ value, unit: 'wh' });
 const wd = (value: number): TimeLimit => ({ value, unit: 'wd' });

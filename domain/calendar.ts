@@ -26,6 +26,7 @@
 import { z } from 'zod';
 import { zoneFormatter } from '../kernel/portable.ts';
 import type { TimeLimit } from './categories.ts';
+import { isIanaZone, timeZoneSchema } from './time-zone.ts';
 
 export interface WorkingHours {
   /** Local wall-clock time, `HH:MM`. */
@@ -75,15 +76,6 @@ function isValidDate(s: string): boolean {
   return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
 }
 
-function isValidZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Problems of the hours list (empty when fine): format, start before end, no overlap. */
 function hoursProblems(hours: WorkingHours[]): string[] {
   const problems: string[] = [];
@@ -107,7 +99,7 @@ function hoursProblems(hours: WorkingHours[]): string[] {
   return problems;
 }
 
-const dateSchema = z.string().refine(isValidDate, 'must be a date YYYY-MM-DD');
+const dateSchema = /* @__PURE__ */ z.string().refine(isValidDate, 'must be a date YYYY-MM-DD');
 
 export const DEFAULT_TIMEZONE = 'Asia/Shanghai';
 export const DEFAULT_HOURS: WorkingHours[] = [
@@ -116,9 +108,9 @@ export const DEFAULT_HOURS: WorkingHours[] = [
 ];
 
 /** Validates a calendar; every field has a default (Asia/Shanghai, 08:30–12:00 + 13:30–17:30, Mon–Fri). */
-export const calendarSchema = z
+export const calendarSchema = /* @__PURE__ */ z
   .object({
-    timezone: z.string().refine(isValidZone, 'must be an IANA time zone').default(DEFAULT_TIMEZONE),
+    timezone: timeZoneSchema.default(DEFAULT_TIMEZONE),
     hours: z
       .array(
         z.object({
@@ -149,7 +141,7 @@ export const calendarSchema = z
       ctx.addIssue({ code: 'custom', message: 'no working days at all', path: ['workdays'] });
   });
 
-export const DEFAULT_CALENDAR: WorkingCalendar = calendarSchema.parse({});
+export const DEFAULT_CALENDAR: WorkingCalendar = /* @__PURE__ */ calendarSchema.parse({});
 
 // --- compiled form --------------------------------------------------------------------------------
 
@@ -169,7 +161,7 @@ const compiledCache = new WeakMap<WorkingCalendar, Compiled>();
 function compile(cal: WorkingCalendar): Compiled {
   const cached = compiledCache.get(cal);
   if (cached) return cached;
-  if (!isValidZone(cal.timezone)) throw new RangeError(`calendar: unknown time zone '${cal.timezone}'`);
+  if (!isIanaZone(cal.timezone)) throw new RangeError(`calendar: unknown time zone '${cal.timezone}'`);
   const problems = hoursProblems(cal.hours);
   if (problems.length > 0) throw new RangeError(`calendar: ${problems.join('; ')}`);
   const spans = cal.hours
