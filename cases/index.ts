@@ -1,5 +1,6 @@
 export { type Catalogue, createCatalogue } from './catalogue.ts';
 export { createMemoryOpenCaseIndex, type OpenCaseIndex } from './open-index.ts';
+export { CASE_SORTS, type CaseSort } from './repo.ts';
 export {
   type CaseFilter,
   type CaseService,

@@ -54,14 +54,14 @@ export function createCaseQueries(deps: { db: Db; people: People; clock: { now()
   }
 
   async function list(f: CaseFilter) {
-    const rows = await listCases(db, f, clock.now());
+    const { cases: rows, keys } = await listCases(db, f, clock.now());
     const items = rows.slice(0, f.limit);
     const last = items[items.length - 1];
     return {
       items: items.map(view),
       next:
         rows.length > f.limit && last
-          ? Buffer.from(`${last.openedAt}|${last.id}`).toString('base64url')
+          ? Buffer.from(`${keys[items.length - 1]}|${last.id}`).toString('base64url')
           : null,
     };
   }

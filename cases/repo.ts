@@ -293,7 +293,9 @@ export interface CaseFilter {
   from?: number;
   to?: number;
   source?: 'sensor' | 'report';
-  /** By opening time: newest first (default) or oldest first. */
+  /** The column to sort by (default `opened`, the opening time). */
+  sort?: CaseSort;
+  /** Newest / largest first (default) or oldest / smallest first. */
   order?: 'desc' | 'asc';
   limit: number;
   cursor?: string;
@@ -301,8 +303,38 @@ export interface CaseFilter {
   scope?: { unitId?: string; gridPrefixes?: string[] };
 }
 
-/** One page of cases (up to `limit + 1` rows: the extra one says whether there is a next page). */
-export async function listCases(db: Queryable, f: CaseFilter, now: number): Promise<CaseRecord[]> {
+/** What the case list can be sorted by (GET /api/cases?sort=): each one number per row (below). */
+export const CASE_SORTS = ['opened', 'deadline', 'urgency', 'updated'] as const;
+export type CaseSort = (typeof CASE_SORTS)[number];
+const MS = (col: string) => `floor(extract(epoch from ${col}) * 1000)::float8`;
+/**
+ * Each sort as one number per row, so keyset paging is `(key, id) < (cursor key, cursor id)`
+ * whatever the column and the pages stay correct while cases change. A case without a deadline
+ * comes last in either direction; urgency ranks urgent > normal > low, ties by opening time
+ * (rank × 10¹³ + epoch ms stays exact in a float8: below 2⁵³).
+ */
+function sortKeySql(sort: CaseSort, asc: boolean): string {
+  switch (sort) {
+    case 'opened':
+      return MS('opened_at');
+    case 'updated':
+      return MS('updated_at');
+    case 'deadline':
+      return `COALESCE(${MS('deadline')}, ${asc ? '9e15' : '-1'})`;
+    case 'urgency':
+      return `(CASE urgency WHEN 'urgent' THEN 2 WHEN 'normal' THEN 1 ELSE 0 END) * 1e13 + ${MS('opened_at')}`;
+  }
+}
+
+/**
+ * One page of cases (up to `limit + 1` rows: the extra one says whether there is a next page),
+ * with each row's sort key (the next page's cursor is the last row's key and id).
+ */
+export async function listCases(
+  db: Queryable,
+  f: CaseFilter,
+  now: number,
+): Promise<{ cases: CaseRecord[]; keys: number[] }> {
   const where: string[] = [];
   const params: unknown[] = [];
   const add = (sql: string, v: unknown) => {
@@ -335,18 +367,19 @@ export async function listCases(db: Queryable, f: CaseFilter, now: number): Prom
   if (f.to !== undefined) add('opened_at < ?', new Date(f.to));
   if (f.source) add('source = ?', f.source);
   const asc = f.order === 'asc';
+  const key = sortKeySql(f.sort ?? 'opened', asc);
   if (f.cursor) {
-    const [t, id] = Buffer.from(f.cursor, 'base64url').toString('utf8').split('|');
-    params.push(new Date(Number(t)), id);
-    where.push(`(opened_at, id) ${asc ? '>' : '<'} ($${params.length - 1}, $${params.length})`);
+    const [k, id] = Buffer.from(f.cursor, 'base64url').toString('utf8').split('|');
+    params.push(Number(k), id);
+    where.push(`(${key}, id) ${asc ? '>' : '<'} ($${params.length - 1}::float8, $${params.length})`);
   }
   params.push(f.limit + 1);
   const dir = asc ? 'ASC' : 'DESC';
-  const rows = await db.query<CaseRow>(
-    `SELECT * FROM cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at ${dir}, id ${dir} LIMIT $${params.length}`,
+  const rows = await db.query<CaseRow & { sort_key: number | string }>(
+    `SELECT *, ${key} AS sort_key FROM cases ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY sort_key ${dir}, id ${dir} LIMIT $${params.length}`,
     params,
   );
-  return rows.map(fromRow);
+  return { cases: rows.map(fromRow), keys: rows.map((r) => Number(r.sort_key)) };
 }
 
 /** Counts by grid, status and urgency (with the overdue among them), and the devices in alarm. */

@@ -102,3 +102,4 @@ export {
 } from './profiles.ts';
 export { ACTOR_ROLES, type ActorRole, ROLES, type Role, RULE_READER_ROLES, roleSchema } from './roles.ts';
 export { isIanaZone, timeZoneSchema } from './time-zone.ts';
+export { PERSON_ID_RE, type UnitBody, unitBody } from './units.ts';

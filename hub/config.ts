@@ -5,6 +5,7 @@ import { gatewayConfigSchema } from '../gateway/index.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { ConfigError, duration, port, positiveInt } from '../kernel/index.ts';
 import { videoConfigSchema } from '../video/index.ts';
+import { dashboardConfigSchema } from '../web/index.ts';
 
 /** The configuration, the single source of truth for its keys, defaults and types. */
 export const configSchema = z
@@ -101,6 +102,8 @@ export const configSchema = z
         kdfConcurrency: positiveInt.max(16).default(2),
       })
       .prefault({}),
+    /** The dashboard (web/ui): an optional basemap (web/config.ts). */
+    dashboard: dashboardConfigSchema,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -143,6 +146,11 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
     doc: 'PEM certificate file; with GRIDHUB_TLS_KEY turns on HTTPS and MQTTS',
   },
   GRIDHUB_TLS_KEY: { path: ['tlsKey'], doc: 'PEM private key file' },
+  GRIDHUB_MAP_TILES: {
+    path: ['dashboard', 'mapTiles'],
+    doc: 'optional basemap under the dashboard map: an XYZ tile URL with {z}/{x}/{y} (unset: no basemap, no request leaves the hub)',
+  },
+  GRIDHUB_MAP_ATTRIBUTION: { path: ['dashboard', 'mapAttribution'], doc: "the basemap's attribution text" },
   GRIDHUB_CLOCK: { path: ['clock'], doc: '`system` (default) or `manual` for rehearsals and tests' },
   GRIDHUB_LOG_LEVEL: { path: ['logLevel'], doc: 'pino level (default info)' },
   GRIDHUB_INGEST_BATCH_SIZE: {

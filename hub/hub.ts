@@ -25,6 +25,7 @@ import {
 } from '../registry/index.ts';
 import { createRulesEngine, type Engine } from '../rules/index.ts';
 import {
+  createPresenceLog,
   createRetention,
   createTelemetryReader,
   openStore,
@@ -211,6 +212,14 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     registry.presence.onChange((deviceId, status) =>
       events.publish({ type: 'device', deviceId, status, at: new Date(clock.now()).toISOString() }),
     );
+    // The device page's online history (issue 11): every connect/disconnect, kept in the store.
+    const presenceLog = createPresenceLog({
+      db: store.db,
+      logger: logger.child({ module: 'presence' }),
+      now: () => clock.now(),
+    });
+    await life.start('presence', { start: () => presenceLog.start(), stop: () => presenceLog.flush() });
+    registry.presence.onChange((deviceId, status) => presenceLog.record(deviceId, status === 'online'));
     const { catalogue, cases } = await life.build('cases', async () => {
       const catalogue = await createCatalogue({ db: store.db, timezone: config.timezone });
       const cases = createCaseService({
@@ -327,6 +336,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
           security: config.security,
           tls,
           timezone: config.timezone,
+          dashboard: config.dashboard,
           version: VERSION,
           mqttStream: (s: Duplex, address?: string) => gateway.handleStream(s, address),
           video,

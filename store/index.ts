@@ -10,6 +10,14 @@ export { describeStoreError, isRetryable, sqlState } from './errors.ts';
 export { type MigrateOptions, migrate } from './migrate.ts';
 export { type PgliteLike, wrapPglite } from './pglite-driver.ts';
 export { openPgliteWorker, type WorkerDb } from './pglite-proxy.ts';
+export {
+  createPresenceLog,
+  type PresenceEvent,
+  type PresenceLog,
+  type PresencePeriod,
+  presencePeriods,
+  readPresence,
+} from './presence.ts';
 export { DEVICE_TABLES, deleteInChunks, removeDeviceData, type TableSpec } from './purge.ts';
 export { createRetention, type Retention, type RetentionOptions } from './retention.ts';
 export * from './telemetry.ts';

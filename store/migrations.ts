@@ -304,6 +304,22 @@ export const migrations: Migration[] = [
          AND uv.u = p.v[2] AND ur.u = p.r[2];
     `,
   },
+  {
+    // Numbered apart from the other parts' migrations (issue 11) so parallel branches never collide.
+    version: 1101,
+    name: 'device online history',
+    sql: () => `
+      -- Every connect and disconnect the registry sees (store/presence.ts): the device page's
+      -- online history. Kept as long as camera events (eventsRetentionDays).
+      CREATE TABLE IF NOT EXISTS device_presence (
+        device_id text NOT NULL,
+        ts timestamptz NOT NULL,
+        online boolean NOT NULL,
+        PRIMARY KEY (device_id, ts, online)
+      );
+      CREATE INDEX IF NOT EXISTS device_presence_ts ON device_presence (ts);
+    `,
+  },
 ];
 
 /**

@@ -182,7 +182,8 @@ export async function createWeb(deps: WebDeps): Promise<App> {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'blob:', 'data:'],
+        // A configured basemap's tile host, and only then (GRIDHUB_MAP_TILES).
+        imgSrc: ["'self'", 'blob:', 'data:', ...tileOrigin(deps.dashboard?.mapTiles)],
         connectSrc: ["'self'", 'ws:', 'wss:'],
         mediaSrc: ["'self'", 'blob:'],
         workerSrc: ["'self'", 'blob:'],
@@ -335,4 +336,14 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     await audit.flush();
   });
   return app as unknown as App;
+}
+
+/** The origin of an absolute tile URL template (`https://t.example/{z}/{x}/{y}.png`), if any. */
+export function tileOrigin(template: string | undefined): string[] {
+  if (!template || template.startsWith('/')) return [];
+  try {
+    return [new URL(template.replace(/[{}]/g, '')).origin];
+  } catch {
+    return [];
+  }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { roleSchema } from '../../domain/index.ts';
+import { roleSchema, unitBody } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access } from '../access.ts';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie } from '../auth.ts';
@@ -175,16 +175,8 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['people'],
         params: z.object({ id }),
-        body: z
-          .object({
-            name: z.string().min(1).max(200),
-            categories: z
-              .array(z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'))
-              .max(500)
-              .default([]),
-            gridCodes: gridCodes.default([]),
-          })
-          .strict(),
+        // Shared with the dashboard's unit form (domain/units.ts).
+        body: unitBody,
       },
     },
     async (req) => people.units.upsert({ id: req.params.id, ...req.body }),
