@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../hub/index.ts';
-import { demoDistrict } from '../simulators/district.ts';
+import { demoDistrict } from '../simulators/index.ts';
 import { ensureUi } from '../web/ui-bundle.ts';
 import {
   axeSerious,
