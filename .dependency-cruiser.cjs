@@ -39,6 +39,14 @@ module.exports = {
       to: { path: '^(hub|cli)/' },
     },
     {
+      name: 'tests-use-the-simulators-surface',
+      severity: 'error',
+      comment:
+        "Tests and benchmarks drive the hub through the simulators' public surface (issue 10): one API client, one device library.",
+      from: { path: '^(test|bench)/' },
+      to: { path: '^simulators/', pathNot: '^simulators/index\\.ts$' },
+    },
+    {
       name: 'production-does-not-import-tests',
       severity: 'error',
       from: { path: `^${PARTS}/`, ...PRODUCTION },

@@ -1,38 +1,29 @@
-// HTTP helpers against a running hub: device registration, /metrics, /api/health.
+// HTTP helpers against a running hub (on the simulators' API client): device registration,
+// /metrics, /api/health.
 
 import { performance } from 'node:perf_hooks';
+import {
+  type ApiClient,
+  createApiClient,
+  errorMessage,
+  type HubResponse,
+  parseMetrics,
+} from '../simulators/index.ts';
 
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
 
-export async function api(
-  httpUrl: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${httpUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {}
-  return { status: res.status, body: parsed };
+/** The simulators' API client for a hub, with the benchmark's admin token and a patient timeout. */
+export function client(httpUrl: string): ApiClient {
+  return createApiClient({ baseUrl: httpUrl, token: ADMIN_TOKEN, timeoutMs: 300_000 });
+}
+
+export function api(httpUrl: string, method: string, path: string, body?: unknown): Promise<HubResponse> {
+  return client(httpUrl).call(method, path, body);
 }
 
 /** Like `api`, but throws on a non-2xx answer and returns the body. */
-export async function request(httpUrl: string, method: string, path: string, body?: unknown): Promise<any> {
-  const r = await api(httpUrl, method, path, body);
-  if (r.status < 200 || r.status > 299) {
-    throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
-  }
-  return r.body;
+export function request(httpUrl: string, method: string, path: string, body?: unknown): Promise<any> {
+  return client(httpUrl).request(method, path, body);
 }
 
 /**
@@ -65,14 +56,8 @@ export async function registerDevices(
 
 /** Every sample of the hub's Prometheus text at /metrics, keyed by `name{labels}` as rendered. */
 export async function scrape(httpUrl: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
+  const r = await client(httpUrl).call<string>('GET', '/metrics', undefined, null);
+  return parseMetrics(typeof r.body === 'string' ? r.body : '');
 }
 
 /** The ingest figures the benchmark follows, from one scrape. */
@@ -113,10 +98,10 @@ export async function health(httpUrl: string): Promise<any> {
 
 /** One timed GET (headers + full body), in ms; throws on a non-2xx answer. */
 export async function timedGet(httpUrl: string, path: string): Promise<{ ms: number; body: any }> {
+  const api = client(httpUrl);
   const t0 = performance.now();
-  const res = await fetch(`${httpUrl}${path}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  const text = await res.text();
-  const ms = performance.now() - t0;
-  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return { ms, body: JSON.parse(text) };
+  const r = await api.call('GET', path);
+  const ms = performance.now() - t0; // includes JSON.parse, as a browser's fetch().json() would
+  if (r.status < 200 || r.status > 299) throw new Error(`GET ${path}: ${r.status} ${errorMessage(r)}`);
+  return { ms, body: r.body };
 }

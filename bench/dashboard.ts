@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createHub, loadConfig } from '../hub/index.ts';
 import { silentLogger } from '../kernel/index.ts';
-import { demoDistrict } from '../simulators/index.ts';
+import { createApiClient, demoDistrict } from '../simulators/index.ts';
 import { hasChromium, launchChromium } from '../test/support/browser.ts';
 import { ensureUi, UI_DIST } from '../web/ui-bundle.ts';
 import { log, PgHolder } from './env.ts';
@@ -74,15 +74,8 @@ async function main() {
     { logger: silentLogger() },
   );
   const urls = await hub.start();
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${urls.httpUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.json();
-  };
+  const client = createApiClient({ baseUrl: urls.httpUrl, token: ADMIN, timeoutMs: 300_000 });
+  const api = (method: string, path: string, body?: unknown) => client.request(method, path, body);
   try {
     const district = demoDistrict();
     await api('PUT', '/api/grids', district.grids);

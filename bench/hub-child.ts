@@ -39,10 +39,12 @@ export interface RssReport {
 let hub: Hub | undefined;
 let cleanupFns: (() => Promise<void> | void)[] = [];
 
-/** The hub's own GRIDHUB_INGEST_* variables pass through, so ingest settings can be compared. */
+/** The hub's own GRIDHUB_INGEST_* variables (and GRIDHUB_EMBEDDED_*) pass through, so ingest
+ * settings can be compared. */
 function ingestEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('GRIDHUB_INGEST_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (k.startsWith('GRIDHUB_INGEST_') || k.startsWith('GRIDHUB_EMBEDDED_')) env[k] = v;
   return env;
 }
 

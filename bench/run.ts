@@ -13,7 +13,7 @@
 // BENCH_NODELAY (1), BENCH_TIMEOUT (600 s), BENCH_OUT
 // (bench/results/latest.json), BENCH_HUB_PROF (a directory: CPU profiles of the ingest runs' hub and
 // bare-broker processes), BENCH_RT_SECONDS (5, each round-trip phase), BENCH_PG_DURABLE (1: fsync and
-// synchronous_commit on). The hub's own GRIDHUB_INGEST_* variables reach the hub under test.
+// synchronous_commit on). The hub's own GRIDHUB_INGEST_* and GRIDHUB_EMBEDDED_* variables reach the hub under test.
 // Rules part: BENCH_RULES_DEVICES (10000), BENCH_RULES_SECONDS (10), BENCH_RULES_WARMUP_ROUNDS (180),
 // BENCH_RULES_INTERVAL_MS (1000), BENCH_CASE_RATE (25000, without an ingest figure), BENCH_CASE_DEVICES
 // (1000), BENCH_CASE_PROBES (40), BENCH_CASE_PERIOD_MS (1000), BENCH_CASE_SECONDS (20).

@@ -102,6 +102,7 @@ export {
 } from './profiles.ts';
 export { ACTOR_ROLES, type ActorRole, ROLES, type Role, RULE_READER_ROLES, roleSchema } from './roles.ts';
 export { isIanaZone, timeZoneSchema } from './time-zone.ts';
+export { PERSON_ID_RE, type UnitBody, unitBody } from './units.ts';
 export {
   type CaseDetail,
   type CaseSummary,

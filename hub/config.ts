@@ -5,6 +5,7 @@ import { gatewayConfigSchema } from '../gateway/index.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { ConfigError, duration, port, positiveInt } from '../kernel/index.ts';
 import { videoConfigSchema } from '../video/index.ts';
+import { dashboardConfigSchema } from '../web/index.ts';
 
 /** The configuration, the single source of truth for its keys, defaults and types. */
 export const configSchema = z
@@ -37,6 +38,15 @@ export const configSchema = z
         retentionDays: positiveInt.default(400),
         compressAfterDays: positiveInt.default(7),
         poolSize: positiveInt.default(8),
+        /** Embedded store: PGlite in its own worker thread, off the broker's thread (issue 13). */
+        embeddedWorker: z
+          .preprocess(
+            (v) => (v === 'false' || v === '0' ? false : v === 'true' || v === '1' ? true : v),
+            z.boolean(),
+          )
+          .default(true),
+        /** Embedded store: PostgreSQL's buffer cache in MiB; resident from the start (issue 13, memory). */
+        embeddedSharedBuffersMb: z.coerce.number().int().min(1).max(16_384).default(32),
         /** Retention per table (days; 0 keeps forever), enforced in bounded chunks. */
         rejectedRetentionDays: z.coerce.number().int().min(0).default(30),
         eventsRetentionDays: z.coerce.number().int().min(0).default(400),
@@ -92,6 +102,8 @@ export const configSchema = z
         kdfConcurrency: positiveInt.max(16).default(2),
       })
       .prefault({}),
+    /** The dashboard (web/ui): an optional basemap (web/config.ts). */
+    dashboard: dashboardConfigSchema,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -134,6 +146,11 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
     doc: 'PEM certificate file; with GRIDHUB_TLS_KEY turns on HTTPS and MQTTS',
   },
   GRIDHUB_TLS_KEY: { path: ['tlsKey'], doc: 'PEM private key file' },
+  GRIDHUB_MAP_TILES: {
+    path: ['dashboard', 'mapTiles'],
+    doc: 'optional basemap under the dashboard map: an XYZ tile URL with {z}/{x}/{y} (unset: no basemap, no request leaves the hub)',
+  },
+  GRIDHUB_MAP_ATTRIBUTION: { path: ['dashboard', 'mapAttribution'], doc: "the basemap's attribution text" },
   GRIDHUB_CLOCK: { path: ['clock'], doc: '`system` (default) or `manual` for rehearsals and tests' },
   GRIDHUB_LOG_LEVEL: { path: ['logLevel'], doc: 'pino level (default info)' },
   GRIDHUB_INGEST_BATCH_SIZE: {
@@ -183,6 +200,14 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   GRIDHUB_MQTT_PLAIN: {
     path: ['gateway', 'plainMqtt'],
     doc: '`false` turns plain MQTT (TCP) off, leaving MQTTS and MQTT over WSS (default true)',
+  },
+  GRIDHUB_EMBEDDED_WORKER: {
+    path: ['store', 'embeddedWorker'],
+    doc: 'embedded store: `true` runs PGlite in a worker thread, `false` on the main thread (default true)',
+  },
+  GRIDHUB_EMBEDDED_SHARED_BUFFERS_MB: {
+    path: ['store', 'embeddedSharedBuffersMb'],
+    doc: "embedded store: PostgreSQL's shared_buffers in MiB, resident from the start (default 32; PGlite's own 128)",
   },
   GRIDHUB_TIMESCALE: {
     path: ['store', 'timescale'],

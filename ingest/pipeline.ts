@@ -319,8 +319,13 @@ export function createIngest(deps: {
         t.deviceId.push(device.id);
         t.key.push(r.key);
         t.value.push(r.value);
-        if (!prev || prev.ts <= lts)
-          latest.set(lk, { deviceId: device.id, key: r.key, ts: lts, value: r.value, json: null });
+        // This batch's own row is updated in place: no new object per reading (issue 13, GC).
+        if (!prev) latest.set(lk, { deviceId: device.id, key: r.key, ts: lts, value: r.value, json: null });
+        else if (prev.ts <= lts) {
+          prev.ts = lts;
+          prev.value = r.value;
+          prev.json = null;
+        }
       } else if (r.kind === 'json') {
         const json = JSON.stringify(r.value);
         ws.values.ts.push(r.ts);
@@ -382,9 +387,21 @@ export function createIngest(deps: {
         seen = new Map();
         recent.set(deviceId, seen);
       }
-      seen.delete(id);
-      seen.set(id, { hash, length: msg.payload.length, arrival: t });
-      if (seen.size > RECENT_PACKETS) seen.delete(seen.keys().next().value!);
+      // The entry this packet id had, or the oldest once the window is full, is reused (issue 13:
+      // no allocation per message); re-inserted, it is the newest.
+      let e = seen.get(id);
+      if (e) seen.delete(id);
+      else if (seen.size >= RECENT_PACKETS) {
+        const oldest = seen.keys().next().value!;
+        e = seen.get(oldest);
+        seen.delete(oldest);
+      }
+      if (e) {
+        e.hash = hash;
+        e.length = msg.payload.length;
+        e.arrival = t;
+      } else e = { hash, length: msg.payload.length, arrival: t };
+      seen.set(id, e);
     }
     return { arrival: t, redelivery: false };
   }

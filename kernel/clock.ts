@@ -48,19 +48,3 @@ export function manualClock(start: number = Date.now()): ManualClock {
     },
   };
 }
-
-const UNIT_MS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-};
-
-/** Parses `30s`, `15m`, `2h`, `1d`, `1w` into milliseconds; undefined when it is not one. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
-}

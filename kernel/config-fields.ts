@@ -4,7 +4,7 @@
  * composes the sections and maps environment variables onto them.
  */
 import { z } from 'zod';
-import { parseDuration } from './clock.ts';
+import { parseDuration } from './duration.ts';
 
 export const port = z.coerce.number().int().min(0).max(65535);
 export const positiveInt = z.coerce.number().int().positive();

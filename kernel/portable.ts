@@ -3,5 +3,6 @@
  * through the shared domain modules, so nothing here may import `node:*`, pino or a part.
  * Everything here is also exported from `kernel/index.ts`.
  */
-export { type Clock, type ManualClock, manualClock, parseDuration, systemClock } from './clock.ts';
+export { type Clock, type ManualClock, manualClock, systemClock } from './clock.ts';
+export { formatDuration, parseDuration } from './duration.ts';
 export * from './time.ts';

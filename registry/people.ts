@@ -3,7 +3,8 @@ import type { Role } from '../domain/index.ts';
 import { badRequest, conflict, GridhubError, notFound, unauthorized } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
 import { createHasher, type Hasher, passwordProblem } from './passwords.ts';
-import { createThrottle, type ThrottleOptions } from './throttle.ts';
+import { createMemorySessionStore, type Session, type SessionStore } from './sessions.ts';
+import { createMemoryThrottle, type Throttle, type ThrottleOptions } from './throttle.ts';
 
 export interface User {
   id: string;
@@ -30,14 +31,6 @@ export const DEFAULT_SESSIONS: SessionOptions = { idleMs: 30 * 60_000, absoluteM
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 // A session's last use is written back at most this often (the in-memory value is exact).
 const TOUCH_EVERY_MS = 60_000;
-
-interface Session {
-  userId: string;
-  createdAt: number;
-  expiresAt: number;
-  lastUsed: number;
-  written: number;
-}
 
 export class PasswordPolicyError extends GridhubError {
   constructor(problem: string) {
@@ -67,30 +60,38 @@ export async function createPeople(deps: {
   sessions?: Partial<SessionOptions>;
   hasher?: Hasher;
   throttle?: { user?: Partial<ThrottleOptions>; address?: Partial<ThrottleOptions> };
+  /** Sign-in throttles per user and per address (default: this process's memory, `throttle` options). */
+  throttles?: { user?: Throttle; address?: Throttle };
+  /** Sessions by token hash (default: this process's memory). */
+  sessionStore?: SessionStore;
 }) {
   const { db } = deps;
   const sessionOpts = { ...DEFAULT_SESSIONS, ...deps.sessions };
   const hasher = deps.hasher ?? createHasher();
   const users = new Map<string, User>();
   const units = new Map<string, Unit>();
-  const sessions = new Map<string, Session>();
+  const sessions = deps.sessionStore ?? createMemorySessionStore();
   // Per user: a few tries, then a growing wait; per address: more tries (a shared NAT), same idea.
-  const byUser = createThrottle(deps.now, {
-    freeFailures: 5,
-    windowMs: 15 * 60_000,
-    baseDelayMs: 30_000,
-    maxDelayMs: 15 * 60_000,
-    maxKeys: 10_000,
-    ...deps.throttle?.user,
-  });
-  const byAddress = createThrottle(deps.now, {
-    freeFailures: 20,
-    windowMs: 15 * 60_000,
-    baseDelayMs: 30_000,
-    maxDelayMs: 15 * 60_000,
-    maxKeys: 10_000,
-    ...deps.throttle?.address,
-  });
+  const byUser =
+    deps.throttles?.user ??
+    createMemoryThrottle(deps.now, {
+      freeFailures: 5,
+      windowMs: 15 * 60_000,
+      baseDelayMs: 30_000,
+      maxDelayMs: 15 * 60_000,
+      maxKeys: 10_000,
+      ...deps.throttle?.user,
+    });
+  const byAddress =
+    deps.throttles?.address ??
+    createMemoryThrottle(deps.now, {
+      freeFailures: 20,
+      windowMs: 15 * 60_000,
+      baseDelayMs: 30_000,
+      maxDelayMs: 15 * 60_000,
+      maxKeys: 10_000,
+      ...deps.throttle?.address,
+    });
 
   type UserRow = { id: string; name: string; role: Role; unit_id: string | null; grid_codes: string[] };
   type UnitRow = { id: string; name: string; categories: string[]; grid_codes: string[] };
@@ -178,7 +179,7 @@ export async function createPeople(deps: {
   async function endSessions(userId: string, keep?: string): Promise<number> {
     const keepHash = keep === undefined ? undefined : sha(keep);
     let n = 0;
-    for (const [h, s] of sessions)
+    for (const [h, s] of sessions.entries())
       if (s.userId === userId && h !== keepHash) {
         sessions.delete(h);
         n++;
@@ -223,7 +224,7 @@ export async function createPeople(deps: {
     if (!users.has(id)) throw notFound('user', id);
     await db.query('DELETE FROM users WHERE id = $1', [id]);
     users.delete(id);
-    for (const [h, s] of sessions) if (s.userId === id) sessions.delete(h);
+    for (const [h, s] of sessions.entries()) if (s.userId === id) sessions.delete(h);
   }
 
   async function newSession(id: string) {
@@ -316,7 +317,7 @@ export async function createPeople(deps: {
   async function purge(): Promise<number> {
     const t = deps.now();
     let n = 0;
-    for (const [h, s] of sessions)
+    for (const [h, s] of sessions.entries())
       if (!alive(s, t)) {
         sessions.delete(h);
         n++;
@@ -331,6 +332,8 @@ export async function createPeople(deps: {
   }
 
   return {
+    start: load,
+    stop: async () => {},
     load,
     users: {
       list: () => [...users.values()].sort((a, b) => a.id.localeCompare(b.id)),
@@ -358,7 +361,7 @@ export async function createPeople(deps: {
     endSessions,
     userForToken,
     purge,
-    sessionCount: () => sessions.size,
+    sessionCount: () => sessions.size(),
     hasherStats: () => hasher.stats(),
   };
 }

@@ -12,7 +12,22 @@ export interface ThrottleOptions {
   maxKeys: number;
 }
 
-export function createThrottle(now: () => number, o: ThrottleOptions) {
+/**
+ * Process-local state behind an interface (issue 10, item 7): several hub processes would share
+ * one throttle per key (a failed sign-in on one counts on all), e.g. in Redis; sign-in is not a
+ * hot path, so a network round trip per attempt is acceptable there.
+ */
+export interface Throttle {
+  /** Milliseconds to wait before the next attempt (0: go ahead). */
+  wait(key: string): number;
+  fail(key: string): void;
+  succeed(key: string): void;
+  /** Drops keys whose window and lock are over. */
+  purge(): void;
+  size(): number;
+}
+
+export function createMemoryThrottle(now: () => number, o: ThrottleOptions): Throttle {
   const entries = new Map<string, { failures: number; first: number; lockedUntil: number }>();
 
   return {
@@ -51,4 +66,3 @@ export function createThrottle(now: () => number, o: ThrottleOptions) {
     size: () => entries.size,
   };
 }
-export type Throttle = ReturnType<typeof createThrottle>;

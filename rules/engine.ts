@@ -1,62 +1,45 @@
-import { performance } from 'node:perf_hooks';
-import type { CaseService } from '../cases/index.ts';
-import type { AcceptedReadings, Reading } from '../ingest/index.ts';
-import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
-import { badRequest, notFound } from '../kernel/index.ts';
-import type { Device, Registry } from '../registry/index.ts';
-import type { Db } from '../store/index.ts';
-import {
-  type Evaluation,
-  evaluate,
-  initialState,
-  limitsOf,
-  needsTick,
-  type RuleContext,
-  type RuleInput,
-  type RuleState,
-  tick,
-  usesKeys,
-} from './evaluate.ts';
-import type { RulesEngine } from './index.ts';
-import { durationMs, type Rule, validateRule } from './schema.ts';
-import { builtInRules } from './templates.ts';
-
-interface Loaded {
-  rule: Rule;
-  version: number;
-  builtin: boolean;
-  disabledReason: string | null;
-  keys: Set<string>;
-  ticks: boolean;
-}
-
-const stateKey = (ruleId: string, deviceId: string) => `${ruleId}\u0000${deviceId}`;
-
-/** Groups one message's readings by timestamp: each group is one evaluation input, oldest first. */
-export function toInputs(readings: Reading[], receivedAt: number): RuleInput[] {
-  const byTs = new Map<number, RuleInput>();
-  for (const r of readings) {
-    let input = byTs.get(r.ts);
-    if (!input) {
-      input = { ts: r.ts, values: {}, events: [], receivedAt };
-      byTs.set(r.ts, input);
-    }
-    if (r.kind === 'number') input.values[r.key] = r.value;
-    else if (r.kind === 'event')
-      input.events.push({ type: r.type, confidence: r.confidence, snapshot: r.snapshot });
-  }
-  return [...byTs.values()].sort((a, b) => a.ts - b.ts);
-}
-
 /**
- * The rules engine shell. Rules are rows (validated, versioned, hot-reloaded); evaluation is the
- * pure `evaluate`, run in-process right after validation, per device. Case work is queued and
+ * The rules engine shell. Rules are rows (validated, versioned, hot-reloaded; SQL in `repo.ts`);
+ * evaluation is the pure `evaluate`, run in-process right after validation, per device, by the
+ * runtime (`runtime.ts`) over the rule state store (`state-store.ts`). Case work is queued and
  * never awaited by ingest. A rule that throws is disabled with its reason (and a health warning);
  * the others go on. Rule state is persisted every few seconds and at stop; open cases live in
  * the store, so a restart neither duplicates a case nor loses an escalation.
  */
-/** Readings one backtest may read in all (bounded memory: a few hundred MB at most). */
-export const BACKTEST_MAX_ROWS = 1_000_000;
+import { performance } from 'node:perf_hooks';
+import type { CaseService } from '../cases/index.ts';
+import type { AcceptedReadings } from '../ingest/index.ts';
+import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
+import { badRequest, notFound } from '../kernel/index.ts';
+import type { Device, Registry } from '../registry/index.ts';
+import type { Db } from '../store/index.ts';
+import { BACKTEST_MAX_ROWS, backtest } from './backtest.ts';
+import { type Evaluation, limitsOf, needsTick, type RuleState, usesKeys } from './evaluate.ts';
+import { createRulesRepo } from './repo.ts';
+import { type ActiveRule, createRuleRuntime, type Evaluator } from './runtime.ts';
+import { durationMs, type Rule, validateRule } from './schema.ts';
+import { createMemoryRuleStateStore, type RuleStateStore } from './state-store.ts';
+import { builtInRules } from './templates.ts';
+
+/**
+ * The rules engine's surface towards ingest: every accepted message's readings go to `onReadings`
+ * right after validation; it returns at once (evaluation is in-memory and pure, case writes are
+ * queued), so rules never block ingest.
+ */
+export interface RulesEngine {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  onReadings(batch: AcceptedReadings): void;
+  /** Health warnings (a rule disabled after a runtime error, …). */
+  warnings(): string[];
+  /** Drops a deleted device's rule state, so a device re-created with its id starts afresh. */
+  forgetDevice(deviceId: string): void;
+}
+
+interface Loaded extends ActiveRule {
+  version: number;
+  builtin: boolean;
+}
 
 export function createRulesEngine(deps: {
   db: Db;
@@ -72,11 +55,13 @@ export function createRulesEngine(deps: {
   backtestMaxRows?: number;
   persistIntervalMs?: number;
   /** The pure evaluator (tests wrap it to make a rule fail at run time). */
-  evaluator?: { evaluate: typeof evaluate; tick: typeof tick };
+  evaluator?: Evaluator;
+  /** Where rule state is held in process (default: in memory, this process). */
+  stateStore?: RuleStateStore;
 }): RulesEngine & ReturnType<typeof management> {
-  const { db, registry, cases, clock, events } = deps;
+  const { registry, cases, clock, events } = deps;
+  const repo = createRulesRepo(deps.db);
   const log = deps.logger;
-  const run = deps.evaluator ?? { evaluate, tick };
   const m = {
     evaluations: deps.metrics.counter('gridhub_rule_evaluations_total', 'Rule evaluations'),
     transitions: deps.metrics.counter('gridhub_rule_transitions_total', 'Rule conditions opened or cleared'),
@@ -88,12 +73,20 @@ export function createRulesEngine(deps: {
     failures: deps.metrics.counter('gridhub_rule_failures_total', 'Rules disabled after a runtime error'),
   };
   const rules = new Map<string, Loaded>();
-  let byProfile = new Map<string, Loaded[]>();
-  const states = new Map<string, RuleState>();
-  const dirty = new Set<string>();
-  /** Latest values of devices other rules compare against (reference stations). */
-  const latest = new Map<string, Map<string, { ts: number; value: number }>>();
-  let referenced = new Set<string>();
+  const runtime = createRuleRuntime<Device, Loaded>({
+    timezone: deps.timezone,
+    store: deps.stateStore ?? createMemoryRuleStateStore(),
+    evaluator: deps.evaluator,
+    hooks: {
+      evaluated(l, device, ev, ts, arrivedAt) {
+        m.evaluations.inc();
+        handle(l, device, ev, arrivedAt, ts);
+      },
+      ticked: (l, device, ev, now) => handle(l, device, ev, null, now),
+      failed: (l, err) => void disable(l, err),
+    },
+  });
+  const states = runtime.store;
   const pending = new Set<Promise<unknown>>();
   let tickTimer: NodeJS.Timeout | undefined;
   let persistTimer: NodeJS.Timeout | undefined;
@@ -102,38 +95,7 @@ export function createRulesEngine(deps: {
   let rerun: Promise<void> | undefined;
 
   function index() {
-    byProfile = new Map();
-    referenced = new Set();
-    for (const l of rules.values()) {
-      if (!l.rule.enabled || l.disabledReason) continue;
-      const list = byProfile.get(l.rule.appliesTo.profile) ?? [];
-      list.push(l);
-      byProfile.set(l.rule.appliesTo.profile, list);
-      const walk = (c: Rule['condition']) => {
-        if (c.kind === 'reference') referenced.add(c.referenceDevice);
-        if ('condition' in c) walk(c.condition);
-        if ('conditions' in c) for (const x of c.conditions) walk(x);
-      };
-      walk(l.rule.condition);
-    }
-  }
-
-  function applies(l: Loaded, device: Device) {
-    const a = l.rule.appliesTo;
-    return (
-      a.profile === device.profile &&
-      (!a.deviceIds || a.deviceIds.includes(device.id)) &&
-      (!a.gridCodePrefix || (device.gridCode ?? '').startsWith(a.gridCodePrefix))
-    );
-  }
-
-  function context(device: Device): RuleContext {
-    return {
-      timezone: deps.timezone,
-      // Thresholds come from server or shared attributes, never from what the device reports.
-      attributes: { ...device.serverAttributes, ...device.sharedAttributes },
-      reference: (id, key) => latest.get(id)?.get(key),
-    };
+    runtime.setRules([...rules.values()]);
   }
 
   function track(p: Promise<unknown>) {
@@ -155,7 +117,12 @@ export function createRulesEngine(deps: {
           explanation: ev.explanation,
           observed: ev.observed,
           snapshot: ev.snapshots[0] ?? null,
-          limits: limitsOf(l.rule, context(device).attributes),
+          limits: limitsOf(l.rule, runtime.context(device).attributes),
+          // The case keeps the rule's windows: the case service never asks the engine for them.
+          windows: {
+            verifyAfterMs: durationMs(l.rule.verifyAfter),
+            relapseWindowMs: durationMs(l.rule.relapseWindow),
+          },
         })
         .then(() => {
           if (arrivedAt !== null) m.latency.observe((performance.now() - arrivedAt) / 1000);
@@ -188,56 +155,14 @@ export function createRulesEngine(deps: {
       reason,
       at: new Date(clock.now()).toISOString(),
     });
-    await db
-      .query('UPDATE rules SET disabled_reason = $2 WHERE id = $1', [l.rule.id, reason])
-      .catch(() => {});
+    await repo.setDisabledReason(l.rule.id, reason).catch(() => {});
   }
 
   function onReadings(batch: AcceptedReadings) {
-    const list = byProfile.get(batch.device.profile);
-    const device = batch.device;
-    if (referenced.has(device.id)) {
-      const map = latest.get(device.id) ?? new Map();
-      latest.set(device.id, map);
-      for (const r of batch.readings) {
-        if (r.kind === 'number' && (map.get(r.key)?.ts ?? -Infinity) <= r.ts)
-          map.set(r.key, { ts: r.ts, value: r.value });
-      }
-    }
-    if (!list) return;
-    const arrivedAt = performance.now();
-    const inputs = toInputs(batch.readings, clock.now());
-    const ctx = context(device);
-    for (const l of list) {
-      if (l.disabledReason || !applies(l, device)) continue;
-      const k = stateKey(l.rule.id, device.id);
-      let state = states.get(k);
-      try {
-        for (const input of inputs) {
-          if (
-            !l.keys.has('*') &&
-            !Object.keys(input.values).some((x) => l.keys.has(x)) &&
-            !(input.events.length && l.keys.has('event'))
-          ) {
-            continue;
-          }
-          const ev = run.evaluate(l.rule, state, input, ctx);
-          m.evaluations.inc();
-          state = ev.state;
-          handle(l, device, ev, arrivedAt, input.ts);
-        }
-      } catch (err) {
-        void disable(l, err);
-        continue;
-      }
-      if (state) {
-        states.set(k, state);
-        dirty.add(k);
-      }
-    }
+    runtime.onReadings(batch.device, batch.readings, clock.now(), performance.now());
   }
 
-  /** Hub-clock work: absence and event expiry for every device a ticking rule covers, then cases. */
+  /** Hub-clock work: absence and event expiry for every device a ticking rule covers. */
   /**
    * Runs a pass at the current hub time. A call during a pass gets a further pass once that one
    * ends, so a clock moved mid-pass is never left unprocessed.
@@ -253,31 +178,9 @@ export function createRulesEngine(deps: {
     ticking = (async () => {
       const now = clock.now();
       // One device list per profile per pass, shared by that profile's ticking rules.
-      const devicesOf = new Map<string, Device[]>();
-      for (const l of rules.values()) {
-        if (!l.ticks || l.disabledReason || !l.rule.enabled) continue;
-        const profile = l.rule.appliesTo.profile;
-        if (!devicesOf.has(profile)) devicesOf.set(profile, registry.devices.list({ profile }));
-        for (const device of devicesOf.get(profile)!) {
-          if (!applies(l, device)) continue;
-          const k = stateKey(l.rule.id, device.id);
-          const prev = states.get(k);
-          if (!prev) continue; // a device never heard from has no absence to measure yet
-          try {
-            const ev = run.tick(l.rule, prev, now, context(device));
-            if (ev.state !== prev) {
-              states.set(k, ev.state);
-              dirty.add(k);
-            }
-            handle(l, device, ev, null, now);
-          } catch (err) {
-            await disable(l, err);
-            break;
-          }
-        }
-      }
+      const failures = runtime.tick(now, (profile) => registry.devices.list({ profile }));
+      for (const { rule, err } of failures) await disable(rule, err);
       await Promise.allSettled([...pending]);
-      await cases.tick().catch((err) => log.error({ err }, 'case timers failed'));
     })().finally(() => {
       ticking = undefined;
     });
@@ -290,33 +193,21 @@ export function createRulesEngine(deps: {
   function persist(): Promise<void> {
     persisting ??= (async () => {
       try {
-        while (dirty.size > 0) {
-          const keys: string[] = [];
+        while (runtime.hasChanges()) {
+          const keys: [string, string][] = [];
           const rows: { ruleId: string; deviceId: string; version: number; state: string }[] = [];
           const sliceStart = performance.now();
-          for (const k of dirty) {
-            dirty.delete(k);
-            keys.push(k);
-            const [ruleId, deviceId] = k.split('\u0000') as [string, string];
+          const more = () => performance.now() - sliceStart <= 8 && rows.length < 2000;
+          for (const [ruleId, deviceId] of runtime.takeChanged(more)) {
+            keys.push([ruleId, deviceId]);
             const l = rules.get(ruleId);
-            const st = states.get(k);
+            const st = states.get(ruleId, deviceId);
             if (l && st) rows.push({ ruleId, deviceId, version: l.version, state: JSON.stringify(st) });
-            if (performance.now() - sliceStart > 8 || rows.length >= 2000) break;
           }
           try {
-            await db.query(
-              `INSERT INTO rule_state (rule_id, device_id, rule_version, state, updated_at)
-               SELECT r, d, v, s::jsonb, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS u(r, d, v, s)
-               ON CONFLICT (rule_id, device_id) DO UPDATE SET rule_version = excluded.rule_version, state = excluded.state, updated_at = now()`,
-              [
-                rows.map((r) => r.ruleId),
-                rows.map((r) => r.deviceId),
-                rows.map((r) => r.version),
-                rows.map((r) => r.state),
-              ],
-            );
+            await repo.saveStates(rows);
           } catch (err) {
-            for (const k of keys) dirty.add(k);
+            for (const [ruleId, deviceId] of keys) runtime.markChanged(ruleId, deviceId);
             log.error({ err }, 'rule state could not be saved; will retry');
             return;
           }
@@ -331,19 +222,11 @@ export function createRulesEngine(deps: {
   }
 
   async function load() {
-    const count = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM rules');
-    if (Number(count[0]?.n ?? 0) === 0) {
+    if ((await repo.countRules()) === 0) {
       for (const r of builtInRules()) await write(r, true);
     }
     rules.clear();
-    const rows = await db.query<{
-      id: string;
-      version: number;
-      body: unknown;
-      enabled: boolean;
-      disabled_reason: string | null;
-      builtin: boolean;
-    }>('SELECT id, version, body, enabled, disabled_reason, builtin FROM rules');
+    const rows = await repo.listRules();
     for (const row of rows) {
       const v = validateRule({ ...(row.body as object), enabled: row.enabled });
       if (!v.ok) {
@@ -363,44 +246,23 @@ export function createRulesEngine(deps: {
   }
 
   async function write(rule: Rule, builtin: boolean) {
-    await db.transaction(async (tx) => {
-      const prev = await tx.query<{ version: number }>('SELECT version FROM rules WHERE id = $1', [rule.id]);
-      const version = Number(prev[0]?.version ?? 0) + 1;
-      await tx.query(
-        `INSERT INTO rules (id, version, body, enabled, disabled_reason, builtin, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, now())
-         ON CONFLICT (id) DO UPDATE SET version = excluded.version, body = excluded.body, enabled = excluded.enabled,
-           disabled_reason = NULL, updated_at = now()`,
-        [rule.id, version, JSON.stringify(rule), rule.enabled, builtin],
-      );
-      await tx.query('INSERT INTO rule_versions (rule_id, version, body) VALUES ($1, $2, $3)', [
-        rule.id,
-        version,
-        JSON.stringify(rule),
-      ]);
-      // A changed rule starts from fresh state: windows and timers of the old version mean nothing.
-      await tx.query('DELETE FROM rule_state WHERE rule_id = $1', [rule.id]);
-    });
-    for (const k of [...states.keys()]) if (k.startsWith(`${rule.id}\u0000`)) states.delete(k);
+    await repo.writeRule(rule, builtin);
+    // A changed rule starts from fresh state: windows and timers of the old version mean nothing.
+    runtime.forgetRule(rule.id);
   }
 
   async function start() {
     await load();
-    const saved = await db.query<{
-      rule_id: string;
-      device_id: string;
-      rule_version: number;
-      state: RuleState;
-    }>('SELECT rule_id, device_id, rule_version, state FROM rule_state');
-    for (const s of saved) {
+    for (const s of await repo.listStates()) {
       const l = rules.get(s.rule_id);
-      if (l && l.version === Number(s.rule_version)) states.set(stateKey(s.rule_id, s.device_id), s.state);
+      if (l && l.version === Number(s.rule_version)) states.set(s.rule_id, s.device_id, s.state as RuleState);
     }
     log.info({ rules: rules.size, states: states.size }, 'rules loaded');
     tickTimer = setInterval(() => void runTick(), deps.tickIntervalMs ?? 5000);
     tickTimer.unref();
     persistTimer = setInterval(() => void persist(), deps.persistIntervalMs ?? 5000);
     persistTimer.unref();
-    // Rehearsals move a manual clock: deadlines, escalations and absence follow at once.
+    // Rehearsals move a manual clock: absence and event expiry follow at once.
     unsubscribeClock = clock.onChange(() => void runTick());
   }
 
@@ -427,16 +289,6 @@ export function createRulesEngine(deps: {
         if (!l) throw notFound('rule', id);
         return view(l);
       },
-      /** How long a rule's condition must stay clear to verify, and its relapse window (ms). */
-      windows(id: string): { verifyAfterMs: number; relapseWindowMs: number } | undefined {
-        const l = rules.get(id);
-        return (
-          l && {
-            verifyAfterMs: durationMs(l.rule.verifyAfter),
-            relapseWindowMs: durationMs(l.rule.relapseWindow),
-          }
-        );
-      },
       async save(input: unknown, id?: string) {
         const body = id && input && typeof input === 'object' ? { ...(input as object), id } : input;
         const v = validateRule(body);
@@ -453,9 +305,8 @@ export function createRulesEngine(deps: {
       },
       async remove(id: string) {
         if (!rules.has(id)) throw notFound('rule', id);
-        await db.query('DELETE FROM rules WHERE id = $1', [id]);
-        await db.query('DELETE FROM rule_state WHERE rule_id = $1', [id]);
-        for (const k of [...states.keys()]) if (k.startsWith(`${id}\u0000`)) states.delete(k);
+        await repo.deleteRule(id);
+        runtime.forgetRule(id);
         rules.delete(id);
         index();
         events.publish({
@@ -468,7 +319,17 @@ export function createRulesEngine(deps: {
       backtest: (id: string, from: number, to: number) => {
         const l = rules.get(id);
         if (!l) throw notFound('rule', id);
-        return backtest(l.rule, from, to);
+        return backtest(
+          {
+            repo,
+            devices: (profile) => registry.devices.list({ profile }),
+            context: runtime.context,
+            maxRows: deps.backtestMaxRows ?? BACKTEST_MAX_ROWS,
+          },
+          l.rule,
+          from,
+          to,
+        );
       },
       /** Runs the hub-clock work now (tests, manual clock). */
       tickNow: runTick,
@@ -480,131 +341,9 @@ export function createRulesEngine(deps: {
     };
   }
 
-  const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-  /** Replays a rule over stored telemetry: the cases it would have opened and closed. Writes nothing. */
-  async function backtest(rule: Rule, from: number, to: number) {
-    if (to - from > 31 * 86_400_000) throw badRequest('a backtest covers at most 31 days');
-    const keys = [...usesKeys(rule)].filter((k) => k !== '*' && k !== 'event');
-    const devices = registry.devices
-      .list({ profile: rule.appliesTo.profile })
-      .filter((d) =>
-        applies({ rule, version: 0, builtin: false, disabledReason: null, keys: new Set(), ticks: false }, d),
-      );
-    const verifyMs = durationMs(rule.verifyAfter);
-    type BtCase = {
-      deviceId: string;
-      gridCode: string | null;
-      openedAt: string;
-      closedAt: string | null;
-      occurrences: number;
-      explanation: string;
-      clearedAt: number | null;
-    };
-    const out: BtCase[] = [];
-    // Bounded (issue 7, finding 5): a replay reads at most BACKTEST_MAX_ROWS readings in all and
-    // gives the event loop back every few thousand, so ingest and the API keep going meanwhile.
-    const maxRows = deps.backtestMaxRows ?? BACKTEST_MAX_ROWS;
-    let budget = maxRows;
-    const tooLarge = () =>
-      badRequest(`the backtest would read more than ${maxRows} readings; narrow the range (from, to)`);
-    for (const device of devices) {
-      await yieldToLoop();
-      const rows = await db.query<{ ts: Date; key: string; value: number }>(
-        `SELECT ts, key, value FROM telemetry WHERE device_id = $1 AND key = ANY($2::text[]) AND ts >= $3 AND ts < $4
-          ORDER BY ts LIMIT $5`,
-        [device.id, keys, new Date(from), new Date(to), budget + 1],
-      );
-      budget -= rows.length;
-      if (budget < 0) throw tooLarge();
-      const evs = usesKeys(rule).has('event')
-        ? await db.query<{ ts: Date; type: string; confidence: number; snapshot: string | null }>(
-            'SELECT ts, type, confidence, snapshot FROM device_events WHERE device_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts LIMIT $4',
-            [device.id, new Date(from), new Date(to), budget + 1],
-          )
-        : [];
-      budget -= evs.length;
-      if (budget < 0) throw tooLarge();
-      const readings: Reading[] = [
-        ...rows.map((r) => ({
-          kind: 'number' as const,
-          key: r.key,
-          ts: new Date(r.ts).getTime(),
-          value: Number(r.value),
-        })),
-        ...evs.map((e) => ({
-          kind: 'event' as const,
-          key: 'event' as const,
-          ts: new Date(e.ts).getTime(),
-          type: e.type,
-          confidence: Number(e.confidence),
-          snapshot: e.snapshot,
-          data: {},
-        })),
-      ];
-      let state: RuleState = initialState();
-      let current: BtCase | undefined;
-      const ctx = context(device);
-      const closeIfVerified = (ts: number) => {
-        if (
-          current &&
-          !current.closedAt &&
-          current.clearedAt !== null &&
-          ts - current.clearedAt >= verifyMs
-        ) {
-          current.closedAt = new Date(current.clearedAt + verifyMs).toISOString();
-        }
-      };
-      const step = (ev: Evaluation, ts: number) => {
-        state = ev.state;
-        closeIfVerified(ts);
-        if (ev.transition === 'open') {
-          if (current && !current.closedAt) {
-            current.occurrences++;
-            current.clearedAt = null;
-          } else {
-            current = {
-              deviceId: device.id,
-              gridCode: device.gridCode,
-              openedAt: new Date(ts).toISOString(),
-              closedAt: null,
-              occurrences: 1,
-              explanation: ev.explanation,
-              clearedAt: null,
-            };
-            out.push(current);
-          }
-        } else if (ev.transition === 'clear' && current) current.clearedAt = ts;
-      };
-      const ticks = needsTick(rule);
-      let n = 0;
-      for (const input of toInputs(readings, 0)) {
-        if (++n % 5000 === 0) await yieldToLoop();
-        input.receivedAt = input.ts;
-        // Absence and event expiry between readings, as the hub clock would have run them.
-        if (ticks) step(tick(rule, state, input.ts, ctx), input.ts);
-        step(evaluate(rule, state, input, ctx), input.ts);
-      }
-      closeIfVerified(to);
-    }
-    return {
-      ruleId: rule.id,
-      from: new Date(from).toISOString(),
-      to: new Date(to).toISOString(),
-      devices: devices.length,
-      cases: out.map(({ clearedAt: _c, ...c }) => c),
-    };
-  }
-
   /** A deleted device's rule state goes with its data (issue 8): a re-created id starts afresh. */
   function forgetDevice(deviceId: string) {
-    for (const k of [...states.keys()]) {
-      if (k.endsWith(`\u0000${deviceId}`)) {
-        states.delete(k);
-        dirty.delete(k);
-      }
-    }
-    latest.delete(deviceId);
+    runtime.forgetDevice(deviceId);
   }
 
   return {

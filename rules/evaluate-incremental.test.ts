@@ -3,6 +3,7 @@
 // observations written when read, cached local days. Checked against brute force and JSON restarts.
 import { describe, expect, it } from 'vitest';
 import { zoneOffsetMs } from '../kernel/index.ts';
+import { MIN, MONDAY_UTC, mkCtx, mkRule, runSteps, type Step } from '../test/support/rules.ts';
 import {
   type Evaluation,
   evaluate,
@@ -13,7 +14,6 @@ import {
   type WindowSamples,
 } from './evaluate.ts';
 import { builtInRules } from './templates.ts';
-import { MIN, MONDAY_UTC, mkCtx, mkRule, runSteps, type Step } from './test-helpers.ts';
 
 const T = MONDAY_UTC;
 

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
+  actives,
+  HOUR,
+  last,
+  MIN,
+  MONDAY_UTC,
+  mkCtx,
+  mkRule,
+  runSteps,
+  type Step,
+  trace,
+} from '../test/support/rules.ts';
+import {
   evaluate,
   fmtDuration,
   initialState,
@@ -12,18 +24,6 @@ import {
   WINDOW_MAX_SAMPLES,
 } from './evaluate.ts';
 import type { ConditionInput, Rule } from './schema.ts';
-import {
-  actives,
-  HOUR,
-  last,
-  MIN,
-  MONDAY_UTC,
-  mkCtx,
-  mkRule,
-  runSteps,
-  type Step,
-  trace,
-} from './test-helpers.ts';
 
 const T = MONDAY_UTC; // Monday 08:00 in Shanghai
 const at = (ms: number, values: Record<string, number>): Step => ({ ts: T + ms, values });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CATEGORIES, PROFILE_NAMES } from '../domain/index.ts';
+import { actives, HOUR, last, MIN, mkCtx, runSteps, type Step, trace } from '../test/support/rules.ts';
 import { type Rule, ruleSchema } from './schema.ts';
 import { builtInRules } from './templates.ts';
-import { actives, HOUR, last, MIN, mkCtx, runSteps, type Step, trace } from './test-helpers.ts';
 
 const rules = builtInRules();
 const byId = (id: string, list: Rule[] = rules): Rule => {

@@ -8,7 +8,7 @@ import {
   cameraModel,
   cameraRate,
   localTime,
-} from './models.ts';
+} from './models/index.ts';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;

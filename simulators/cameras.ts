@@ -4,7 +4,7 @@
  * hub's API (as an admin would), so the hub's live view and detection stills have a stream.
  * Without GStreamer the fleet runs as before and the caller is told how to install it.
  */
-import { requestWithRetry } from './http.ts';
+import { createApiClient } from './api-client.ts';
 import { GST_INSTALL_HINT, type RtspCamera, startRtspCamera } from './rtsp-camera.ts';
 
 export async function simulateCameraStreams(opts: {
@@ -33,15 +33,15 @@ export async function simulateCameraStreams(opts: {
     return undefined;
   }
   let set = 0;
+  const api = createApiClient({
+    baseUrl: opts.apiUrl,
+    token: opts.adminToken,
+    timeoutMs: 10_000,
+    retry: { attempts: 3 },
+  });
   for (const [i, id] of opts.cameraIds.entries()) {
-    const r = await requestWithRetry({
-      base: opts.apiUrl,
-      method: 'PUT',
-      path: `/api/devices/${encodeURIComponent(id)}/attributes`,
-      body: { server: { rtspUrl: server.urls[`m${i}`] } },
-      bearer: opts.adminToken,
-      attempts: 3,
-      timeoutMs: 10_000,
+    const r = await api.call('PUT', `/api/devices/${encodeURIComponent(id)}/attributes`, {
+      server: { rtspUrl: server.urls[`m${i}`] },
     });
     if (r.status === 200) set++;
   }

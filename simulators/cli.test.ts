@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDurationArg, parseSimulateArgs, resolveAdminToken, runSimulateCommand, USAGE } from './cli.ts';
+import { runSimulateCommand } from './cli.ts';
+import { parseDurationArg, parseSimulateArgs, resolveAdminToken, USAGE } from './simulate-args.ts';
 
 function io(env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];

@@ -21,9 +21,9 @@
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { FleetDeviceSpec } from './fleet.ts';
 import { describeValue, formatPath } from './messages.ts';
-import { CAMERA_SCENES, type CameraScene, SIM_PROFILES, type SimProfile } from './models.ts';
+import { CAMERA_SCENES, type CameraScene, SIM_PROFILES, type SimProfile } from './models/index.ts';
+import type { FleetDeviceSpec } from './roster.ts';
 
 export interface FleetFileDevice {
   id: string;

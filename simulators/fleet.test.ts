@@ -2,7 +2,10 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { demoDistrict, gridAt } from './district.ts';
-import { createFleet, type FleetDeviceSpec, FleetError, fleetDevices, TokenBucket } from './fleet.ts';
+import { createFleet } from './fleet.ts';
+import { FleetError } from './hub-api.ts';
+import { TokenBucket } from './pacing.ts';
+import { type FleetDeviceSpec, fleetDevices } from './roster.ts';
 
 // A fake MQTT client (no network): connects on the next tick unless its token is listed in
 // `failing`, and acknowledges every publish.

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestHub, type TestHub } from '../test/support/hub.ts';
-import { LatencyHistogram, metricTotal, runLoad, startLoad } from './load.ts';
+import { metricTotal } from './api-client.ts';
+import { LatencyHistogram } from './latency.ts';
+import { runLoad, startLoad } from './load.ts';
 
 describe('helpers', () => {
   it('sums a metric over its labels', () => {

@@ -22,147 +22,26 @@
  *
  * Refused = CONNACK refusals + SUBACK refusals (0x80) + connections the hub closed + publishes
  * never acknowledged (within `drainMs` of the end).
+ *
+ * Why one file: `startLoad` is one closure over the sockets, the ready queue and the counters that
+ * its provision, connect, pump and drain phases share on every message; what it is asked and what
+ * it reports are in load-report.ts, the histogram in latency.ts.
  */
 import { performance } from 'node:perf_hooks';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { createApiClient, metricTotal } from './api-client.ts';
+import { createHubApi, FleetError } from './hub-api.ts';
+import { LatencyHistogram } from './latency.ts';
 import {
-  createHubApi,
-  eachLimit,
-  FleetError,
-  GATEWAY_CONNECT_TOPIC,
-  GATEWAY_TELEMETRY_TOPIC,
-  TELEMETRY_TOPIC,
-  TokenBucket,
-} from './fleet.ts';
+  LOAD_KEYS,
+  type LoadOptions,
+  type LoadPhase,
+  type LoadReport,
+  type LoadSnapshot,
+} from './load-report.ts';
+import { eachLimit, TokenBucket } from './pacing.ts';
 import { Random } from './random.ts';
-
-export const LOAD_KEYS = [
-  'pm10',
-  'pm25',
-  'windSpeed',
-  'windDirection',
-  'relativeHumidity',
-  'temperature',
-] as const;
-
-export interface LoadOptions {
-  mqttUrl: string;
-  apiUrl: string;
-  adminToken: string;
-  devices: number;
-  /** A number of sockets (gateways when below `devices`) or one per device. */
-  sockets: number | 'per-device';
-  qos: 0 | 1;
-  /** Messages per second overall; default: as fast as the window allows. */
-  rate?: number;
-  /** Stops by itself after this long of publishing (else at `signal`). */
-  durationMs?: number;
-  signal?: AbortSignal;
-  /** Readings per record, 1–6 (default 3). */
-  keys?: number;
-  /** Multiplexed: children per gateway message (default 1). */
-  batch?: number;
-  /** Unacknowledged messages per socket (default: 4,000 over all sockets, 1–64 each). */
-  inflight?: number;
-  /** Device ids start with this (default `load`). */
-  prefix?: string;
-  seed?: number;
-  /** Longest wait for the last acknowledgements after the end (default 10 s). */
-  drainMs?: number;
-  /** Subscribe as the ThingsBoard SDKs do (default true), to see SUBACK refusals. */
-  subscribe?: boolean;
-  /** HTTP attempts while the hub is unreachable (default 5). */
-  attempts?: number;
-  onRetry?: (message: string) => void;
-  connectConcurrency?: number;
-  registerConcurrency?: number;
-}
-
-export type LoadPhase = 'provision' | 'connect' | 'announce' | 'publish' | 'drain' | 'close' | 'done';
-
-export interface LoadSnapshot {
-  phase: LoadPhase;
-  /** Progress of provision/connect/announce: done of total. */
-  step: { done: number; total: number };
-  sockets: number;
-  connected: number;
-  devices: number;
-  sent: number;
-  acked: number;
-  /** Readings in acknowledged messages (QoS 0: in written messages). */
-  readings: number;
-  refused: number;
-  errors: number;
-  inflight: number;
-  /** Since publishing started. */
-  elapsedMs: number;
-}
-
-export interface LoadReport {
-  devices: number;
-  sockets: number;
-  layout: 'per-device' | 'gateways';
-  qos: 0 | 1;
-  keys: number;
-  batch: number;
-  inflightPerSocket: number;
-  /** Target messages/s, or null for as fast as acknowledged. */
-  rate: number | null;
-  provisionMs: number;
-  connectMs: number;
-  /** Gateway children announced (multiplexed layout), and how long that took. */
-  announced: number;
-  announceMs: number;
-  /** Publishing window (ms) and what happened in it. */
-  durationMs: number;
-  connected: number;
-  sent: number;
-  /** PUBACKs (QoS 1); for QoS 0, messages written to the sockets. */
-  acknowledged: number;
-  refused: { total: number; connack: number; suback: number; closed: number; unacked: number };
-  errors: number;
-  /** Readings acknowledged (QoS 0: written). */
-  readings: number;
-  messagesPerSec: number;
-  readingsPerSec: number;
-  /** Publish → PUBACK (QoS 1) or → written (QoS 0). */
-  ackLatencyMs: { p50: number; p99: number; max: number } | null;
-  /** What the hub's /metrics says it accepted meanwhile (all devices), if it could be read. */
-  hubAccepted: number | null;
-  /** QoS 0: hubAccepted over the time until the hub had it all (what it really kept up with). */
-  hubReadingsPerSec: number | null;
-  /** The first few distinct error messages. */
-  firstErrors: string[];
-}
-
-/** A log-bucket latency histogram (2 % resolution, 10 µs .. ~100 s). */
-export class LatencyHistogram {
-  static readonly BASE = 1.02;
-  static readonly MIN_MS = 0.01;
-  readonly counts = new Float64Array(1000);
-  n = 0;
-  max = 0;
-  record(ms: number): void {
-    const i =
-      ms <= LatencyHistogram.MIN_MS
-        ? 0
-        : Math.min(999, Math.ceil(Math.log(ms / LatencyHistogram.MIN_MS) / Math.log(LatencyHistogram.BASE)));
-    this.counts[i]!++;
-    this.n++;
-    if (ms > this.max) this.max = ms;
-  }
-  /** Upper edge of the bucket holding the p-th percentile (ms), NaN when empty. */
-  percentile(p: number): number {
-    if (this.n === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil((p / 100) * this.n));
-    let seen = 0;
-    for (let i = 0; i < this.counts.length; i++) {
-      seen += this.counts[i]!;
-      if (seen >= rank) return Math.min(this.max, LatencyHistogram.MIN_MS * LatencyHistogram.BASE ** i);
-    }
-    return this.max;
-  }
-}
+import { GATEWAY_CONNECT_TOPIC, GATEWAY_TELEMETRY_TOPIC, TELEMETRY_TOPIC } from './topics.ts';
 
 interface Sock {
   index: number;
@@ -189,24 +68,14 @@ export interface LoadRun {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Sum of a metric's samples in Prometheus text. */
-export function metricTotal(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (Number.isFinite(v)) sum += v;
-  }
-  return sum;
-}
-
 async function hubAcceptedReadings(apiUrl: string): Promise<number | null> {
   try {
-    const res = await fetch(`${apiUrl.replace(/\/+$/, '')}/metrics`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) return null;
-    return metricTotal(await res.text(), 'gridhub_readings_accepted_total');
+    const r = await createApiClient({ baseUrl: apiUrl, token: null, timeoutMs: 5000 }).call(
+      'GET',
+      '/metrics',
+    );
+    if (r.status < 200 || r.status > 299 || typeof r.body !== 'string') return null;
+    return metricTotal(r.body, 'gridhub_readings_accepted_total');
   } catch {
     return null;
   }

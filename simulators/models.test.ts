@@ -10,7 +10,7 @@ import {
   noiseModel,
   PHYSICAL_RANGES,
   type Readings,
-} from './models.ts';
+} from './models/index.ts';
 
 const MINUTE = 60_000;
 const WEEK_MINUTES = 7 * 24 * 60;

@@ -20,6 +20,11 @@ export interface Db extends Queryable {
    * uses this Db. Closed with it.
    */
   readonly writer?: Db;
+  /** Drivers that can fail apart from a query (the embedded store's worker thread) say so here. */
+  health?(): StoreHealth;
 }
+
+/** ok while the driver can answer; otherwise why not (shown in the hub's health). */
+export type StoreHealth = { ok: true } | { ok: false; reason: string };
 
 export type Dialect = 'timescale' | 'postgres';

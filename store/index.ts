@@ -3,11 +3,21 @@ import type { Db, Dialect } from './db.ts';
 import { type MigrateOptions, migrate } from './migrate.ts';
 import { createPgDb } from './pg-driver.ts';
 import { openPglite, type PgliteLike, wrapPglite } from './pglite-driver.ts';
+import { openPgliteWorker } from './pglite-proxy.ts';
 
-export type { Db, Dialect, Queryable } from './db.ts';
+export type { Db, Dialect, Queryable, StoreHealth } from './db.ts';
 export { describeStoreError, isRetryable, sqlState } from './errors.ts';
 export { type MigrateOptions, migrate } from './migrate.ts';
 export { type PgliteLike, wrapPglite } from './pglite-driver.ts';
+export { openPgliteWorker, type WorkerDb } from './pglite-proxy.ts';
+export {
+  createPresenceLog,
+  type PresenceEvent,
+  type PresenceLog,
+  type PresencePeriod,
+  presencePeriods,
+  readPresence,
+} from './presence.ts';
 export { DEVICE_TABLES, deleteInChunks, removeDeviceData, type TableSpec } from './purge.ts';
 export { createRetention, type Retention, type RetentionOptions } from './retention.ts';
 export * from './telemetry.ts';
@@ -29,6 +39,10 @@ export async function openStore(opts: {
   dataDir: string;
   pglite?: PgliteLike;
   poolSize?: number;
+  /** Embedded store: PGlite in a worker thread (default) or on the calling thread (issue 13). */
+  embeddedWorker?: boolean;
+  /** Embedded store: PostgreSQL's shared_buffers in MiB (PGlite's 128 when unset). */
+  embeddedSharedBuffersMb?: number;
   migrate: MigrateOptions;
   logger: Logger;
   /** Aborts the wait for a database that is not up yet. */
@@ -42,7 +56,15 @@ export async function openStore(opts: {
       logger: opts.logger,
       signal: opts.signal,
     });
-  else db = wrapPglite(await openPglite(`${opts.dataDir.replace(/\/$/, '')}/pglite`));
+  else {
+    // The same folder either way: a store written by one opens in the other.
+    const dir = `${opts.dataDir.replace(/\/$/, '')}/pglite`;
+    const sharedBuffersMb = opts.embeddedSharedBuffersMb;
+    db =
+      opts.embeddedWorker === false
+        ? wrapPglite(await openPglite(dir, { sharedBuffersMb }))
+        : await openPgliteWorker(dir, { sharedBuffersMb });
+  }
   try {
     const { dialect } = await migrate(db, opts.migrate, opts.logger);
     opts.logger.info({ driver: db.driver, dialect }, 'store ready');

@@ -279,6 +279,47 @@ export const migrations: Migration[] = [
       ${dialect === 'postgres' ? 'CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts);' : ''}
     `,
   },
+  {
+    // Issue 10 (cases): numbered apart like 801 so parallel branches never collide.
+    version: 1010,
+    name: 'sensor cases keep their rule windows',
+    sql: () => `
+      -- A sensor case keeps the verification and relapse windows of the rule that opened it (the
+      -- anomaly carries them), so the case service never asks the rules engine.
+      ALTER TABLE cases ADD COLUMN IF NOT EXISTS verify_after_ms bigint;
+      ALTER TABLE cases ADD COLUMN IF NOT EXISTS relapse_window_ms bigint;
+      -- Cases stored before: their rule's windows as the rule reads now (rules/schema.ts durations,
+      -- 30s 15m 2h 1d 1w). A case whose rule is gone keeps NULL, read as the rule defaults.
+      WITH parsed AS (
+        SELECT id,
+               regexp_match(btrim(body->>'verifyAfter'), '^([0-9]+(?:[.][0-9]+)?)(ms|s|m|h|d|w)$') AS v,
+               regexp_match(btrim(body->>'relapseWindow'), '^([0-9]+(?:[.][0-9]+)?)(ms|s|m|h|d|w)$') AS r
+          FROM rules),
+      unit (u, ms) AS (VALUES ('ms', 1), ('s', 1000), ('m', 60000), ('h', 3600000), ('d', 86400000), ('w', 604800000))
+      UPDATE cases c
+         SET verify_after_ms = round(p.v[1]::float8 * uv.ms),
+             relapse_window_ms = round(p.r[1]::float8 * ur.ms)
+        FROM parsed p, unit uv, unit ur
+       WHERE c.source = 'sensor' AND c.rule_id = p.id AND c.verify_after_ms IS NULL
+         AND uv.u = p.v[2] AND ur.u = p.r[2];
+    `,
+  },
+  {
+    // Numbered apart from the other parts' migrations (issue 11) so parallel branches never collide.
+    version: 1101,
+    name: 'device online history',
+    sql: () => `
+      -- Every connect and disconnect the registry sees (store/presence.ts): the device page's
+      -- online history. Kept as long as camera events (eventsRetentionDays).
+      CREATE TABLE IF NOT EXISTS device_presence (
+        device_id text NOT NULL,
+        ts timestamptz NOT NULL,
+        online boolean NOT NULL,
+        PRIMARY KEY (device_id, ts, online)
+      );
+      CREATE INDEX IF NOT EXISTS device_presence_ts ON device_presence (ts);
+    `,
+  },
 ];
 
 /**

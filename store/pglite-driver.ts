@@ -11,11 +11,20 @@ export interface PgliteLike {
   close(): Promise<void>;
 }
 
-/** Opens the embedded store in `dataDir` (created if missing); `memory://` keeps it in memory. */
-export async function openPglite(dataDir: string): Promise<PgliteLike> {
+/**
+ * Opens the embedded store in `dataDir` (created if missing); `memory://` keeps it in memory.
+ * `sharedBuffersMb` sizes PostgreSQL's buffer cache (PGlite's default, 128 MB, when unset).
+ */
+export async function openPglite(
+  dataDir: string,
+  opts: { sharedBuffersMb?: number } = {},
+): Promise<PgliteLike> {
   const { PGlite } = await import('@electric-sql/pglite');
   if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  return (await PGlite.create({ dataDir })) as unknown as PgliteLike;
+  const startParams = opts.sharedBuffersMb
+    ? [...PGlite.defaultStartParams, '-c', `shared_buffers=${opts.sharedBuffersMb}MB`]
+    : undefined;
+  return (await PGlite.create({ dataDir, startParams })) as unknown as PgliteLike;
 }
 
 export function wrapPglite(pglite: PgliteLike): Db {

@@ -60,6 +60,7 @@ export const DEVICE_TABLES: TableSpec[] = [
   { name: 'telemetry', key: 'device_id, key, ts', time: 'ts' },
   { name: 'telemetry_values', key: 'device_id, key, ts', time: 'ts' },
   { name: 'device_events', key: 'device_id, type, ts', time: 'ts' },
+  { name: 'device_presence', key: 'device_id, ts, online', time: 'ts' },
   { name: 'rejected_messages', key: 'id', time: 'received_at' },
 ];
 

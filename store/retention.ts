@@ -48,6 +48,10 @@ export function createRetention(deps: {
       days: options.eventsRetentionDays,
     },
     {
+      table: { name: 'device_presence', key: 'device_id, ts, online', time: 'ts' },
+      days: options.eventsRetentionDays,
+    },
+    {
       table: { name: 'rejected_messages', key: 'id', time: 'received_at' },
       days: options.rejectedRetentionDays,
     },

@@ -1,4 +1,5 @@
 import type { Db, Dialect, Queryable } from './db.ts';
+import { float8ArrayParam, textArrayParam } from './pg-binary.ts';
 
 /** Columnar batches: one array per column, so a flush is one `unnest` INSERT per table. */
 export interface TelemetryBatch {
@@ -171,6 +172,15 @@ export function describeRow(w: WriteSet): {
 // Epoch milliseconds travel as float8 and become timestamptz in SQL: no Date objects or ISO
 // strings on the hot path.
 const TS = 'to_timestamp(t / 1000.0)';
+interface ArrayParams {
+  float8(values: readonly (number | null)[]): unknown;
+  text(values: readonly (string | null)[]): unknown;
+}
+/** The hot path's arrays: binary on PostgreSQL (store/pg-binary.ts), JS arrays for PGlite. */
+const asIs = <T>(values: T): T => values;
+const arrayParams = (driver: Db['driver']): ArrayParams =>
+  driver === 'pg' ? { float8: float8ArrayParam, text: textArrayParam } : { float8: asIs, text: asIs };
+
 /** Set once the store refused the single-statement write (see writeBatch). */
 let singleStatementRefused = false;
 
@@ -179,6 +189,7 @@ let singleStatementRefused = false;
  * natural key), so a batch retried after an outage or redelivered by a device is stored once.
  */
 export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, number>> {
+  const a = arrayParams(db.driver);
   // The common batch — numeric readings and their latest values — is one statement: one round trip
   // and one commit, where BEGIN, two INSERTs and COMMIT are four (issue 13: a device with one message
   // in flight waits for all of them). A data-modifying WITH runs to completion whether or not the
@@ -203,15 +214,15 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
          ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, value_json = excluded.value_json
          WHERE telemetry_latest.ts <= excluded.ts`,
         [
-          w.telemetry.ts,
-          w.telemetry.deviceId,
-          w.telemetry.key,
-          w.telemetry.value,
-          l.map((r) => r.deviceId),
-          l.map((r) => r.key),
-          l.map((r) => r.ts),
-          l.map((r) => r.value),
-          l.map((r) => r.json),
+          a.float8(w.telemetry.ts),
+          a.text(w.telemetry.deviceId),
+          a.text(w.telemetry.key),
+          a.float8(w.telemetry.value),
+          a.text(l.map((r) => r.deviceId)),
+          a.text(l.map((r) => r.key)),
+          a.float8(l.map((r) => r.ts)),
+          a.float8(l.map((r) => r.value)),
+          a.text(l.map((r) => r.json)),
         ],
       );
       return { telemetry: w.telemetry.ts.length };
@@ -229,7 +240,12 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
         `INSERT INTO telemetry (ts, device_id, key, value)
          SELECT ${TS}, d, k, v FROM unnest($1::float8[], $2::text[], $3::text[], $4::float8[]) AS u(t, d, k, v)
          ON CONFLICT DO NOTHING`,
-        [w.telemetry.ts, w.telemetry.deviceId, w.telemetry.key, w.telemetry.value],
+        [
+          a.float8(w.telemetry.ts),
+          a.text(w.telemetry.deviceId),
+          a.text(w.telemetry.key),
+          a.float8(w.telemetry.value),
+        ],
       );
       written.telemetry = w.telemetry.ts.length;
     }
@@ -260,7 +276,7 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
       );
       written.device_events = e.length;
     }
-    if (w.latest.length) await upsertLatest(tx, w.latest);
+    if (w.latest.length) await upsertLatest(tx, w.latest, a);
     if (w.rejected.length) {
       const r = w.rejected;
       await tx.query(
@@ -286,7 +302,7 @@ export async function writeBatch(db: Db, w: WriteSet): Promise<Record<string, nu
 }
 
 /** One row per (device, key) — the caller deduplicates — and an older reading never wins. */
-async function upsertLatest(tx: Queryable, rows: LatestRow[]) {
+async function upsertLatest(tx: Queryable, rows: LatestRow[], a: ArrayParams) {
   // Two batches in flight must take their row locks in the same order, or they deadlock (40P01).
   await tx.query(
     `INSERT INTO telemetry_latest (device_id, key, ts, value, value_json)
@@ -295,11 +311,11 @@ async function upsertLatest(tx: Queryable, rows: LatestRow[]) {
      ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, value = excluded.value, value_json = excluded.value_json
      WHERE telemetry_latest.ts <= excluded.ts`,
     [
-      rows.map((r) => r.deviceId),
-      rows.map((r) => r.key),
-      rows.map((r) => r.ts),
-      rows.map((r) => r.value),
-      rows.map((r) => r.json),
+      a.text(rows.map((r) => r.deviceId)),
+      a.text(rows.map((r) => r.key)),
+      a.float8(rows.map((r) => r.ts)),
+      a.float8(rows.map((r) => r.value)),
+      a.text(rows.map((r) => r.json)),
     ],
   );
 }

@@ -150,10 +150,10 @@ describe('sensor cases through the closed loop', () => {
     await setClock(T0 + 5 * MIN);
     await fill(0.05); // emptied: the condition clears
     await setClock(T0 + 15 * MIN);
-    await t.hub.parts.rules.tickNow();
+    await t.hub.parts.cases.tickNow();
     expect((await t.api('GET', `/api/cases/${caseId}`)).body.status).toBe('handled');
     await setClock(T0 + 21 * MIN); // 16 min clear ≥ verifyAfter 15m
-    await t.hub.parts.rules.tickNow();
+    await t.hub.parts.cases.tickNow();
     const c = (await t.api('GET', `/api/cases/${caseId}`, undefined, tokens.op1)).body;
     expect(c.status).toBe('verified');
     expect(c.timeline.at(-1)).toMatchObject({ action: 'verify', actor: 'sensor', role: 'system' });
@@ -246,16 +246,16 @@ describe('sensor cases through the closed loop', () => {
     expect(outside.body.error.message).toMatch(/location/);
 
     await setClock(Date.parse('2026-03-03T08:31:00Z'));
-    await t.hub.parts.rules.tickNow();
+    await t.hub.parts.cases.tickNow();
     let c = (await t.api('GET', `/api/cases/${id}`)).body;
     expect(c).toMatchObject({ escalationLevel: 'community', overdue: true, status: 'registered' });
     await setClock(Date.parse('2026-03-03T08:40:00Z'));
-    await t.hub.parts.rules.tickNow();
+    await t.hub.parts.cases.tickNow();
     c = (await t.api('GET', `/api/cases/${id}`)).body;
     expect(c.timeline.filter((e: any) => e.action === 'escalate')).toHaveLength(1);
     // One more full span (deadline − registration = 5.5 h wall clock) later: the street.
     await setClock(Date.parse('2026-03-03T14:01:00Z'));
-    await t.hub.parts.rules.tickNow();
+    await t.hub.parts.cases.tickNow();
     c = (await t.api('GET', `/api/cases/${id}`)).body;
     expect(c.escalationLevel).toBe('street');
     expect(c.timeline.filter((e: any) => e.action === 'escalate').map((e: any) => e.level)).toEqual([
@@ -517,7 +517,7 @@ describe('restart safety', () => {
       await t.stop({ keepData: true });
       t = await startTestHub({ store: 'pg', dataDir, databaseUrl, overrides: { clock: 'manual' } });
       await t.api('POST', '/api/clock', { set: new Date(deadline + MIN).toISOString() });
-      await t.hub.parts.rules.tickNow();
+      await t.hub.parts.cases.tickNow();
       c = await t.connect(token);
       await c.publishAsync(
         'v1/devices/me/telemetry',

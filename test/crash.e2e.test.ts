@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiClient } from '../simulators/index.ts';
 import { cell } from './support/grids.ts';
 import { eventually } from './support/hub.ts';
 import { lostReadings, startLoad } from './support/load.ts';
@@ -78,14 +79,9 @@ describe.skipIf(needPg)(`SIGKILL under load (durable PostgreSQL; needs ${PG_INST
       GRIDHUB_INGEST_FLUSH_MS: '20',
     };
     const http = `http://127.0.0.1:${env.GRIDHUB_HTTP_PORT}`;
-    const api = async (method: string, path: string, body?: unknown) => {
-      const r = await fetch(`${http}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return r.json() as Promise<any>;
-    };
+    const client = createApiClient({ baseUrl: http, token: ADMIN });
+    const api = async (method: string, path: string, body?: unknown) =>
+      (await client.call(method, path, body)).body;
     child = await startHubProcess(env);
     await api('PUT', '/api/grids', {
       type: 'FeatureCollection',

@@ -345,8 +345,11 @@ describe.skipIf(!hasChromium)(`dashboard in Chromium (needs ${CHROMIUM_HINT})`, 
     s.errors.splice(0, s.errors.length, ...s.errors.filter((e) => !e.includes('401')));
   }, 120_000);
 
-  it('no page made a request to another origin, logged an error, or had a serious accessibility violation', () => {
+  it('no page made a request to another origin, logged an error, or had a serious accessibility violation', async () => {
     expect(watched.flatMap((w) => w.foreign)).toEqual([]);
+    // Without a configured basemap the CSP lets images come from the hub alone.
+    const csp = (await fetch(`${origin}/`)).headers.get('content-security-policy') ?? '';
+    expect(csp).toMatch(/img-src 'self' blob: data:;/);
     expect(watched.flatMap((w) => w.errors)).toEqual([]);
     expect(axeFindings).toEqual([]);
   });

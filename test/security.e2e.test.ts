@@ -184,6 +184,8 @@ describe('HTTP access control', () => {
         ['GET', '/api/grids/features'],
         ['GET', '/api/media/:id'],
         ['GET', '/api/reference'],
+        // A device's online history (issue 11): read like the device.
+        ['GET', '/api/devices/:id/presence'],
       ])
         expect(roles(m!, u!), `${m} ${u}`).toEqual(all);
       expect(roles('POST', '/api/media')).toEqual(['admin', 'dispatcher', 'inspector', 'operator']);

@@ -10,6 +10,7 @@ import type { Device, Registry } from '../registry/index.ts';
 import { createMediaStore } from '../store/index.ts';
 import type { VideoConfig } from './config.ts';
 import { createMediaKeeper } from './media.ts';
+import type { StreamSlots } from './slots.ts';
 import { type CasesForStills, createStills } from './stills.ts';
 import { checkUrl, redact } from './url.ts';
 import { createLiveView, rtspUrlOf } from './video.ts';
@@ -22,6 +23,8 @@ export interface VideoDeps {
   clock: Clock;
   cases: CasesForStills;
   config: { video: VideoConfig; media: { quotaMb: number; retentionDays: number }; dataDir: string };
+  /** Camera stream slots shared by several hubs; in process by default (slots.ts). */
+  slots?: StreamSlots;
 }
 
 export function createVideo(deps: VideoDeps) {
@@ -32,6 +35,7 @@ export function createVideo(deps: VideoDeps) {
     logger: log,
     metrics: deps.metrics,
     options: { ...config.video, enabled: config.video.enabled },
+    slots: deps.slots,
   });
   // The evidence media folder web/media.ts serves; stills are saved like report photos and linked
   // to their case, so `GET /api/media/:id` decides by the case.

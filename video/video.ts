@@ -14,6 +14,7 @@ import {
   LAUNCHER,
   launcherEnv,
 } from './ffmpeg.ts';
+import { memorySlots, type StreamSlots } from './slots.ts';
 import {
   CameraStream,
   type Muxer,
@@ -57,6 +58,8 @@ export function createLiveView(deps: {
   logger: Logger;
   metrics: Metrics;
   options: VideoOptions;
+  /** How many streams may run at once; in process unless a shared one is given (slots.ts). */
+  slots?: StreamSlots;
 }) {
   const { registry, options } = deps;
   const log = deps.logger;
@@ -72,6 +75,7 @@ export function createLiveView(deps: {
     timeoutMs: options.timeoutMs,
   };
   const streams = new Map<string, CameraStream>();
+  const slots = deps.slots ?? memorySlots(options.maxStreams);
   const refused = deps.metrics.counter(
     'gridhub_video_refused_total',
     'Live view requests refused, by reason',
@@ -131,12 +135,16 @@ export function createLiveView(deps: {
   function streamOf(id: string): CameraStream {
     let s = streams.get(id);
     if (!s) {
-      s = new CameraStream(id, {
+      const stream: CameraStream = new CameraStream(id, {
         spawn: spawnFor(id),
         options,
         logger: log,
-        onChange: () => {},
+        // A stream that stops (idle, failed, hub stopping) gives its slot back.
+        onChange: () => {
+          if (!stream.active) slots.release(id);
+        },
       });
+      s = stream;
       streams.set(id, s);
     }
     return s;
@@ -152,16 +160,15 @@ export function createLiveView(deps: {
     const url = rtspUrlOf(device);
     if (!url) return refuse(`camera ${device.id} has no rtspUrl server attribute`, CLOSE.noUrl, 'no_url');
     const s = streamOf(device.id);
-    if (!s.active) {
-      const running = [...streams.values()].filter((x) => x.active).length;
-      if (running >= options.maxStreams)
-        return refuse(
-          `too many live streams: ${running} of ${options.maxStreams} running (GRIDHUB_VIDEO_MAX_STREAMS); try again later`,
-          CLOSE.limit,
-          'limit',
-        );
-    }
+    if (!s.active && !slots.take(device.id))
+      return refuse(
+        `too many live streams: ${slots.inUse()} of ${slots.max} running (GRIDHUB_VIDEO_MAX_STREAMS); try again later`,
+        CLOSE.limit,
+        'limit',
+      );
     s.add(viewer);
+    // A stream that could not even start (it failed at once) holds no slot.
+    if (!s.active) slots.release(device.id);
     return undefined;
   }
 

@@ -64,6 +64,8 @@ export interface WebDeps {
   dataDir?: string;
   /** Largest accepted photo upload in bytes (default 5 MiB). */
   mediaMaxBytes?: number;
+  /** Dashboard settings: an optional basemap (web/config.ts). */
+  dashboard?: import('./config.ts').DashboardConfig;
   /** The dashboard bundle to serve at `/` (default web/ui/dist). */
   uiDir?: string;
   /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */

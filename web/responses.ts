@@ -129,8 +129,8 @@ export const healthAnswer = z
   .describe("status ('ok' | 'degraded'), version, uptimeSeconds, … (see the route's description)");
 
 /**
- * `GET /api/devices/:id/presence` (branch issue-11b): online and offline periods over a window.
- * Not wired here: the integrator attaches it to that route when the branches meet.
+ * `GET /api/devices/:id/presence`: online and offline periods over a window (store/presence.ts
+ * `PresencePeriod`), the status now, and whether the window held more changes than the limit.
  */
 export const presenceAnswer = z.looseObject({
   from: isoTime,
@@ -193,4 +193,22 @@ export const calendarAnswer = z.object({
   workdays: z.array(z.number()).describe('ISO weekdays, 1 = Monday'),
   holidays: z.array(z.string()).describe('YYYY-MM-DD'),
   extraWorkdays: z.array(z.string()).describe('YYYY-MM-DD'),
+});
+
+/** `POST /api/rules/:id/backtest`: what the rule would have raised (rules/backtest.ts `BacktestResult`). */
+export const backtestAnswer = z.object({
+  ruleId: z.string(),
+  from: isoTime,
+  to: isoTime,
+  devices: z.number(),
+  cases: z.array(
+    z.object({
+      deviceId: z.string(),
+      gridCode: z.string().nullable(),
+      openedAt: isoTime,
+      closedAt: isoTime.nullable(),
+      occurrences: z.number(),
+      explanation: z.string(),
+    }),
+  ),
 });

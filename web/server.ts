@@ -74,6 +74,9 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   const app = Fastify({
     ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger,
+    // Registering the API docs' static files can take over Fastify's default 10 s on a busy
+    // machine; a slow start is not a reason to refuse to start.
+    pluginTimeout: 120_000,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Error bodies name problems; 5xx never leak internals (see the error handler).
@@ -179,7 +182,8 @@ export async function createWeb(deps: WebDeps): Promise<App> {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'blob:', 'data:'],
+        // A configured basemap's tile host, and only then (GRIDHUB_MAP_TILES).
+        imgSrc: ["'self'", 'blob:', 'data:', ...tileOrigin(deps.dashboard?.mapTiles)],
         connectSrc: ["'self'", 'ws:', 'wss:'],
         mediaSrc: ["'self'", 'blob:'],
         workerSrc: ["'self'", 'blob:'],
@@ -332,4 +336,14 @@ export async function createWeb(deps: WebDeps): Promise<App> {
     await audit.flush();
   });
   return app as unknown as App;
+}
+
+/** The origin of an absolute tile URL template (`https://t.example/{z}/{x}/{y}.png`), if any. */
+export function tileOrigin(template: string | undefined): string[] {
+  if (!template || template.startsWith('/')) return [];
+  try {
+    return [new URL(template.replace(/[{}]/g, '')).origin];
+  } catch {
+    return [];
+  }
 }

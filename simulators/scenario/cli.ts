@@ -9,8 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadScenarioFile, ScenarioError } from './load.ts';
-import { formatReport, RunnerError, runScenario } from './runner.ts';
+import { ScenarioError } from './issues.ts';
+import { loadScenarioFile } from './parse.ts';
+import { formatReport } from './report.ts';
+import { RunnerError, runScenario } from './runner.ts';
 import type { Scenario } from './types.ts';
 
 const USAGE = `usage: gridhub scenario run FILE... [--api URL] [--mqtt URL] [--token TOKEN] [--attempts N] [--wait S] [--verbose]

@@ -1,5 +1,11 @@
-/** A small HTTP client for the hub's API: JSON in and out, retries with backoff while unreachable. */
-import { errorMessage, type HubResponse, HubUnreachable, requestWithRetry } from '../http.ts';
+/** The scenario runner's view of the hub's API: the simulators' client, failures as {@link RunnerError}. */
+import {
+  type ApiClient,
+  createApiClient,
+  errorMessage,
+  type HubResponse,
+  HubUnreachable,
+} from '../api-client.ts';
 
 /** A failure the user can act on (hub unreachable, clock not manual, token refused…): no stack. */
 export class RunnerError extends Error {
@@ -15,29 +21,21 @@ export { errorMessage };
 
 export class Api {
   readonly base: string;
-  constructor(
-    apiUrl: string,
-    private readonly adminToken: string,
-    private readonly attempts = 5,
-    private readonly onRetry?: (message: string) => void,
-  ) {
-    this.base = apiUrl.replace(/\/+$/, '');
+  private readonly client: ApiClient;
+  constructor(apiUrl: string, adminToken: string, attempts = 5, onRetry?: (message: string) => void) {
+    this.client = createApiClient({
+      baseUrl: apiUrl,
+      token: adminToken,
+      timeoutMs: 30_000,
+      retry: { attempts, onRetry: (message) => onRetry?.(message) },
+    });
+    this.base = this.client.baseUrl;
   }
 
   /** One request; `token` null for none, undefined for the admin token. */
   async call(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiResponse> {
-    const bearer = token === undefined ? this.adminToken : token;
     try {
-      return await requestWithRetry({
-        base: this.base,
-        method,
-        path,
-        body,
-        bearer,
-        attempts: this.attempts,
-        timeoutMs: 30_000,
-        onRetry: (message) => this.onRetry?.(message),
-      });
+      return await this.client.call(method, path, body, token);
     } catch (err) {
       if (err instanceof HubUnreachable) throw new RunnerError(err.message);
       throw err;

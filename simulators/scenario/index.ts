@@ -1,15 +1,15 @@
 /** Scenarios: scripted rehearsals of a district with expected outcomes (see scenarios/README.md). */
+
+export type { RunOptions } from './checks.ts';
 export { runScenarioCommand } from './cli.ts';
-export { formatDuration, parseDuration } from './duration.ts';
-export { formatIssue, loadScenario, loadScenarioFile, ScenarioError, type ScenarioIssue } from './load.ts';
+export { formatIssue, ScenarioError, type ScenarioIssue } from './issues.ts';
+export { loadScenario, loadScenarioFile } from './parse.ts';
 export {
   type Check,
   type ExpectationResult,
   formatReport,
   type Report,
-  RunnerError,
-  type RunOptions,
-  runScenario,
   type StepResult,
-} from './runner.ts';
+} from './report.ts';
+export { RunnerError, runScenario } from './runner.ts';
 export type { CaseRef, DeviceSpec, Expectation, Scenario, Step } from './types.ts';

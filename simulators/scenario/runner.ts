@@ -16,116 +16,34 @@
  *
  * Ids: devices, users and units get the prefix `<name>-<4 random characters>.` (option `idPrefix`),
  * so scenarios and re-runs do not collide on one hub. Grids are shared (the demo district).
+ *
+ * Why one file: the Run's setup, its simulated devices and its people share the run's devices,
+ * connections and sessions at every clock step; checking the expectations (checks.ts) and the report
+ * (report.ts) live apart.
  */
 
 import { connectAsync, type MqttClient } from 'mqtt';
-import { type KpiField, PROFILES } from '../../domain/index.ts';
+import { PROFILES } from '../../domain/index.ts';
+import { formatDuration } from '../../kernel/index.ts';
 import { demoDistrict, type LngLat, type Position, pointInRing } from '../district.ts';
-import { type BaseState, MODELS, type Model, type Readings } from '../models.ts';
+import { type BaseState, MODELS, type Model, type Readings } from '../models/index.ts';
 import { deriveSeed, Random } from '../random.ts';
-import { Api, type ApiResponse, errorMessage, RunnerError } from './client.ts';
-import { formatDuration } from './duration.ts';
-import { loadScenarioFile } from './load.ts';
-import type { CaseRef, DeviceSpec, Expectation, Placement, Scenario, Step } from './types.ts';
+import { type CaseView, count, RunBase, type RunOptions, randomText, round, sleep } from './checks.ts';
+import { type ApiResponse, errorMessage, RunnerError } from './client.ts';
+import { loadScenarioFile } from './parse.ts';
+import { type ExpectationResult, plus, type Report, refLabel, type StepResult } from './report.ts';
+import type { DeviceSpec, Placement, Scenario, Step } from './types.ts';
 
 export { RunnerError } from './client.ts';
 
-export interface RunOptions {
-  apiUrl: string;
-  mqttUrl: string;
-  adminToken: string;
-  /** Progress lines (steps as they run). */
-  log?: (line: string) => void;
-  /** Prefix of device, user and unit ids; default `<name>-<4 random characters>.`; '' for none. */
-  idPrefix?: string;
-  /** HTTP attempts while the hub is unreachable (backoff 0.5 s doubling, at most 5 s); default 5. */
-  attempts?: number;
-  /** How long to wait for the hub to reach an expected state before reporting ✗; default 10 s. */
-  settleTimeoutMs?: number;
-}
-
-export interface Check {
-  field: string;
-  expected: string;
-  actual: string;
-  ok: boolean;
-}
-
-export interface ExpectationResult {
-  /** `end`, or the offset of a check step. */
-  when: 'end' | number;
-  line: number;
-  path: string;
-  /** What is checked: `bin/bin-full`, `no case bin/bin-fire`, `kpi community 330102001001`. */
-  subject: string;
-  ok: boolean;
-  checks: Check[];
-}
-
-export interface StepResult {
-  index: number;
-  line: number;
-  at: number;
-  what: string;
-  ok: boolean;
-  message: string;
-}
-
-export interface Report {
-  name: string;
-  file: string;
-  description: string;
-  passed: boolean;
-  apiUrl: string;
-  idPrefix: string;
-  start: string;
-  end: string;
-  simulatedMs: number;
-  /** Wall-clock time of the run (ms). */
-  durationMs: number;
-  messages: number;
-  readings: number;
-  /** Steps in the scenario; `steps` has the results of the person steps (actions, reports). */
-  stepCount: number;
-  steps: StepResult[];
-  expectations: ExpectationResult[];
-}
-
 // ---- helpers -------------------------------------------------------------------------------------
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const TELEMETRY = 'v1/devices/me/telemetry';
 const GATEWAY_CONNECT = 'v1/gateway/connect';
 const GATEWAY_TELEMETRY = 'v1/gateway/telemetry';
 const PUBACK_TIMEOUT_MS = 15_000;
-const PASSWORD_CHARS = 'abcdefghijkmnpqrstuvwxyz23456789';
-
-function randomText(n: number): string {
-  let s = '';
-  for (let i = 0; i < n; i++) s += PASSWORD_CHARS[Math.floor(Math.random() * PASSWORD_CHARS.length)];
-  return s;
-}
 
 /** The UTC offset (minutes) written in an ISO time (`Z` → 0). */
-function offsetOf(iso: string): number {
-  const m = /([+-])(\d{2}):(\d{2})$/.exec(iso);
-  return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
-}
-
-export function formatTime(ms: number, offsetMin: number): string {
-  const local = new Date(ms + offsetMin * 60_000).toISOString().slice(0, 19);
-  if (offsetMin === 0) return `${local}Z`;
-  const a = Math.abs(offsetMin);
-  return `${local}${offsetMin < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
-}
-
-const plus = (ms: number) => `+${formatDuration(ms)}`;
-
-export function refLabel(ref: CaseRef): string {
-  if (ref.kind === 'sensor') return `${ref.device}/${ref.rule}`;
-  if (ref.kind === 'report') return `report ${ref.label}`;
-  return `${ref.category} cases in ${ref.grid}`;
-}
 
 /** Area-weighted centroid of a ring; the mean of its vertices when that is degenerate or outside. */
 function centroid(ring: readonly Position[]): LngLat {
@@ -176,28 +94,6 @@ interface Sim {
   rnd: Random;
   events: { type: string; confidence: number; snapshot: string | null }[];
 }
-
-interface CaseView {
-  id: string;
-  status: string;
-  category: string;
-  gridCode: string;
-  urgency: string;
-  deviceId: string | null;
-  ruleId: string | null;
-  occurrences: number;
-  escalationLevel: string;
-  assignee: string | null;
-  overdue: boolean;
-  openedAt: string;
-  deadline: string | null;
-  closedAt: string | null;
-  description: string;
-  evidence?: { explanation?: string };
-  timeline?: { action: string; actor: string; level?: string; at: string }[];
-  allowedActions?: string[];
-}
-
 // ---- the run -------------------------------------------------------------------------------------
 
 /** Runs a scenario file (path) or a loaded scenario; throws {@link RunnerError} when it cannot run. */
@@ -207,39 +103,15 @@ export async function runScenario(input: string | Scenario, opts: RunOptions): P
   return run.execute();
 }
 
-class Run {
-  private readonly api: Api;
-  private readonly prefix: string;
-  private readonly log: (line: string) => void;
-  private readonly settleMs: number;
-  private readonly offsetMin: number;
+class Run extends RunBase {
   private readonly password = `rehearsal-${randomText(16)}`;
   private readonly sims = new Map<string, Sim>();
   private readonly conns: Conn[] = [];
   private readonly sessions = new Map<string, { token: string; expiresAt: number }>();
-  private readonly reports = new Map<string, string>();
   private readonly stepResults: StepResult[] = [];
   private readonly results: ExpectationResult[] = [];
-  private now: number;
   private messages = 0;
   private readings = 0;
-
-  constructor(
-    private readonly s: Scenario,
-    private readonly opts: RunOptions,
-  ) {
-    this.log = opts.log ?? (() => {});
-    this.api = new Api(opts.apiUrl, opts.adminToken, Math.max(1, opts.attempts ?? 5), (m) => this.log(m));
-    this.prefix = opts.idPrefix ?? `${s.name}-${randomText(4)}.`;
-    this.settleMs = opts.settleTimeoutMs ?? 10_000;
-    this.offsetMin = offsetOf(s.startText);
-    this.now = s.start;
-  }
-
-  private id = (local: string) => `${this.prefix}${local}`;
-  private local = (hubId: string | null) =>
-    hubId !== null && this.prefix && hubId.startsWith(this.prefix) ? hubId.slice(this.prefix.length) : hubId;
-  private time = (ms: number) => formatTime(ms, this.offsetMin);
 
   async execute(): Promise<Report> {
     const wallStart = Date.now();
@@ -499,7 +371,7 @@ class Run {
     return [...set].sort((a, b) => a - b);
   }
 
-  private valueOf(sim: Sim, key: string, t: number): number | undefined {
+  private currentValue(sim: Sim, key: string, t: number): number | undefined {
     let o = sim.overrides.get(key);
     while (o?.kind === 'hold' && o.until !== null && t >= o.until) o = o.previous ?? undefined;
     if (o !== sim.overrides.get(key)) {
@@ -516,7 +388,7 @@ class Run {
     switch (step.kind) {
       case 'ramp': {
         const sim = this.sims.get(step.device)!;
-        const from = this.valueOf(sim, step.key, t) ?? step.to;
+        const from = this.currentValue(sim, step.key, t) ?? step.to;
         sim.overrides.set(step.key, { kind: 'ramp', from, to: step.to, t0: t, over: step.over });
         this.log(
           `${plus(step.at)} ${step.device}.${step.key} ramps ${round(from)} → ${step.to} over ${formatDuration(step.over)}`,
@@ -586,7 +458,7 @@ class Run {
       | undefined;
     const out: Record<string, number> = {};
     for (const k of keys) {
-      let v = this.valueOf(sim, k, t);
+      let v = this.currentValue(sim, k, t);
       if (v === undefined) continue;
       const j = sim.spec.jitter[k];
       if (j) v += sim.rnd.range(-j, j);
@@ -802,255 +674,7 @@ class Run {
       this.stepDone(step, what, true, `→ case ${r.body.id} in ${r.body.gridCode}, ${r.body.status}`);
     } else this.stepDone(step, what, false, errorMessage(r));
   }
-
-  // ---- settling and polling ------------------------------------------------------------------------
-
-  /**
-   * Lets the hub finish the work the last readings and clock move started: a clock "nudge" (the
-   * same time again, which runs the hub's timers: absence, sensor verification, escalation), then a
-   * no-op case action that the hub's case queue answers (404) only after the work queued before it.
-   */
-  private async settle() {
-    await this.api.call('POST', '/api/clock', { set: new Date(this.now).toISOString() });
-    await this.barrier();
-  }
-
-  /** A request the hub answers in order after the case work queued before it (a 404 for a no-op). */
-  private async barrier() {
-    await this.api.call('POST', '/api/cases/~settle/actions', { action: 'register' });
-  }
-
-  /** Polls `fn` (settling before each try) until it returns a value or the bound passes. */
-  private async poll<T>(what: string, fn: () => Promise<T | undefined>): Promise<T | undefined> {
-    const until = Date.now() + this.settleMs;
-    for (let i = 0; i < 10_000; i++) {
-      await this.settle();
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > until) {
-        this.log(`waited ${this.settleMs / 1000} s for ${what}; going on`);
-        return v;
-      }
-      await sleep(Math.min(250, 25 * 2 ** i));
-    }
-    return undefined;
-  }
-
-  // ---- expectations ----------------------------------------------------------------------------------
-
-  private async findCases(ref: CaseRef): Promise<CaseView[]> {
-    if (ref.kind === 'report') {
-      const id = this.reports.get(ref.label);
-      if (!id) return [];
-      const r = await this.api.call('GET', `/api/cases/${encodeURIComponent(id)}`);
-      return r.status === 200 ? [r.body] : [];
-    }
-    const q =
-      ref.kind === 'sensor'
-        ? `deviceId=${encodeURIComponent(this.id(ref.device))}&ruleId=${encodeURIComponent(ref.rule)}`
-        : `category=${ref.category}&gridCode=${ref.grid}`;
-    const items: CaseView[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < 20; page++) {
-      const r = await this.api.call('GET', `/api/cases?${q}&limit=500${cursor ? `&cursor=${cursor}` : ''}`);
-      if (r.status !== 200) throw new RunnerError(`listing cases: ${errorMessage(r)}`);
-      items.push(...(r.body.items as CaseView[]));
-      cursor = r.body.next;
-      if (!cursor) break;
-    }
-    if (ref.kind === 'sensor') return items;
-    // Cases of this run only: raised by its devices or reported by its people.
-    const ours = new Set(this.reports.values());
-    return items.filter((c) => ours.has(c.id) || c.deviceId?.startsWith(this.prefix) === true);
-  }
-
-  private async checkAll(list: Expectation[], when: 'end' | number): Promise<ExpectationResult[]> {
-    if (list.length === 0) return [];
-    await this.settle();
-    let results: ExpectationResult[] = [];
-    const until = Date.now() + this.settleMs;
-    for (let i = 0; i < 10_000; i++) {
-      await this.settle();
-      results = [];
-      for (const e of list) results.push(await this.check(e, when));
-      if (results.every((r) => r.ok) || Date.now() > until) break;
-      await sleep(Math.min(250, 25 * 2 ** i));
-    }
-    return results;
-  }
-
-  private async check(e: Expectation, when: 'end' | number): Promise<ExpectationResult> {
-    const base = { when, line: e.line, path: e.path };
-    if (e.kind === 'kpi') return { ...base, ...(await this.checkKpi(e)) };
-    const cases = await this.findCases(e.ref);
-    const subject = e.kind === 'noCase' ? `no case ${refLabel(e.ref)}` : refLabel(e.ref);
-    const checks: Check[] = [];
-    const add = (field: string, expected: unknown, actual: unknown, ok?: boolean) =>
-      checks.push({
-        field,
-        expected: show(expected),
-        actual: show(actual),
-        ok: ok ?? JSON.stringify(expected) === JSON.stringify(actual),
-      });
-    if (e.kind === 'noCase') {
-      add('count', 0, cases.length);
-      return { ...base, subject, ok: checks.every((c) => c.ok), checks };
-    }
-    if (e.count !== undefined) add('count', e.count, cases.length);
-    else
-      add(
-        'case',
-        'exists',
-        cases.length === 0 ? 'none' : `${cases.length} case${cases.length > 1 ? 's' : ''}`,
-        cases.length > 0,
-      );
-    const c = cases[0];
-    const fields = Object.keys(e).filter(
-      (k) =>
-        !['kind', 'ref', 'line', 'path', 'count'].includes(k) &&
-        (e as unknown as Record<string, unknown>)[k] !== undefined,
-    );
-    if (c && fields.length) {
-      const needsTimeline = fields.some((f) =>
-        ['verifiedBy', 'relapsed', 'reworks', 'escalatedTo', 'timeline'].includes(f),
-      );
-      const full: CaseView = needsTimeline
-        ? ((await this.api.call('GET', `/api/cases/${encodeURIComponent(c.id)}`)).body as CaseView)
-        : c;
-      const timeline = full.timeline ?? [];
-      const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
-      for (const f of fields) {
-        const want = (e as unknown as Record<string, unknown>)[f];
-        switch (f) {
-          case 'status':
-          case 'category':
-          case 'urgency':
-          case 'occurrences':
-          case 'escalationLevel':
-          case 'overdue':
-            add(f, want, (c as unknown as Record<string, unknown>)[f]);
-            break;
-          case 'grid':
-            add(f, want, c.gridCode);
-            break;
-          case 'assignee':
-            add(f, want, this.local(c.assignee));
-            break;
-          case 'verifiedBy': {
-            const v = timeline.filter((x) => x.action === 'verify').at(-1);
-            add(f, want, v ? this.local(v.actor) : 'not verified');
-            break;
-          }
-          case 'relapsed':
-            add(
-              f,
-              want,
-              timeline.some((x) => x.action === 'relapse'),
-            );
-            break;
-          case 'reworks':
-            add(f, want, timeline.filter((x) => x.action === 'rework' || x.action === 'relapse').length);
-            break;
-          case 'escalatedTo':
-            add(
-              f,
-              want,
-              timeline.filter((x) => x.action === 'escalate').map((x) => x.level),
-            );
-            break;
-          case 'timeline':
-            add(
-              f,
-              want,
-              timeline.filter((x) => x.action !== 'occurrence').map((x) => x.action),
-            );
-            break;
-          case 'openedAt':
-          case 'deadline':
-          case 'closedAt': {
-            const actual = ms(c[f]);
-            checks.push({
-              field: f,
-              expected: want === null ? 'null' : this.time(want as number),
-              actual: actual === null ? 'null' : this.time(actual),
-              ok: want === actual,
-            });
-            break;
-          }
-          case 'explanation': {
-            const text = `${c.evidence?.explanation ?? ''} ${c.description ?? ''}`;
-            checks.push({
-              field: f,
-              expected: `contains "${want}"`,
-              actual: JSON.stringify(c.evidence?.explanation ?? c.description),
-              ok: text.toLowerCase().includes(String(want).toLowerCase()),
-            });
-            break;
-          }
-        }
-      }
-    } else if (!c) {
-      for (const f of fields) {
-        const want = (e as unknown as Record<string, unknown>)[f];
-        checks.push({
-          field: f,
-          expected:
-            typeof want === 'number' && ['openedAt', 'deadline', 'closedAt'].includes(f)
-              ? this.time(want)
-              : show(want),
-          actual: 'no case',
-          ok: false,
-        });
-      }
-    }
-    return { ...base, subject, ok: checks.every((x) => x.ok), checks };
-  }
-
-  private async checkKpi(
-    e: Expectation & { kind: 'kpi' },
-  ): Promise<{ subject: string; ok: boolean; checks: Check[] }> {
-    const key = e.key === null ? null : e.level === 'unit' ? this.id(e.key) : e.key;
-    const subject = `kpi ${e.level} ${e.key ?? 'total'} [${this.time(e.from)}, ${this.time(e.to)})`;
-    const r = await this.api.call(
-      'GET',
-      `/api/kpis?from=${encodeURIComponent(new Date(e.from).toISOString())}&to=${encodeURIComponent(new Date(e.to).toISOString())}&level=${e.level}`,
-    );
-    if (r.status !== 200)
-      return {
-        subject,
-        ok: false,
-        checks: [{ field: 'kpis', expected: 'HTTP 200', actual: errorMessage(r), ok: false }],
-      };
-    const row: Record<string, unknown> | undefined =
-      key === null ? r.body.total : (r.body.items as { key: string | null }[]).find((i) => i.key === key);
-    const checks: Check[] = [];
-    for (const [f, want] of Object.entries(e.values) as [KpiField, number | null][]) {
-      // A group without any activity is not listed: its counts are 0 and its rates null.
-      const actual = row
-        ? (row[f] as number | null)
-        : f.endsWith('Rate') || f === 'meanTimeToCloseHours'
-          ? null
-          : 0;
-      const ok =
-        want === null || actual === null
-          ? want === actual
-          : Math.abs(want - actual) <= (Number.isInteger(want) ? 0 : 1e-4);
-      checks.push({ field: f, expected: show(want), actual: show(actual), ok });
-    }
-    return { subject, ok: checks.every((c) => c.ok), checks };
-  }
 }
-
-const count = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-const round = (v: number) => Math.round(v * 10_000) / 10_000;
-
-function show(v: unknown): string {
-  if (v === undefined) return '—';
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return `[${v.map(show).join(', ')}]`;
-  return JSON.stringify(v);
-}
-
 function isWorldStep(step: Step): boolean {
   return (
     step.kind === 'ramp' ||
@@ -1060,41 +684,4 @@ function isWorldStep(step: Step): boolean {
     step.kind === 'resume' ||
     step.kind === 'event'
   );
-}
-
-// ---- the terminal report -------------------------------------------------------------------------
-
-/** The report for the terminal: one line per check, ✓ or ✗, expected and actual for the failures. */
-export function formatReport(r: Report): string {
-  const lines: string[] = [];
-  const expectations = r.expectations;
-  const checks = expectations.flatMap((e) => e.checks);
-  const failedSteps = r.steps.filter((s) => !s.ok);
-  lines.push(`${r.passed ? '✓' : '✗'} ${r.name} (${r.file})`);
-  for (const line of r.description.split('\n')) if (line.trim()) lines.push(`  ${line.trim()}`);
-  lines.push(
-    `  ${r.start} → ${r.end}: ${formatDuration(r.simulatedMs)} simulated in ${(r.durationMs / 1000).toFixed(1)} s · ${r.readings} readings in ${r.messages} messages · ${r.stepCount} steps · ids ${r.idPrefix || '(no prefix)'}*`,
-  );
-  for (const s of failedSteps)
-    lines.push(`  ✗ steps[${s.index}] (line ${s.line}, +${formatDuration(s.at)}) ${s.what}: ${s.message}`);
-  let group = '';
-  for (const e of expectations) {
-    const g = e.when === 'end' ? 'at the end' : `check at +${formatDuration(e.when)}`;
-    if (g !== group) {
-      lines.push(`  ${g}:`);
-      group = g;
-    }
-    const good = e.checks.filter((c) => c.ok);
-    if (good.length)
-      lines.push(`    ✓ ${e.subject}: ${good.map((c) => `${c.field} ${c.expected}`).join(', ')}`);
-    for (const c of e.checks.filter((x) => !x.ok))
-      lines.push(
-        `    ✗ ${e.subject}: ${c.field}: expected ${c.expected}, actual ${c.actual}   (line ${e.line})`,
-      );
-  }
-  const okChecks = checks.filter((c) => c.ok).length;
-  lines.push(
-    `  ${r.passed ? 'PASS' : 'FAIL'}: ${okChecks}/${checks.length} checks hold${failedSteps.length ? `, ${failedSteps.length} step${failedSteps.length > 1 ? 's' : ''} failed` : ''}`,
-  );
-  return lines.join('\n');
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { type ConfigInput, createHub, type Hub, type HubDeps, loadConfig } from '../../hub/index.ts';
 import { silentLogger } from '../../kernel/index.ts';
+import { createApiClient } from '../../simulators/index.ts';
 import { freshPgDatabase } from './pg.ts';
 
 export type StoreKind = 'pglite' | 'pg' | 'timescale';
@@ -80,22 +81,9 @@ export async function startTestHub(
   const urls = await hub.start();
   const clients: MqttClient[] = [];
 
-  const api: TestHub['api'] = async (method, path, body, token = ADMIN_TOKEN) => {
-    const headers: Record<string, string> = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${urls.httpUrl}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {}
-    return { status: res.status, body: parsed as any };
-  };
+  // The simulators' API client: the admin token unless a call names another (null for none).
+  const client = createApiClient({ baseUrl: urls.httpUrl, token: ADMIN_TOKEN, timeoutMs: 120_000 });
+  const api: TestHub['api'] = (method, path, body, token) => client.call(method, path, body, token);
 
   return {
     hub,

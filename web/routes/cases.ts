@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CASE_SORTS } from '../../cases/index.ts';
 import {
   CASE_STATUSES,
   caseActionBody,
@@ -49,13 +50,16 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
           from: timeParam.optional(),
           to: timeParam.optional(),
           source: z.enum(['sensor', 'report']).optional(),
+          // Sort column (default `opened`) and direction (default `desc`); a case without a
+          // deadline comes last either way. The cursor belongs to the sort it was made with.
+          sort: z.enum(CASE_SORTS).optional(),
           order: z.enum(['desc', 'asc']).optional(),
           limit: limitParam(500, 50),
           cursor: z
             .string()
             .max(256)
             .refine(
-              (c) => /^\d+\|[^|]+$/.test(Buffer.from(c, 'base64url').toString('utf8')),
+              (c) => /^-?\d{1,17}\|[^|]+$/.test(Buffer.from(c, 'base64url').toString('utf8')),
               'a cursor from a previous page',
             )
             .optional(),
@@ -206,6 +210,8 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
             categories: z.array(z.unknown()),
             units: z.array(z.object({ id: z.string(), name: z.string(), categories: z.array(z.string()) })),
             calendar: z.unknown(),
+            // The optional basemap (GRIDHUB_MAP_TILES); null: the map is the grid polygons alone.
+            map: z.object({ tiles: z.string().nullable(), attribution: z.string().nullable() }),
           }),
         },
       },
@@ -214,6 +220,10 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       categories: catalogue.categories.list(),
       units: deps.people.units.list().map((u) => ({ id: u.id, name: u.name, categories: u.categories })),
       calendar: catalogue.calendar(),
+      map: {
+        tiles: deps.dashboard?.mapTiles ?? null,
+        attribution: deps.dashboard?.mapAttribution ?? null,
+      },
     }),
   );
 

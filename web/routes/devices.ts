@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { pageSchema } from '../../domain/index.ts';
 import { badRequest, bucketOrigin, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
+import { presencePeriods, readPresence } from '../../store/index.ts';
 import { checkUrl, redact } from '../../video/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
@@ -11,6 +12,7 @@ import {
   deviceEventAnswer,
   noContent,
   objectAnswer,
+  presenceAnswer,
   type RpcAnswer,
   rpcAnswer,
   seriesAnswer,
@@ -201,6 +203,45 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       const d = await visible(req, req.params.id);
       const { from, to } = seriesWindow(req.query.from, req.query.to, deps.clock.now());
       return { items: await deps.reader.events({ deviceId: d.id, from, to, limit: req.query.limit }) };
+    },
+  );
+
+  // Online history (issue 11, the device page): connected and disconnected periods over a window,
+  // from the changes the hub recorded (store/presence.ts). Read like the device itself: a unit or
+  // inspector that may not see the device gets 404.
+  app.get(
+    '/api/devices/:id/presence',
+    {
+      config: { access: access.signedIn },
+      schema: {
+        response: { 200: presenceAnswer },
+        tags: ['devices'],
+        description:
+          'Online and offline periods over [from, to) (default the last 24 h, at most 31 days); before the first recorded change the state is unknown and no period is given.',
+        params: idParams,
+        querystring: z.object({
+          from: timeParam.optional(),
+          to: timeParam.optional(),
+          limit: limitParam(5000, 1000),
+        }),
+      },
+    },
+    async (req) => {
+      const d = await visible(req, req.params.id);
+      const now = deps.clock.now();
+      const to = req.query.to ?? now;
+      const { from } = seriesWindow(req.query.from, to, now);
+      const r = await readPresence(deps.db, { deviceId: d.id, from, to, limit: req.query.limit });
+      // Beyond the last change, the registry's own status now (a window reaching into the future
+      // ends now: nothing is known about it).
+      const end = Math.min(to, Math.max(now, from + 1));
+      return {
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        status: registry.presence.status(d.id),
+        truncated: r.truncated,
+        items: presencePeriods(r.before, r.events, from, end),
+      };
     },
   );
 

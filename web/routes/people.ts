@@ -4,6 +4,7 @@ import {
   meSchema,
   pageSchema,
   roleSchema,
+  unitBody,
   unitViewSchema,
   userViewSchema,
 } from '../../domain/index.ts';
@@ -213,16 +214,8 @@ export const peopleRoutes = (deps: WebDeps) => async (app: App) => {
         response: { 200: unitViewSchema },
         tags: ['people'],
         params: z.object({ id }),
-        body: z
-          .object({
-            name: z.string().min(1).max(200),
-            categories: z
-              .array(z.string().regex(/^[0-9]{4}$/, 'a 4-digit category code'))
-              .max(500)
-              .default([]),
-            gridCodes: gridCodes.default([]),
-          })
-          .strict(),
+        // Shared with the dashboard's unit form (domain/units.ts).
+        body: unitBody,
       },
     },
     async (req) => people.units.upsert({ id: req.params.id, ...req.body }),

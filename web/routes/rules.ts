@@ -4,7 +4,7 @@ import { badRequest, conflict, GridhubError } from '../../kernel/index.ts';
 import type { Engine } from '../../rules/index.ts';
 import { access } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { noContent, objectAnswer, ruleAnswer } from '../responses.ts';
+import { backtestAnswer, noContent, ruleAnswer } from '../responses.ts';
 import { timeParam } from '../schemas.ts';
 
 const params = z.object({ id: z.string().min(1).max(64) });
@@ -68,7 +68,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
     {
       config: write('rule.backtest'),
       schema: {
-        response: { 200: objectAnswer('what the rule would have raised over the period') },
+        response: { 200: backtestAnswer },
         tags: ['rules'],
         params,
         querystring: z.object({ from: timeParam, to: timeParam }),

@@ -144,8 +144,10 @@ export const systemRoutes =
             );
           manual.advance(ms);
         } else manual.set(req.body.set);
-        // Answer once the hub has caught up with its new time: absence, verification, escalation.
+        // Answer once the hub has caught up with its new time, in flow order: the rules' absence
+        // and expiry (and the case work they queue), then the cases' verification and escalation.
         await deps.rules.tickNow();
+        await deps.cases.tickNow();
         return { now: new Date(manual.now()).toISOString() };
       },
     );

@@ -26,6 +26,8 @@ export interface AppState {
   units: Map<string, Unit>;
   zone: string;
   calendar: import('../../../domain/index.ts').WorkingCalendar | null;
+  /** The optional basemap (GRIDHUB_MAP_TILES): an XYZ tile URL, or null for the polygons alone. */
+  map: { tiles: string | null; attribution: string | null };
   navigate: (to: string, replace?: boolean) => void;
   signOut: () => void;
 }

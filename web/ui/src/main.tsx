@@ -243,7 +243,8 @@ function App() {
   const [lang, setLangState] = useState<Lang>(initialLang());
   const [me, setMe] = useState<Me | null | undefined>(undefined);
   const [reason, setReason] = useState<string | null>(null);
-  const [catalogue, setCatalogue] = useState<Pick<AppState, 'categories' | 'units' | 'zone' | 'calendar'>>();
+  const [catalogue, setCatalogue] =
+    useState<Pick<AppState, 'categories' | 'units' | 'zone' | 'calendar' | 'map'>>();
   const path = usePath();
   const m = MESSAGES[lang];
   const setLang = (l: Lang) => {
@@ -265,14 +266,17 @@ function App() {
     if (!me) return;
     startLive();
     void api
-      .get<{ categories: Category[]; units: Unit[]; calendar: AppState['calendar'] }>('/api/reference')
-      .catch(() => ({ categories: [], units: [], calendar: null }))
-      .then(({ categories, units, calendar }) =>
+      .get<{ categories: Category[]; units: Unit[]; calendar: AppState['calendar']; map?: AppState['map'] }>(
+        '/api/reference',
+      )
+      .catch(() => ({ categories: [], units: [], calendar: null, map: undefined }))
+      .then(({ categories, units, calendar, map }) =>
         setCatalogue({
           categories: new Map(categories.map((x) => [x.code, x])),
           units: new Map(units.map((x) => [x.id, x])),
           zone: calendar?.timezone ?? 'Asia/Shanghai',
           calendar,
+          map: map ?? { tiles: null, attribution: null },
         }),
       );
   }, [me]);

@@ -1,8 +1,8 @@
 /**
  * Apache ECharts, tree-shaken to what the dashboard draws: lines (trends, KPIs), bars, the GeoJSON
- * map of the grids and scatter markers on it. Canvas renderer: no WebGL, works offline.
+ * map of the grids and scatter markers on it, custom series (online history, basemap tiles). Canvas renderer: no WebGL, works offline.
  */
-import { BarChart, LineChart, MapChart, ScatterChart } from 'echarts/charts';
+import { BarChart, CustomChart, LineChart, MapChart, ScatterChart } from 'echarts/charts';
 import {
   DataZoomComponent,
   GeoComponent,
@@ -20,6 +20,9 @@ import { useEffect, useRef } from 'preact/hooks';
 
 echarts.use([
   BarChart,
+  // Custom series: the device's online history (periods as bars on a time axis) and the basemap's
+  // raster tiles under the grid polygons.
+  CustomChart,
   LineChart,
   MapChart,
   ScatterChart,

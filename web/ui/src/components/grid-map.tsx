@@ -1,11 +1,13 @@
 /**
  * The district map (一张图): unit-grid polygons from the stored GeoJSON, coloured by open cases
  * (urgent cases and overdue ones weigh more), devices as markers by state. No tile server: the
- * polygons are the map. (A configured basemap under the polygons is a TODO: see web/ui/README.md.)
+ * polygons are the map; with a configured basemap (GRIDHUB_MAP_TILES) its raster tiles are drawn
+ * beneath them (components/basemap.ts).
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { useApp } from '../app.tsx';
 import type { DeviceView, FeatureCollection, Summary } from '../data.ts';
+import { mercator, tileSeries, tilesFor } from './basemap.ts';
 import { Chart, echarts } from './chart.tsx';
 
 const registered = new Set<string>();
@@ -39,7 +41,8 @@ export interface MapProps {
 }
 
 export function GridMap(props: MapProps) {
-  const { m } = useApp();
+  const { m, map: basemap } = useApp();
+  const tiles = basemap.tiles;
   const [, setV] = useState(0);
   useEffect(() => setV((v) => v + 1), [props.features]);
   const option = useMemo(() => {
@@ -80,11 +83,13 @@ export function GridMap(props: MapProps) {
       geo: {
         map,
         roam: true,
+        // The tiles are Web Mercator: the polygons are projected the same way to sit on them.
+        ...(tiles ? { projection: mercator } : {}),
         nameProperty: 'code',
         layoutCenter: ['50%', '50%'],
         layoutSize: '95%',
         itemStyle: {
-          areaColor: props.dark ? '#15305c' : '#dfe9f5',
+          areaColor: tiles ? 'rgba(223,233,245,0.25)' : props.dark ? '#15305c' : '#dfe9f5',
           borderColor: props.dark ? '#5b8bd9' : '#7f9cc0',
           borderWidth: 1,
         },
@@ -109,6 +114,8 @@ export function GridMap(props: MapProps) {
         calculable: false,
         inRange: {
           color: props.dark ? ['#1b3a6b', '#f5a623', '#e5484d'] : ['#e3edf8', '#ffc53d', '#d9363e'],
+          // Over a basemap the colours let the streets show through.
+          ...(tiles ? { colorAlpha: [0.2, 0.65] } : {}),
         },
       },
       series: [
@@ -150,6 +157,8 @@ export function GridMap(props: MapProps) {
               },
             ]
           : []),
+        // Last so the visual map's seriesIndex stays 0; drawn beneath everything (z -10).
+        ...(tiles ? [tileSeries(tiles, tilesFor(props.features, props.area, 1000))] : []),
       ],
       legend: {
         show: !props.marker,
@@ -159,8 +168,8 @@ export function GridMap(props: MapProps) {
         data: [m.online, m.offlineDev, m.alarm],
       },
     };
-  }, [props.area, props.features, props.summary, props.devices, props.marker, props.dark, m]);
-  return (
+  }, [props.area, props.features, props.summary, props.devices, props.marker, props.dark, m, tiles]);
+  const chart = (
     <Chart
       option={option}
       label={props.label}
@@ -171,5 +180,14 @@ export function GridMap(props: MapProps) {
         else if (p.seriesType === 'scatter' && p.name) props.onDevice?.(String(p.name));
       }}
     />
+  );
+  if (!tiles || !basemap.attribution) return chart;
+  return (
+    <div>
+      {chart}
+      <p class="map-attribution">
+        {m.basemapAttribution}: {basemap.attribution}
+      </p>
+    </div>
   );
 }

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { Link, useApp, useData } from '../app.tsx';
 import { LiveView } from '../components/live-view.tsx';
+import { PresenceTimeline } from '../components/presence.tsx';
 import { TrendPanel } from '../components/trend.tsx';
 import { ErrorBox, Section } from '../components/ui.tsx';
 import { type DeviceView, onLive } from '../data.ts';
@@ -124,6 +125,9 @@ export default function DevicePage(props: { id: string }) {
           <ErrorBox error={tokErr} />
         </Section>
       </div>
+      <Section title={m.onlineHistory} id="presence">
+        <PresenceTimeline deviceId={d.id} />
+      </Section>
       {numericKeys.length > 0 && (
         <Section title={m.trend} id="trends">
           <TrendPanel

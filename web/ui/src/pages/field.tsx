@@ -147,7 +147,12 @@ function Report() {
       </select>
       <PhotoInput id="r-photo" onChange={setPhoto} />
       <div class="loc-row">
-        <button type="button" onClick={locate} disabled={locState === 'busy'}>
+        {/* aria-disabled, not disabled: a disabled button would drop the keyboard focus. */}
+        <button
+          type="button"
+          onClick={() => locState !== 'busy' && locate()}
+          aria-disabled={locState === 'busy'}
+        >
           ⌖ {locState === 'busy' ? m.locating : m.useLocation}
         </button>
         <span role="status" data-testid="location">

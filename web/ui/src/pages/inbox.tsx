@@ -8,7 +8,10 @@ import { ErrorBox, StatusBadge, UrgencyBadge } from '../components/ui.tsx';
 import { areaIndex, type CaseView, gridTree, onLive, type Page } from '../data.ts';
 import { fmtTime } from '../i18n.ts';
 
-const FILTERS = ['status', 'gridCode', 'category', 'urgency', 'overdue', 'source', 'order'] as const;
+const FILTERS = ['status', 'gridCode', 'category', 'urgency', 'overdue', 'source', 'sort', 'order'] as const;
+/** Sorted on the server (GET /api/cases?sort=&order=), so paging stays correct across pages. */
+const SORTS = ['opened', 'deadline', 'urgency', 'updated'] as const;
+type Sort = (typeof SORTS)[number];
 const PAGE = 25;
 
 export default function Inbox(props: { params: URLSearchParams }) {
@@ -53,6 +56,9 @@ export default function Inbox(props: { params: URLSearchParams }) {
     </label>
   );
   const all: [string, string] = ['', m.all];
+  const sort = (f.sort || 'opened') as Sort;
+  const ariaSort = (k: Sort) =>
+    k === sort ? (f.order === 'asc' ? ('ascending' as const) : ('descending' as const)) : undefined;
   return (
     <div>
       <h1>{m.inbox}</h1>
@@ -80,9 +86,14 @@ export default function Inbox(props: { params: URLSearchParams }) {
         ])}
         {sel('overdue', m.overdue, [all, ['true', m.yes], ['false', m.no]])}
         {sel('source', m.source, [all, ['sensor', m.sensor], ['report', m.report]])}
-        {sel('order', m.sort, [
-          ['', m.newest],
-          ['asc', m.oldest],
+        {sel(
+          'sort',
+          m.sortBy,
+          SORTS.map((k): [string, string] => [k === 'opened' ? '' : k, m.sorts[k]]),
+        )}
+        {sel('order', m.order, [
+          ['', m.orders[sort][0]],
+          ['asc', m.orders[sort][1]],
         ])}
       </form>
       <ErrorBox error={list.error} />
@@ -94,10 +105,16 @@ export default function Inbox(props: { params: URLSearchParams }) {
               <th scope="col">{m.caseId}</th>
               <th scope="col">{m.category}</th>
               <th scope="col">{m.grid}</th>
-              <th scope="col">{m.urgency}</th>
+              <th scope="col" aria-sort={ariaSort('urgency')}>
+                {m.urgency}
+              </th>
               <th scope="col">{m.status}</th>
-              <th scope="col">{m.openedAt}</th>
-              <th scope="col">{m.deadline}</th>
+              <th scope="col" aria-sort={ariaSort('opened')}>
+                {m.openedAt}
+              </th>
+              <th scope="col" aria-sort={ariaSort('deadline')}>
+                {m.deadline}
+              </th>
               <th scope="col">{m.assignee}</th>
             </tr>
           </thead>

@@ -80,6 +80,27 @@ export default function Overview(props: { wall: boolean }) {
     else setArea(grid.slice(0, current.length + 3));
   };
   const s = summary.data;
+  // Wall mode: Escape leaves it. In full screen the browser takes that Escape itself (the page
+  // never sees the key) and ends full screen, which then leaves wall mode too.
+  useEffect(() => {
+    if (!props.wall) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      if (document.fullscreenElement) void document.exitFullscreen().catch(() => {});
+      navigate('/overview');
+    };
+    let wasFull = !!document.fullscreenElement;
+    const onFull = () => {
+      if (wasFull && !document.fullscreenElement) navigate('/overview');
+      wasFull = !!document.fullscreenElement;
+    };
+    window.addEventListener('keydown', onKey);
+    document.addEventListener('fullscreenchange', onFull);
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      document.removeEventListener('fullscreenchange', onFull);
+    };
+  }, [props.wall]);
   return (
     <div class={props.wall ? 'overview wall-grid' : 'overview'}>
       <div class="overview-head">

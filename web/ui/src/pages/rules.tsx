@@ -5,6 +5,13 @@ import { categoryName, useApp, useData } from '../app.tsx';
 import { AXIS_TIME, Chart } from '../components/chart.tsx';
 import { ErrorBox } from '../components/ui.tsx';
 import { onLive } from '../data.ts';
+import { BACKTEST_MAX_DAYS, backtestRangeProblem } from '../forms.ts';
+
+/** `YYYY-MM-DDTHH:MM` in the browser's zone, as a datetime-local field holds it. */
+const localInput = (ms: number) => {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+};
 
 type Cond = Record<string, unknown> & { kind: string };
 interface Rule {
@@ -71,16 +78,27 @@ function BacktestView(props: { rule: Rule }) {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [device, setDevice] = useState('');
+  // The range (local date and time in the fields), last 24 h by default, bounded as the hub
+  // bounds it (BACKTEST_MAX_DAYS); a range past the edge is refused here, with the reason.
+  const [range, setRange] = useState(() => ({
+    from: localInput(Date.now() - 24 * 3_600_000),
+    to: localInput(Date.now()),
+  }));
+  const [rangeError, setRangeError] = useState<string | null>(null);
+  const [ran, setRan] = useState<{ from: number; to: number } | null>(null);
   const key =
     limits(props.rule.condition)[0]?.key.split(' ')[0] ?? (props.rule.condition.key as string | undefined);
-  const to = useMemo(() => Date.now(), [result]);
-  const from = to - 24 * 3_600_000;
+  const to = ran?.to ?? Date.now();
+  const from = ran?.from ?? to - 24 * 3_600_000;
+  // The trend is read in buckets (the series API's raw limit is 31 days; a minute bucket over a
+  // month would be 44,640 points): about 1,500 points whatever the range.
+  const bucket = to - from <= 2 * 86_400_000 ? '1m' : to - from <= 8 * 86_400_000 ? '15m' : '1h';
   const dev = device || result?.cases[0]?.deviceId || '';
   const series = useData(
     () =>
       dev && key
         ? api.get<{ points: { ts: string; value: number }[] }>(
-            `/api/devices/${encodeURIComponent(dev)}/series${qs({ key, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket: '1m', agg: 'max' })}`,
+            `/api/devices/${encodeURIComponent(dev)}/series${qs({ key, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket, agg: 'max' })}`,
           )
         : Promise.resolve({ points: [] }),
     [dev, key, result],
@@ -120,27 +138,71 @@ function BacktestView(props: { rule: Rule }) {
   return (
     <div class="backtest">
       <p class="muted">{m.backtestHint}</p>
-      <button
-        type="button"
-        disabled={busy}
-        onClick={async () => {
+      <form
+        class="backtest-range"
+        noValidate
+        aria-label={`${m.backtest} ${props.rule.id}`}
+        onSubmit={async (e) => {
+          e.preventDefault();
+          if (busy) return;
+          const f = Date.parse(range.from);
+          const t = Date.parse(range.to);
+          const problem = backtestRangeProblem(m, f, t, Date.now());
+          setRangeError(problem);
+          if (problem) return;
           setBusy(true);
           setError(null);
           try {
             setResult(
               await api.post<Backtest>(
-                `/api/rules/${props.rule.id}/backtest${qs({ from: new Date(Date.now() - 24 * 3_600_000).toISOString(), to: new Date().toISOString() })}`,
+                `/api/rules/${props.rule.id}/backtest${qs({ from: new Date(f).toISOString(), to: new Date(t).toISOString() })}`,
               ),
             );
-          } catch (e) {
-            setError(e);
+            setRan({ from: f, to: t });
+          } catch (err) {
+            setError(err);
           } finally {
             setBusy(false);
           }
         }}
       >
-        ▶ {m.backtest} (24h)
-      </button>
+        <label class="filter" for={`bt-from-${props.rule.id}`}>
+          <span>{m.from}</span>
+          <input
+            id={`bt-from-${props.rule.id}`}
+            type="datetime-local"
+            value={range.from}
+            min={
+              Number.isNaN(Date.parse(range.to))
+                ? undefined
+                : localInput(Date.parse(range.to) - BACKTEST_MAX_DAYS * 86_400_000)
+            }
+            max={range.to}
+            aria-invalid={!!rangeError}
+            aria-describedby={`bt-err-${props.rule.id}`}
+            onInput={(e) => setRange({ ...range, from: (e.target as HTMLInputElement).value })}
+          />
+        </label>
+        <label class="filter" for={`bt-to-${props.rule.id}`}>
+          <span>{m.to}</span>
+          <input
+            id={`bt-to-${props.rule.id}`}
+            type="datetime-local"
+            value={range.to}
+            max={localInput(Date.now())}
+            aria-invalid={!!rangeError}
+            aria-describedby={`bt-err-${props.rule.id}`}
+            onInput={(e) => setRange({ ...range, to: (e.target as HTMLInputElement).value })}
+          />
+        </label>
+        {/* Not `disabled` while running: a disabled button loses the keyboard focus. */}
+        <button type="submit" aria-disabled={busy}>
+          ▶ {m.backtest}
+        </button>
+        <span class="field-error" id={`bt-err-${props.rule.id}`} role="alert">
+          {rangeError ?? ''}
+        </span>
+      </form>
       <ErrorBox error={error} />
       {result && (
         <>
@@ -179,6 +241,20 @@ export default function Rules() {
   const [draft, setDraft] = useState<Cond | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => onLive((e) => e.type === 'rule', list.reload), []);
+  // Escape inside an open rule's panel closes it and gives the focus back to its toggle.
+  useEffect(() => {
+    if (!open) return;
+    const onKey = (e: KeyboardEvent) => {
+      const body = document.getElementById(`rule-body-${open}`);
+      if (e.key !== 'Escape' || !body?.contains(document.activeElement)) return;
+      e.preventDefault();
+      setOpen(null);
+      setDraft(null);
+      document.getElementById(`rule-toggle-${open}`)?.focus();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [open]);
   useEffect(() => {
     document.title = `${m.rules} · gridhub`;
   }, [m]);
@@ -223,7 +299,9 @@ export default function Rules() {
             <button
               type="button"
               class="ghost"
+              id={`rule-toggle-${r.id}`}
               aria-expanded={open === r.id}
+              aria-controls={`rule-body-${r.id}`}
               onClick={() => {
                 setOpen(open === r.id ? null : r.id);
                 setDraft(null);
@@ -234,7 +312,7 @@ export default function Rules() {
           </div>
           {r.disabledReason && <p class="error">{r.disabledReason}</p>}
           {open === r.id && (
-            <div class="rule-body">
+            <div class="rule-body" id={`rule-body-${r.id}`}>
               <pre class="mono small">{JSON.stringify(r.condition, null, 1)}</pre>
               {canWrite && limits(r.condition).length > 0 && (
                 <form

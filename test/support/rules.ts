@@ -1,14 +1,17 @@
-/** Helpers for the rules tests (pure: fake timestamps, in-memory context). */
+/** Helpers for the rules unit tests (pure: fake timestamps, in-memory context). */
 import { expect } from 'vitest';
 import {
+  type ConditionInput,
   type Evaluation,
   evaluate,
+  type Rule,
   type RuleContext,
+  type RuleDraft,
   type RuleInput,
   type RuleState,
   tick,
-} from './evaluate.ts';
-import { type ConditionInput, type Rule, type RuleDraft, validateRule } from './schema.ts';
+  validateRule,
+} from '../../rules/index.ts';
 
 export const MIN = 60_000;
 export const HOUR = 3_600_000;
