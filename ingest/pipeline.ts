@@ -1,3 +1,13 @@
+/**
+ * The ingest pipeline: a device message is parsed, validated (zod, ingest/validate.ts), placed in its
+ * batch and acknowledged once its batch is committed (or spooled); a write that fails is bisected,
+ * retried or spooled, never dropped.
+ *
+ * Why one file: one closure over the state every step shares on the hot path — the buffered batch,
+ * the acknowledgements waiting on it, the redelivery window and the writer's single flight — so that a
+ * message costs no indirection; parsing, validation, the spool and the store's batch writer live in
+ * their own files (parse.ts, validate.ts, spool.ts, store/telemetry.ts).
+ */
 import { performance } from 'node:perf_hooks';
 import type { Clock, Logger, Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';

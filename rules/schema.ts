@@ -2,6 +2,9 @@
  * Rules are data: a zod-validated, JSON-serialisable description of "when is this device's state a
  * problem". Durations stay strings ('15m') in the parsed rule so a rule round-trips through JSON and
  * the API unchanged; the evaluator turns them into milliseconds.
+ *
+ * Why one file: this is the rule language's grammar — every condition kind's schema in one
+ * discriminated union, readable top to bottom as the reference of what a rule may say.
  */
 
 import { z } from 'zod';

@@ -1,4 +1,8 @@
-/** zh-CN and English. The browser's language decides at first; the choice is kept per browser. */
+/**
+ * zh-CN and English. The browser's language decides at first; the choice is kept per browser.
+ * Why one file: it is the dashboard's message catalogue, each message in both languages side by
+ * side, so a missing or stale translation shows in review and the types check both.
+ */
 import { ApiError } from './api.ts';
 
 export type Lang = 'zh' | 'en';
