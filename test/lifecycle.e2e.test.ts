@@ -136,8 +136,22 @@ describe('hub lifecycle with the real parts', () => {
     expect(err.code).toBe('GRIDHUB_ERR_START');
     expect(err.part).toBe('gateway');
     expect(err.message).toMatch(/^GRIDHUB_ERR_START: gateway: .*EADDRINUSE/);
-    expect(partsLogged(lines, 'part started')).toEqual(['store', 'registry', 'cases', 'rules', 'ingest']);
-    expect(partsLogged(lines, 'part stopped')).toEqual(['ingest', 'rules', 'cases', 'registry', 'store']);
+    expect(partsLogged(lines, 'part started')).toEqual([
+      'store',
+      'registry',
+      'presence',
+      'cases',
+      'rules',
+      'ingest',
+    ]);
+    expect(partsLogged(lines, 'part stopped')).toEqual([
+      'ingest',
+      'rules',
+      'cases',
+      'presence',
+      'registry',
+      'store',
+    ]);
     expect(lines.some((l) => l.msg === 'MQTT broker listening')).toBe(false);
     expect(() => hub.parts).toThrow(/not started/);
     // The embedded store was closed (nothing is left half-open): the same data folder starts a hub
@@ -168,6 +182,7 @@ describe('hub lifecycle with the real parts', () => {
       'ingest',
       'rules',
       'cases',
+      'presence',
       'registry',
       'store',
     ]);
