@@ -30,10 +30,10 @@ export function createCaseQueries(deps: { db: Db; people: People; clock: { now()
     const { state: _state, windows: _windows, ...rest } = c;
     return {
       ...rest,
-      openedAt: iso(c.openedAt),
+      openedAt: new Date(c.openedAt).toISOString(),
       deadline: iso(c.deadline),
       closedAt: iso(c.closedAt),
-      lastSeenAt: iso(c.lastSeenAt),
+      lastSeenAt: new Date(c.lastSeenAt).toISOString(),
       clearedAt: iso(c.clearedAt),
       overdue:
         c.deadline !== null && c.status !== 'closed' && c.status !== 'rejected' && c.deadline <= clock.now(),

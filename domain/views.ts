@@ -57,16 +57,14 @@ export const caseViewSchema = /* @__PURE__ */ z.looseObject({
   description: z.string().nullable(),
   location: lngLatSchema.nullable(),
   photos: z.array(z.string()),
-  // The case service's view turns every time through one nullable helper (cases/service.ts
-  // `view`), so openedAt and lastSeenAt are typed nullable although a stored case always has them.
-  openedAt: isoTime.nullable(),
+  openedAt: isoTime,
   deadline: isoTime.nullable(),
   closedAt: isoTime.nullable(),
   assignee: z.string().nullable(),
   escalationLevel: z.string(),
   occurrences: z.number(),
   /** The last reading that matched the rule (sensor cases), or when it was reported. */
-  lastSeenAt: isoTime.nullable(),
+  lastSeenAt: isoTime,
   /** When the condition cleared (sensor cases; verification counts from here). */
   clearedAt: isoTime.nullable(),
   overdue: z.boolean(),

@@ -1,56 +1,18 @@
 /** Shapes the API answers (see the OpenAPI document at /docs) and the fetches pages share. */
-import type { Urgency } from '../../../domain/index.ts';
+import type {
+  CaseDetail,
+  CaseSummary,
+  CaseView as CaseViewAnswer,
+  Page,
+  Urgency,
+} from '../../../domain/index.ts';
 import { api, qs } from './api.ts';
 import { subscribe } from './live.ts';
 
-export interface CaseView {
-  id: string;
-  source: 'sensor' | 'report';
-  status: string;
-  category: string;
-  gridCode: string | null;
-  urgency: Urgency;
-  deviceId: string | null;
-  ruleId: string | null;
-  description: string | null;
-  location: { lng: number; lat: number } | null;
-  photos: string[];
-  openedAt: string;
-  deadline: string | null;
-  closedAt: string | null;
-  assignee: string | null;
-  escalationLevel: string;
-  occurrences: number;
-  overdue: boolean;
-  peak: { key: string; value: number; ts: string } | null;
-  evidence: {
-    explanation?: string;
-    observed?: Record<string, number>;
-    readingTs?: string;
-    trendWindow?: { from: string; to: string };
-    snapshot?: string;
-    /** Camera stills the hub stored for a detection (issue 12). */
-    stills?: { mediaId: string; url: string; source: string; takenAt: string }[];
-    limits?: { key: string; op: string; value: number; agg?: string; window?: string }[];
-  };
-  timeline?: {
-    action: string;
-    from: string | null;
-    to: string;
-    actor: string;
-    role: string;
-    at: string;
-    note?: string;
-    assignee?: string;
-    level?: string;
-  }[];
-  allowedActions?: string[];
-  suggestedUnits?: string[];
-}
-export interface Page<T> {
-  items: T[];
-  next: string | null;
-}
+/** A case as the API answers it: the list's view, with the detail's timeline and actions when opened. */
+export type CaseView = CaseViewAnswer &
+  Partial<Pick<CaseDetail, 'timeline' | 'allowedActions' | 'suggestedUnits'>>;
+export type { Page };
 export interface DeviceView {
   id: string;
   name: string;
@@ -65,13 +27,7 @@ export interface DeviceView {
   clientAttributes: Record<string, unknown>;
   latest?: Record<string, { ts: string; value: unknown }> | { key: string; ts: string; value: unknown }[];
 }
-export interface Summary {
-  open: number;
-  overdue: number;
-  byStatus: Record<string, number>;
-  byGrid: Record<string, { open: number; urgent: number; overdue: number }>;
-  alarmDevices: string[];
-}
+export type Summary = CaseSummary;
 export interface GridNode {
   code: string;
   level: string;

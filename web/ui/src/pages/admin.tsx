@@ -1,6 +1,6 @@
 /** Administration: users and roles, responsible units, the working calendar, the audit log. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ROLES } from '../../../../domain/index.ts';
+import { ROLES, type UnitView, type UserView } from '../../../../domain/index.ts';
 import { ApiError, api } from '../api.ts';
 import { categoryName, useApp, useData } from '../app.tsx';
 import { FieldError, focusFirstInvalid } from '../components/field-error.tsx';
@@ -9,13 +9,7 @@ import { type Problem, unitProblems } from '../forms.ts';
 import { fmtTime } from '../i18n.ts';
 import { Calendar } from './admin-calendar.tsx';
 
-interface User {
-  id: string;
-  name: string;
-  role: string;
-  unitId: string | null;
-  gridCodes: string[];
-}
+type User = UserView;
 
 function Users() {
   const app = useApp();
@@ -146,12 +140,7 @@ function Users() {
   );
 }
 
-interface UnitRow {
-  id: string;
-  name: string;
-  categories: string[];
-  gridCodes?: string[];
-}
+type UnitRow = UnitView;
 
 function Units() {
   const app = useApp();

@@ -278,7 +278,7 @@ export default function CasePage(props: { id: string }) {
                 {Object.entries(c.evidence.observed).map(([k, v]) => (
                   <div key={k}>
                     <dt>{k}</dt>
-                    <dd>{Number.isFinite(v) ? +v.toFixed(3) : String(v)}</dd>
+                    <dd>{typeof v === 'number' && Number.isFinite(v) ? +v.toFixed(3) : String(v)}</dd>
                   </div>
                 ))}
                 {c.evidence.limits?.map((l) => (

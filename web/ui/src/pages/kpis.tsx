@@ -1,23 +1,13 @@
 /** KPIs (绩效评价) by level and period: table, chart, CSV export. */
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { KpiItem } from '../../../../domain/index.ts';
 import { api, qs } from '../api.ts';
 import { useApp, useData } from '../app.tsx';
 import { Chart } from '../components/chart.tsx';
 import { ErrorBox, pct, Section } from '../components/ui.tsx';
 import { areaIndex, gridTree, monthStart } from '../data.ts';
 
-interface Row {
-  key: string | null;
-  registered: number;
-  due: number;
-  closed: number;
-  onTime: number;
-  closedRate: number | null;
-  onTimeRate: number | null;
-  rework: number;
-  disposalRate: number | null;
-  meanTimeToCloseHours: number | null;
-}
+type Row = KpiItem;
 
 const DAY = 86_400_000;
 
