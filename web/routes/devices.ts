@@ -11,7 +11,6 @@ import {
   deviceDetailAnswer,
   deviceEventAnswer,
   noContent,
-  objectAnswer,
   presenceAnswer,
   type RpcAnswer,
   rpcAnswer,
@@ -122,7 +121,13 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/devices/:id',
     {
       config: ADMIN('device.delete'),
-      schema: { response: { 200: objectAnswer('what was deleted') }, tags: ['devices'], params: idParams },
+      schema: {
+        response: {
+          200: z.object({ deleted: z.array(z.string()).describe('the device and its gateway children') }),
+        },
+        tags: ['devices'],
+        params: idParams,
+      },
     },
     async (req) => registry.devices.delete(req.params.id),
   );
@@ -132,7 +137,12 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: ADMIN('device.token.rotate'),
       schema: {
-        response: { 200: objectAnswer('the new access token (shown once)') },
+        response: {
+          200: z.object({
+            id: z.string(),
+            accessToken: z.string().describe('the new access token (shown once)'),
+          }),
+        },
         tags: ['devices'],
         params: idParams,
       },

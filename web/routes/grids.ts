@@ -3,7 +3,7 @@ import { areaCodeSchema, levelOf } from '../../domain/index.ts';
 import { bucketOrigin, notFound } from '../../kernel/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { gridNodeAnswer, objectAnswer, seriesAnswer } from '../responses.ts';
+import { gridNodeAnswer, seriesAnswer } from '../responses.ts';
 import { seriesQuery, seriesWindow } from '../schemas.ts';
 
 const areaCode = areaCodeSchema;
@@ -112,7 +112,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
       config: { access: access.admin, audit: 'grids.upsert' },
       bodyLimit: 50 * 1024 * 1024,
       schema: {
-        response: { 200: objectAnswer('what the import stored') },
+        response: { 200: z.object({ upserted: z.number(), devicesMoved: z.number() }) },
         tags: ['grids'],
         description: 'Upserts a GeoJSON FeatureCollection of unit grids by properties.code (15 digits).',
         body: z.object({ type: z.literal('FeatureCollection'), features: z.array(z.any()) }).passthrough(),
