@@ -2,20 +2,11 @@
 // real bundle in headless Debian Chromium. Every page visited is checked with axe-core (no serious
 // or critical violation), for console errors and for requests to other origins, and screenshotted
 // into test-artifacts/dashboard/.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoDistrict } from '../simulators/index.ts';
-import { ensureUi } from '../web/ui-bundle.ts';
-import {
-  axeSerious,
-  CHROMIUM_HINT,
-  hasChromium,
-  launchChromium,
-  makePng,
-  screenshot,
-  type Watched,
-  watchedContext,
-} from './support/browser.ts';
+import { ensureUi } from '../web/index.ts';
+import { CHROMIUM_HINT, dashboardDriver, hasChromium, launchChromium, makePng } from './support/browser.ts';
 import { eventually, startTestHub, type TestHub } from './support/hub.ts';
 
 if (!hasChromium && process.env.CI === 'true') throw new Error(`CI requires chromium (${CHROMIUM_HINT})`);
@@ -46,30 +37,11 @@ describe.skipIf(!hasChromium)(`dashboard in Chromium (needs ${CHROMIUM_HINT})`, 
   let otherCase: string;
   let handledCase: string;
   const tokens: Record<string, string> = {};
-  const watched: Watched[] = [];
-  const axeFindings: string[] = [];
-
-  const open = async (opts: Parameters<typeof watchedContext>[2] = {}) => {
-    const w = await watchedContext(browser, origin, {
-      locale: 'zh-CN',
-      viewport: { width: 1600, height: 1000 },
-      ...opts,
-    });
-    watched.push(w);
-    return w;
-  };
-  const signIn = async (page: Page, user: string) => {
-    await page.goto(`${origin}/`);
-    await page.locator('#username').fill(user);
-    await page.locator('#password').fill(PASSWORD);
-    await page.locator('button[type=submit]').click();
-    await page.locator('[data-testid=who]').waitFor({ state: 'attached' });
-  };
-  /** axe-core and a screenshot of the page as it is. */
-  const check = async (page: Page, name: string) => {
-    for (const v of await axeSerious(page)) axeFindings.push(`${name}: ${v}`);
-    await screenshot(page, name);
-  };
+  const { open, signIn, check, watched, axeFindings } = dashboardDriver({
+    browser: () => browser,
+    origin: () => origin,
+    password: PASSWORD,
+  });
   const api = (method: string, path: string, body?: unknown, who?: string) =>
     t.api(method, path, body, who ? tokens[who] : undefined);
 

@@ -112,3 +112,38 @@ export function makePng(width = 64, height = 48, rgb: [number, number, number] =
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/**
+ * The page helpers every dashboard test shares: a watched context (zh-CN, 1600×1000 unless told),
+ * sign-in through the form, and axe plus a screenshot. `watched` and `axeFindings` collect what the
+ * test's last check asserts is empty. Browser and origin are read when used (set in beforeAll).
+ */
+export function dashboardDriver(ctx: { browser: () => Browser; origin: () => string; password: string }) {
+  const watched: Watched[] = [];
+  const axeFindings: string[] = [];
+  return {
+    watched,
+    axeFindings,
+    async open(opts: BrowserContextOptions = {}) {
+      const w = await watchedContext(ctx.browser(), ctx.origin(), {
+        locale: 'zh-CN',
+        viewport: { width: 1600, height: 1000 },
+        ...opts,
+      });
+      watched.push(w);
+      return w;
+    },
+    async signIn(page: Page, user: string) {
+      await page.goto(`${ctx.origin()}/`);
+      await page.locator('#username').fill(user);
+      await page.locator('#password').fill(ctx.password);
+      await page.locator('button[type=submit]').click();
+      await page.locator('[data-testid=who]').waitFor({ state: 'attached' });
+    },
+    /** axe-core and a screenshot of the page as it is. */
+    async check(page: Page, name: string) {
+      for (const v of await axeSerious(page)) axeFindings.push(`${name}: ${v}`);
+      await screenshot(page, name);
+    },
+  };
+}
