@@ -109,18 +109,25 @@ describe('MQTT 3.1.1 section 3.1 CONNECT', () => {
     expect(await attempt(valid({ flags: validFlags | 0x01 }))).toBe('closed');
   });
 
-  it('[MQTT-3.1.2-4] CleanSession 0 resumes the session (session present) ', async () => {
-    const first = await open();
-    first.send(connectPacket(token, { clientId: 'keep-4', clean: false }));
-    expect(((await first.next('connack')) as any).sessionPresent).toBe(false);
-    first.send({
+  /** Connects with CleanSession 0, subscribes to attributes at QoS 1 and disconnects cleanly;
+   * resolves with the CONNACK's session-present flag. */
+  async function leaveSession(clientId: string): Promise<boolean> {
+    const c = await open();
+    c.send(connectPacket(token, { clientId, clean: false }));
+    const present = ((await c.next('connack')) as any).sessionPresent as boolean;
+    c.send({
       cmd: 'subscribe',
       messageId: 1,
       subscriptions: [{ topic: 'v1/devices/me/attributes', qos: 1 }],
     });
-    await first.next('suback');
-    first.send({ cmd: 'disconnect' });
-    await first.closed;
+    await c.next('suback');
+    c.send({ cmd: 'disconnect' });
+    await c.closed;
+    return present;
+  }
+
+  it('[MQTT-3.1.2-4] CleanSession 0 resumes the session (session present) ', async () => {
+    expect(await leaveSession('keep-4')).toBe(false);
     const again = await open();
     again.send(connectPacket(token, { clientId: 'keep-4', clean: false }));
     expect(((await again.next('connack')) as any).sessionPresent).toBe(true);
@@ -128,17 +135,7 @@ describe('MQTT 3.1.1 section 3.1 CONNECT', () => {
   });
 
   it('[MQTT-3.1.2-5] after a CleanSession 0 disconnect, QoS 1 messages for its subscriptions are stored', async () => {
-    const first = await open();
-    first.send(connectPacket(token, { clientId: 'keep-5', clean: false }));
-    await first.next('connack');
-    first.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [{ topic: 'v1/devices/me/attributes', qos: 1 }],
-    });
-    await first.next('suback');
-    first.send({ cmd: 'disconnect' });
-    await first.closed;
+    await leaveSession('keep-5');
     await t.api('PUT', '/api/devices/conf-1/attributes', { shared: { rule5: 1 } });
     const again = await open();
     again.send(connectPacket(token, { clientId: 'keep-5', clean: false }));
@@ -151,17 +148,7 @@ describe('MQTT 3.1.1 section 3.1 CONNECT', () => {
   });
 
   it('[MQTT-3.1.2-6] CleanSession 1 discards the previous session', async () => {
-    const first = await open();
-    first.send(connectPacket(token, { clientId: 'keep-6', clean: false }));
-    await first.next('connack');
-    first.send({
-      cmd: 'subscribe',
-      messageId: 1,
-      subscriptions: [{ topic: 'v1/devices/me/attributes', qos: 1 }],
-    });
-    await first.next('suback');
-    first.send({ cmd: 'disconnect' });
-    await first.closed;
+    await leaveSession('keep-6');
     await t.api('PUT', '/api/devices/conf-1/attributes', { shared: { rule6: 1 } });
     const clean = await open();
     clean.send(connectPacket(token, { clientId: 'keep-6', clean: true }));
