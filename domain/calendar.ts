@@ -143,6 +143,19 @@ export const calendarSchema = /* @__PURE__ */ z
 
 export const DEFAULT_CALENDAR: WorkingCalendar = /* @__PURE__ */ calendarSchema.parse({});
 
+/**
+ * The working calendar as the API answers it (a `WorkingCalendar`). Not `calendarSchema` itself: it
+ * sorts workdays with a transform, and the serializer *encodes* answers, which a one-way transform
+ * refuses (a 500 on every read).
+ */
+export const calendarViewSchema = /* @__PURE__ */ z.object({
+  timezone: z.string().describe('IANA time zone'),
+  hours: z.array(z.object({ start: z.string(), end: z.string() })).describe('working hours, HH:MM'),
+  workdays: z.array(z.number()).describe('ISO weekdays, 1 = Monday'),
+  holidays: z.array(z.string()).describe('YYYY-MM-DD'),
+  extraWorkdays: z.array(z.string()).describe('YYYY-MM-DD'),
+});
+
 // --- compiled form --------------------------------------------------------------------------------
 
 interface Compiled {

@@ -1,7 +1,7 @@
 /**
  * The words of the domain, one home each (issue 10): roles, case statuses and actions, urgency and
  * the event catalogue, grid and area codes, device profiles, KPI levels and figures, evidence media,
- * the working calendar and time zones. Zod schemas with their `z.infer` types and small pure
+ * the working calendar and time zones, the rule grammar, and the views the API answers. Zod schemas with their `z.infer` types and small pure
  * helpers; nothing here imports `node:*`, pino or a part (only zod and `kernel/portable.ts`), so the
  * dashboard's bundle (web/ui) imports this very module and validates with the schemas the API uses.
  * Top-level schemas are marked `@__PURE__` (building one has no side effect) so the bundler drops
@@ -10,6 +10,7 @@
 export {
   addWorkingTime,
   calendarSchema,
+  calendarViewSchema,
   DEFAULT_CALENDAR,
   DEFAULT_HOURS,
   DEFAULT_TIMEZONE,
@@ -59,6 +60,23 @@ export {
 } from './categories.ts';
 export { DEFAULT_CATEGORIES } from './default-categories.ts';
 export {
+  attributesSchema,
+  type CameraView,
+  cameraViewSchema,
+  type DeviceDetail,
+  type DeviceView,
+  deviceDetailSchema,
+  deviceViewSchema,
+  type PresencePeriod,
+  type PresenceView,
+  pointSchema,
+  presencePeriodSchema,
+  presenceViewSchema,
+  type SeriesView,
+  STREAM_STATES,
+  seriesViewSchema,
+} from './device-views.ts';
+export {
   AREA_CODE_RE,
   ancestorCode,
   areaCodeSchema,
@@ -70,6 +88,16 @@ export {
   LEVEL_LENGTH,
   levelOf,
 } from './grid-code.ts';
+export {
+  type AreaGeometry,
+  areaGeometrySchema,
+  type GridDetail,
+  type GridFeatures,
+  type GridNode,
+  gridDetailSchema,
+  gridFeaturesSchema,
+  gridNodeSchema,
+} from './grid-views.ts';
 export {
   KPI_FIELDS,
   KPI_LEVELS,
@@ -101,6 +129,25 @@ export {
   type ProfileSpec,
 } from './profiles.ts';
 export { ACTOR_ROLES, type ActorRole, ROLES, type Role, RULE_READER_ROLES, roleSchema } from './roles.ts';
+export {
+  type CameraEventType,
+  type Comparison,
+  type Condition,
+  type ConditionInput,
+  type ConditionKind,
+  durationMs,
+  type RateCondition,
+  type ReferenceCondition,
+  type Rule,
+  type RuleDraft,
+  ruleBodySchema,
+  ruleSchema,
+  type ScheduleCondition,
+  type ValueRef,
+  validateRule,
+  type WindowCondition,
+} from './rule-grammar.ts';
+export { type BacktestView, backtestViewSchema, type RuleView, ruleViewSchema } from './rule-views.ts';
 export { isIanaZone, timeZoneSchema } from './time-zone.ts';
 export { PERSON_ID_RE, type UnitBody, unitBody } from './units.ts';
 export {
@@ -115,6 +162,8 @@ export {
   meSchema,
   type Page,
   pageSchema,
+  type ReferenceView,
+  referenceViewSchema,
   type TimelineEntryView,
   timelineEntryViewSchema,
   type UnitView,

@@ -3,20 +3,23 @@
  * generated from these, the routes' answers are checked against them (the zod serializer), and the
  * dashboard (web/ui/src/data.ts) types its fetches with their `z.infer`. The serializer encodes
  * each answer through its schema: `z.object` strips a field it does not name and a mismatch is a 500,
- * so the case views are loose (a field a newer case service adds passes through unchanged) and the
- * user and unit views are exact copies of registry/people.ts `User` and `Unit`.
+ * so each view is an exact copy of what its service returns (cases/queries.ts `view` and `get`,
+ * registry/people.ts `User` and `Unit`), checked by test/responses.e2e.test.ts, which fails on a
+ * field the serializer strips. The rule's evidence and the timeline entries stay open: they are
+ * stored JSON that a newer rule or workflow may extend.
  */
 import { z } from 'zod';
+import { calendarViewSchema } from './calendar.ts';
 import { lngLatSchema } from './case-bodies.ts';
 import { CASE_SOURCES, caseActionSchema, caseStatusSchema } from './case-words.ts';
-import { urgencySchema } from './categories.ts';
+import { categorySchema, urgencySchema } from './categories.ts';
 import { ACTOR_ROLES, roleSchema } from './roles.ts';
 
 const isoTime = /* @__PURE__ */ z.string().describe('ISO 8601 time');
 
 /** One page of a list: `next` is the cursor of the following page, null at the end. */
 export const pageSchema = <T extends z.ZodType>(item: T) =>
-  z.looseObject({ items: z.array(item), next: z.string().nullable() });
+  z.object({ items: z.array(item), next: z.string().nullable() });
 export type Page<T> = { items: T[]; next: string | null };
 
 /** What a rule saw when it raised a sensor case (absent on reported cases). */
@@ -45,7 +48,7 @@ export const caseEvidenceSchema = /* @__PURE__ */ z.looseObject({
 });
 
 /** A case in a list (`GET /api/cases`). */
-export const caseViewSchema = /* @__PURE__ */ z.looseObject({
+export const caseViewSchema = /* @__PURE__ */ z.object({
   id: z.string(),
   source: z.enum(CASE_SOURCES),
   status: caseStatusSchema,
@@ -96,7 +99,7 @@ export const caseDetailSchema = /* @__PURE__ */ caseViewSchema.extend({
 export type CaseDetail = z.infer<typeof caseDetailSchema>;
 
 /** Open cases by status and grid (`GET /api/cases/summary`). */
-export const caseSummarySchema = /* @__PURE__ */ z.looseObject({
+export const caseSummarySchema = /* @__PURE__ */ z.object({
   at: isoTime,
   open: z.number(),
   overdue: z.number(),
@@ -117,7 +120,7 @@ export const userViewSchema = /* @__PURE__ */ z.object({
 export type UserView = z.infer<typeof userViewSchema>;
 
 /** The caller (`GET /api/me`): a signed-in user or the static admin token. */
-export const meSchema = /* @__PURE__ */ z.looseObject({
+export const meSchema = /* @__PURE__ */ z.object({
   kind: z.enum(['admin', 'user']),
   id: z.string().nullable(),
   name: z.string().nullable(),
@@ -128,7 +131,7 @@ export const meSchema = /* @__PURE__ */ z.looseObject({
 });
 
 /** `POST /api/auth/login`: the session (also set as the HttpOnly cookie) and its user. */
-export const loginAnswerSchema = /* @__PURE__ */ z.looseObject({
+export const loginAnswerSchema = /* @__PURE__ */ z.object({
   token: z.string(),
   expiresAt: isoTime,
   user: userViewSchema,
@@ -142,3 +145,16 @@ export const unitViewSchema = /* @__PURE__ */ z.object({
   gridCodes: z.array(z.string()),
 });
 export type UnitView = z.infer<typeof unitViewSchema>;
+
+/**
+ * `GET /api/reference`: what every case page names, for every signed-in role: the categories, the
+ * units (without their grids), the working calendar, and the optional basemap (GRIDHUB_MAP_TILES;
+ * null: the map is the grid polygons alone).
+ */
+export const referenceViewSchema = /* @__PURE__ */ z.object({
+  categories: z.array(categorySchema),
+  units: z.array(z.object({ id: z.string(), name: z.string(), categories: z.array(z.string()) })),
+  calendar: calendarViewSchema,
+  map: z.object({ tiles: z.string().nullable(), attribution: z.string().nullable() }),
+});
+export type ReferenceView = z.infer<typeof referenceViewSchema>;

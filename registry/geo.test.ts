@@ -47,6 +47,11 @@ describe('geometry', () => {
       ]),
     ).toMatch(/outside WGS-84/);
     expect(ringProblem(square(0, 0, 1))).toBeUndefined();
+    // An altitude is a number too (RFC 7946 §3.1.1); anything else in a position is refused.
+    expect(ringProblem(square(0, 0, 1).map(([x, y]) => [x, y, 12.5]))).toBeUndefined();
+    expect(ringProblem(square(0, 0, 1).map(([x, y], i) => (i === 1 ? [x, y, 'high'] : [x, y])))).toMatch(
+      /positions must be/,
+    );
   });
 });
 

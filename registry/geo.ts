@@ -83,8 +83,9 @@ export const inBBox = (b: BBox, [lng, lat]: Position) =>
 export function ringProblem(ring: unknown): string | undefined {
   if (!Array.isArray(ring) || ring.length < 4) return 'a ring needs at least 4 positions';
   for (const p of ring) {
-    if (!Array.isArray(p) || p.length < 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1]))
-      return 'positions must be [lng, lat] numbers';
+    // RFC 7946 §3.1.1: a position is an array of two or more numbers (an altitude may follow).
+    if (!Array.isArray(p) || p.length < 2 || !p.every((x) => Number.isFinite(x)))
+      return 'positions must be [lng, lat] (or [lng, lat, altitude]) numbers';
     if (p[0] < -180 || p[0] > 180 || p[1] < -90 || p[1] > 90)
       return `position [${p[0]}, ${p[1]}] is outside WGS-84`;
   }

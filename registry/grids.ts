@@ -3,7 +3,7 @@
  * GeoJSON. The database is the record; the grids are also held in memory because ingest places
  * devices and the API locates reports on every call. Writes go to the database first.
  */
-import { ancestorCode, hierarchy, isGridCode, LEVEL_LENGTH } from '../domain/index.ts';
+import { ancestorCode, type GridLevel, hierarchy, isGridCode, LEVEL_LENGTH } from '../domain/index.ts';
 import type { Logger } from '../kernel/index.ts';
 import { badRequest } from '../kernel/index.ts';
 import type { Db } from '../store/index.ts';
@@ -83,7 +83,9 @@ export function createGrids(deps: { db: Db; logger: Logger }) {
       if (district) names.push([ancestorCode(code, 'district'), district]);
       if (street) names.push([ancestorCode(code, 'street'), street]);
       if (community) names.push([ancestorCode(code, 'community'), community]);
-      out.push({ code, name: str(p.name) ?? null, geometry: g as AreaGeometry, names });
+      // Only the type and coordinates are kept: the API answers exactly these (domain/grid-views.ts).
+      const geometry = { type: g.type, coordinates: g.coordinates } as AreaGeometry;
+      out.push({ code, name: str(p.name) ?? null, geometry, names });
     });
     return out;
   }
@@ -124,10 +126,10 @@ export function createGrids(deps: { db: Db; logger: Logger }) {
 
   /** District → street → community → grid, derived from the codes. */
   function tree() {
-    type Node = { code: string; level: string; name: string | null; children: Node[] };
+    type Node = { code: string; level: GridLevel; name: string | null; children: Node[] };
     const roots = new Map<string, Node>();
     const index = new Map<string, Node>();
-    const node = (code: string, level: string) => {
+    const node = (code: string, level: GridLevel) => {
       let n = index.get(code);
       if (!n) {
         n = { code, level, name: areaName(code), children: [] };

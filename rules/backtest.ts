@@ -4,6 +4,8 @@
  * most `maxRows` readings in all, and gives the event loop back every few thousand, so ingest and
  * the API keep going meanwhile.
  */
+
+import { durationMs, type Rule } from '../domain/index.ts';
 import type { Reading } from '../ingest/index.ts';
 import { badRequest } from '../kernel/index.ts';
 import {
@@ -18,7 +20,6 @@ import {
 } from './evaluate.ts';
 import type { RulesRepo } from './repo.ts';
 import { applies, type RuleDevice, toInputs } from './runtime.ts';
-import { durationMs, type Rule } from './schema.ts';
 
 /** Readings one backtest may read in all (bounded memory: a few hundred MB at most). */
 export const BACKTEST_MAX_ROWS = 1_000_000;

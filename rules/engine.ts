@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { CaseService } from '../cases/index.ts';
+import { durationMs, type Rule, validateRule } from '../domain/index.ts';
 import type { AcceptedReadings } from '../ingest/index.ts';
 import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import { badRequest, notFound } from '../kernel/index.ts';
@@ -17,7 +18,6 @@ import { BACKTEST_MAX_ROWS, backtest } from './backtest.ts';
 import { type Evaluation, limitsOf, needsTick, type RuleState, usesKeys } from './evaluate.ts';
 import { createRulesRepo } from './repo.ts';
 import { type ActiveRule, createRuleRuntime, type Evaluator } from './runtime.ts';
-import { durationMs, type Rule, validateRule } from './schema.ts';
 import { createMemoryRuleStateStore, type RuleStateStore } from './state-store.ts';
 import { builtInRules } from './templates.ts';
 

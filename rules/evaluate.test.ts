@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ConditionInput, Rule } from '../domain/index.ts';
 import {
   actives,
   HOUR,
@@ -23,7 +24,6 @@ import {
   usesKeys,
   WINDOW_MAX_SAMPLES,
 } from './evaluate.ts';
-import type { ConditionInput, Rule } from './schema.ts';
 
 const T = MONDAY_UTC; // Monday 08:00 in Shanghai
 const at = (ms: number, values: Record<string, number>): Step => ({ ts: T + ms, values });

@@ -29,10 +29,11 @@
  * node states keep the facts of their last decision, and every sentence (node texts, the
  * explanation) is only written when read.
  */
+
+import type { Rule } from '../domain/index.ts';
 import { evaluateNode, isObj, obsOf, textOf } from './conditions/node.ts';
 import { planOf } from './conditions/registry.ts';
 import type { Env, Obs, Result, RuleContext, RuleInput } from './conditions/types.ts';
-import type { Rule } from './schema.ts';
 
 export { fmt, fmtDuration } from './conditions/format.ts';
 export { localDay, localIso } from './conditions/local-time.ts';

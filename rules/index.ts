@@ -1,8 +1,17 @@
 /**
  * The rules part's public surface: the engine (`createRulesEngine`), the pure evaluator, the rule
- * schema and built-in templates, and the pieces the benchmark drives directly (the runtime and its
+ * schema (re-exported: the grammar's home is domain/rule-grammar.ts, which the API and the dashboard
+ * share) and built-in templates, and the pieces the benchmark drives directly (the runtime and its
  * state store).
  */
+
+export {
+  type ConditionInput,
+  type Rule,
+  type RuleDraft,
+  ruleSchema,
+  validateRule,
+} from '../domain/index.ts';
 export { BACKTEST_MAX_ROWS, type BacktestResult } from './backtest.ts';
 export { createRulesEngine, type Engine, type RulesEngine } from './engine.ts';
 export {
@@ -24,12 +33,5 @@ export {
   type RuleRuntime,
   toInputs,
 } from './runtime.ts';
-export {
-  type ConditionInput,
-  type Rule,
-  type RuleDraft,
-  ruleSchema,
-  validateRule,
-} from './schema.ts';
 export { createMemoryRuleStateStore, type RuleStateStore } from './state-store.ts';
 export { builtInRules } from './templates.ts';

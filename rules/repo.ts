@@ -3,8 +3,9 @@
  * telemetry a backtest replays. Tables: `rules`, `rule_versions`, `rule_state` (store/ migrations),
  * `telemetry` and `device_events`.
  */
+
+import type { Rule } from '../domain/index.ts';
 import type { Db } from '../store/index.ts';
-import type { Rule } from './schema.ts';
 
 export interface RuleRow {
   id: string;

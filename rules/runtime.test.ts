@@ -1,11 +1,11 @@
 // The engine's synchronous core without the engine: rules by profile, the key skip, state in the
 // store, reference values, the tick pass, failures handed back, changes taken for saving.
 import { describe, expect, it } from 'vitest';
+import type { Rule } from '../domain/index.ts';
 import type { Reading } from '../ingest/index.ts';
 import { MIN, MONDAY_UTC, mkRule } from '../test/support/rules.ts';
 import { evaluate as evaluateReal, needsTick, tick as tickReal, usesKeys } from './evaluate.ts';
 import { type ActiveRule, createRuleRuntime, type RuleDevice, toInputs } from './runtime.ts';
-import type { Rule } from './schema.ts';
 import { createMemoryRuleStateStore } from './state-store.ts';
 
 const T = MONDAY_UTC;

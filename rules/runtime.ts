@@ -5,9 +5,10 @@
  * and written through the `RuleStateStore`). The engine runs it right after validation; the
  * benchmark runs the same code. No I/O: transitions and failures go to the caller's hooks.
  */
+
+import type { Rule } from '../domain/index.ts';
 import type { Reading } from '../ingest/index.ts';
 import { type Evaluation, evaluate, type RuleContext, type RuleInput, tick } from './evaluate.ts';
-import type { Rule } from './schema.ts';
 import type { RuleStateStore } from './state-store.ts';
 
 /** What the runtime needs of a device. */

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CATEGORIES, PROFILE_NAMES } from '../domain/index.ts';
+import { DEFAULT_CATEGORIES, PROFILE_NAMES, type Rule, ruleSchema } from '../domain/index.ts';
 import { actives, HOUR, last, MIN, mkCtx, runSteps, type Step, trace } from '../test/support/rules.ts';
-import { type Rule, ruleSchema } from './schema.ts';
 import { builtInRules } from './templates.ts';
 
 const rules = builtInRules();

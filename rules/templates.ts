@@ -4,8 +4,13 @@
  * (`pm10Limit`, `noiseDayLimit`, `noiseNightLimit`), so a city changes it per site without editing
  * the rule. Category codes are the seeds of domain/default-categories.ts.
  */
-import { PROFILE_NAMES } from '../domain/index.ts';
-import type { CameraEventType, Condition, Rule, ValueRef } from './schema.ts';
+import {
+  type CameraEventType,
+  type Condition,
+  PROFILE_NAMES,
+  type Rule,
+  type ValueRef,
+} from '../domain/index.ts';
 
 type Draft = Omit<Rule, 'enabled' | 'verifyAfter' | 'relapseWindow'> &
   Partial<Pick<Rule, 'enabled' | 'verifyAfter' | 'relapseWindow'>>;

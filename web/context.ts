@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Gateway } from '../gateway/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { Clock, Logger, Metrics } from '../kernel/index.ts';
 import type { People, Registry } from '../registry/index.ts';
@@ -69,7 +70,7 @@ export interface WebDeps {
   /** The dashboard bundle to serve at `/` (default web/ui/dist). */
   uiDir?: string;
   /** A device's limits and breach counts at the MQTT edge (gateway/), undefined for an unknown device. */
-  deviceLimits?: (deviceId: string) => Record<string, unknown> | undefined;
+  deviceLimits?: Gateway['limitsOf'];
   /** Server-side RPC with expiry and state (gateway/rpc.ts). */
   rpc?: {
     send(

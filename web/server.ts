@@ -37,14 +37,21 @@ function validationMessage(
   err: FastifyError & { validation?: unknown[]; validationContext?: string },
 ): string {
   const issues = (err.validation ?? []) as {
+    keyword?: string;
     instancePath?: string;
     message?: string;
-    params?: { issue?: { path?: PropertyKey[] } };
+    params?: { issue?: { path?: PropertyKey[] }; keys?: unknown };
   }[];
+  const where = (path: string | undefined) =>
+    `${err.validationContext ?? 'request'}${path ? `.${path}` : ''}`;
   return issues
-    .map((i) => {
+    .flatMap((i) => {
       const path = i.params?.issue?.path?.join('.') || i.instancePath?.replace(/^\//, '').replace(/\//g, '.');
-      return `${err.validationContext ?? 'request'}${path ? `.${path}` : ''}: ${i.message}`;
+      // Each unknown field by its own path, as the rule grammar's errors name them (formatIssues).
+      const keys = i.params?.keys;
+      if (i.keyword === 'unrecognized_keys' && Array.isArray(keys) && keys.length)
+        return keys.map((k) => `${where(path ? `${path}.${String(k)}` : String(k))}: unknown field`);
+      return [`${where(path)}: ${i.message}`];
     })
     .join('; ');
 }

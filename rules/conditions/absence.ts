@@ -2,7 +2,7 @@
  * `absence` (hub time): no message arrived for `intervals × expectedEvery`; any message clears it.
  * Counted from the arrival time (`receivedAt`), from the first tick for a device never heard of.
  */
-import { durationMs } from '../schema.ts';
+import { durationMs } from '../../domain/index.ts';
 import { round } from './format.ts';
 import { localIso } from './local-time.ts';
 import { leafResult, leafSpec, loadLeaf, num } from './node.ts';

@@ -3,7 +3,7 @@
  * false, `any` true if one is true. Their stored state has no sentence: it is written from the
  * children's.
  */
-import type { Condition } from '../schema.ts';
+import type { Condition } from '../../domain/index.ts';
 import { compositeResult, evaluateNode, isObj, obsOf, textOf } from './node.ts';
 import type { ConditionOf, ConditionSpec, Obs, Plan, Result, Truth, Walk } from './types.ts';
 

@@ -4,7 +4,7 @@
  * detection still opens when it lies within `clearAfter` of the latest time seen: it is a real
  * detection the rule would have raised live.
  */
-import { durationMs } from '../schema.ts';
+import { durationMs } from '../../domain/index.ts';
 import { fmt } from './format.ts';
 import { localIso } from './local-time.ts';
 import { isLate, keep, leafResult, leafSpec, loadLeaf, num } from './node.ts';

@@ -3,7 +3,7 @@
  * reference): the limit from the rule or the device's attribute, the decision with a clear level,
  * and the sentence of a decision.
  */
-import type { Comparison, ValueRef } from '../schema.ts';
+import type { Comparison, ValueRef } from '../../domain/index.ts';
 import { fmt } from './format.ts';
 import { decided, keep } from './node.ts';
 import type { LeafState, Plan, Result, Walk } from './types.ts';

@@ -3,7 +3,7 @@
  * and dispatching to a node's kind through its plan (so the kinds' files never import the table and
  * the table imports them without a circle).
  */
-import type { Condition } from '../schema.ts';
+import type { Condition } from '../../domain/index.ts';
 import type { ConditionOf, ConditionSpec, LeafState, Obs, Plan, Result, Truth, Walk } from './types.ts';
 
 export const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;

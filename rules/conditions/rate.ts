@@ -3,7 +3,7 @@
  * skipped (the older reading is kept as the reference); pairs too far apart give no rate (the newer
  * reading starts afresh).
  */
-import { durationMs, type RateCondition } from '../schema.ts';
+import { durationMs, type RateCondition } from '../../domain/index.ts';
 import { fmt, fmtDuration, round, unitOf } from './format.ts';
 import { decided, keep, leafSpec, loadLeaf, num, readingOf } from './node.ts';
 import type { LeafState, Plan } from './types.ts';

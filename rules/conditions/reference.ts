@@ -3,7 +3,7 @@
  * compares to a limit. A missing reference, or one too far in time from the reading, keeps the
  * previous state.
  */
-import type { ReferenceCondition } from '../schema.ts';
+import type { ReferenceCondition } from '../../domain/index.ts';
 import { fmt, round, unitOf } from './format.ts';
 import { type Compare, type Compared, compareToLimit, decisionText, unsetText } from './limits.ts';
 import { isLate, keep, leafSpec, loadLeaf, num, readingOf } from './node.ts';

@@ -3,8 +3,13 @@
  * with a condition (compile it, evaluate it, explain it, list its keys and limits) is looked up
  * here, never switched on elsewhere; a new kind is a new file and a row below.
  */
-import { PROFILES, type ProfileSpec } from '../../domain/index.ts';
-import type { Condition, ConditionKind, Rule } from '../schema.ts';
+import {
+  type Condition,
+  type ConditionKind,
+  PROFILES,
+  type ProfileSpec,
+  type Rule,
+} from '../../domain/index.ts';
 import { absence } from './absence.ts';
 import { all, any } from './all-any.ts';
 import { dailyCount } from './daily-count.ts';

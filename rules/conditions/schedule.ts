@@ -3,7 +3,7 @@
  * to the day it starts on, so `days: [5]` with 22:00–06:00 is Friday night including Saturday
  * 00:00–06:00.
  */
-import type { ScheduleCondition } from '../schema.ts';
+import type { ScheduleCondition } from '../../domain/index.ts';
 import { offsetAt } from './local-time.ts';
 import { decided, isLate, keep, leafSpec, loadLeaf } from './node.ts';
 import type { LeafState } from './types.ts';

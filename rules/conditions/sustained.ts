@@ -3,7 +3,7 @@
  * counts only on messages that carry the inner condition's keys (no new evidence: time does not
  * count).
  */
-import { durationMs } from '../schema.ts';
+import { durationMs } from '../../domain/index.ts';
 import { fmtDuration } from './format.ts';
 import { compositeResult, evaluateNode, loadComposite, num, obsOf, textOf, truth } from './node.ts';
 import type { ConditionOf, ConditionSpec, Truth } from './types.ts';

@@ -6,8 +6,7 @@
  * state into `w.next` (never into a state it was given) and returns its `Result`; sentences and
  * observations are written from the stored facts only when someone reads them (`explain`, `observe`).
  */
-import type { ProfileSpec } from '../../domain/index.ts';
-import type { Condition, ConditionKind, Rule } from '../schema.ts';
+import type { Condition, ConditionKind, ProfileSpec, Rule } from '../../domain/index.ts';
 
 /** Three-valued truth: `null` = not known yet (no reading of the condition's key so far). */
 export type Truth = boolean | null;

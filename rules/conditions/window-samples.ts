@@ -5,7 +5,7 @@
  * a monotonic deque for `max`/`min`. Only the newest view (`tip`) may append; anyone else copies
  * first, so a view's samples never change.
  */
-import type { WindowCondition } from '../schema.ts';
+import type { WindowCondition } from '../../domain/index.ts';
 import { num } from './node.ts';
 
 type Agg = WindowCondition['agg'];

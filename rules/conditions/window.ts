@@ -7,7 +7,7 @@
  * same window over the same samples get the same next window: computed once, held once
  * (`site-pm10-15min` and the window inside `site-pm10-daily`).
  */
-import { durationMs, type WindowCondition } from '../schema.ts';
+import { durationMs, type WindowCondition } from '../../domain/index.ts';
 import { durationAdjective, round, unitOf } from './format.ts';
 import {
   type Compare,

@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import { pageSchema } from '../../domain/index.ts';
+import { cameraViewSchema, pageSchema } from '../../domain/index.ts';
 import { forbidden, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import type { Video } from '../../video/index.ts';
 import { access, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { cameraAnswer } from '../responses.ts';
 import { limitParam } from '../schemas.ts';
 
 const idParams = z.object({ id: z.string().min(1).max(128) });
@@ -32,7 +31,7 @@ export const cameraRoutes = (deps: WebDeps & { video: Video }) => async (app: Ap
     {
       config: READ,
       schema: {
-        response: { 200: pageSchema(cameraAnswer) },
+        response: { 200: pageSchema(cameraViewSchema) },
         tags: ['cameras'],
         description: 'Cameras with their live view state (idle, starting, live, retrying, failed).',
         querystring: z.object({
@@ -63,7 +62,7 @@ export const cameraRoutes = (deps: WebDeps & { video: Video }) => async (app: Ap
     {
       config: READ,
       schema: {
-        response: { 200: cameraAnswer },
+        response: { 200: cameraViewSchema },
         tags: ['cameras'],
         params: idParams,
       },

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CASE_SORTS } from '../../cases/index.ts';
 import {
   CASE_STATUSES,
+  calendarViewSchema,
   caseActionBody,
   caseDetailSchema,
   caseSummarySchema,
@@ -11,12 +12,13 @@ import {
   MEDIA_ID_RE,
   newCaseBody,
   pageSchema,
+  referenceViewSchema,
   urgencySchema,
 } from '../../domain/index.ts';
 import { badRequest } from '../../kernel/index.ts';
 import { access, inScopeOr404, seesCase } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { calendarAnswer, kpiAnswer } from '../responses.ts';
+import { kpiAnswer } from '../responses.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 
 const caseId = z.string().min(1).max(64);
@@ -206,13 +208,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
       schema: {
         tags: ['cases'],
         response: {
-          200: z.object({
-            categories: z.array(z.unknown()),
-            units: z.array(z.object({ id: z.string(), name: z.string(), categories: z.array(z.string()) })),
-            calendar: z.unknown(),
-            // The optional basemap (GRIDHUB_MAP_TILES); null: the map is the grid polygons alone.
-            map: z.object({ tiles: z.string().nullable(), attribution: z.string().nullable() }),
-          }),
+          200: referenceViewSchema,
         },
       },
     },
@@ -259,7 +255,7 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
 
   app.get(
     '/api/calendar',
-    { config: { access: access.admin }, schema: { response: { 200: calendarAnswer }, tags: ['cases'] } },
+    { config: { access: access.admin }, schema: { response: { 200: calendarViewSchema }, tags: ['cases'] } },
     async () => catalogue.calendar(),
   );
 
@@ -268,7 +264,11 @@ export const caseRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.admin, audit: 'calendar.set' },
       bodyLimit: 256 * 1024,
-      schema: { response: { 200: calendarAnswer }, tags: ['cases'], body: z.record(z.string(), z.unknown()) },
+      schema: {
+        response: { 200: calendarViewSchema },
+        tags: ['cases'],
+        body: z.record(z.string(), z.unknown()),
+      },
     },
     async (req) => catalogue.setCalendar(req.body),
   );

@@ -1,21 +1,18 @@
 import { z } from 'zod';
-import { pageSchema } from '../../domain/index.ts';
+import {
+  deviceDetailSchema,
+  deviceViewSchema,
+  pageSchema,
+  presenceViewSchema,
+  seriesViewSchema,
+} from '../../domain/index.ts';
 import { badRequest, bucketOrigin, notFound } from '../../kernel/index.ts';
 import type { Device } from '../../registry/index.ts';
 import { presencePeriods, readPresence } from '../../store/index.ts';
 import { checkUrl, redact } from '../../video/index.ts';
 import { access, inScopeOr404, seesDevice } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import {
-  deviceAnswer,
-  deviceDetailAnswer,
-  deviceEventAnswer,
-  noContent,
-  presenceAnswer,
-  type RpcAnswer,
-  rpcAnswer,
-  seriesAnswer,
-} from '../responses.ts';
+import { deviceEventAnswer, deviceLimitsAnswer, noContent, type RpcAnswer, rpcAnswer } from '../responses.ts';
 import {
   limitParam,
   newDeviceBody,
@@ -52,7 +49,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       config: ADMIN('device.create'),
       bodyLimit: 16 * 1024,
       schema: {
-        response: { 201: deviceAnswer.extend({ accessToken: z.string().nullable() }) },
+        response: { 201: deviceViewSchema.extend({ accessToken: z.string().nullable() }) },
         tags: ['devices'],
         body: newDeviceBody,
       },
@@ -68,7 +65,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: pageSchema(deviceAnswer) },
+        response: { 200: pageSchema(deviceViewSchema) },
         tags: ['devices'],
         querystring: z.object({
           gridCode: z
@@ -99,7 +96,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     '/api/devices/:id',
     {
       config: { access: access.signedIn },
-      schema: { response: { 200: deviceDetailAnswer }, tags: ['devices'], params: idParams },
+      schema: { response: { 200: deviceDetailSchema }, tags: ['devices'], params: idParams },
     },
     async (req) => {
       const d = await visible(req, req.params.id);
@@ -112,7 +109,12 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: ADMIN('device.update'),
       bodyLimit: 16 * 1024,
-      schema: { response: { 200: deviceAnswer }, tags: ['devices'], params: idParams, body: patchDeviceBody },
+      schema: {
+        response: { 200: deviceViewSchema },
+        tags: ['devices'],
+        params: idParams,
+        body: patchDeviceBody,
+      },
     },
     async (req) => view(await registry.devices.update(req.params.id, req.body)),
   );
@@ -170,7 +172,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: seriesAnswer },
+        response: { 200: seriesViewSchema },
         tags: ['telemetry'],
         params: idParams,
         querystring: seriesQuery,
@@ -199,7 +201,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: z.looseObject({ items: z.array(deviceEventAnswer) }) },
+        response: { 200: z.object({ items: z.array(deviceEventAnswer) }) },
         tags: ['telemetry'],
         params: idParams,
         querystring: z.object({
@@ -224,7 +226,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: presenceAnswer },
+        response: { 200: presenceViewSchema },
         tags: ['devices'],
         description:
           'Online and offline periods over [from, to) (default the last 24 h, at most 31 days); before the first recorded change the state is unknown and no period is given.',
@@ -260,7 +262,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
   app.get(
     '/api/devices/:id/limits',
     {
-      schema: { response: { 200: z.looseObject({ id: z.string() }) }, tags: ['devices'], params: idParams },
+      schema: { response: { 200: deviceLimitsAnswer }, tags: ['devices'], params: idParams },
       config: { access: access.roles('operator') },
     },
     async (req) => {
@@ -349,7 +351,7 @@ export const deviceRoutes = (deps: WebDeps) => async (app: App) => {
       config: ADMIN('device.attributes'),
       bodyLimit: 64 * 1024,
       schema: {
-        response: { 200: deviceAnswer },
+        response: { 200: deviceViewSchema },
         tags: ['devices'],
         params: idParams,
         body: z

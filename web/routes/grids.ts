@@ -1,22 +1,28 @@
 import { z } from 'zod';
-import { areaCodeSchema, levelOf } from '../../domain/index.ts';
+import {
+  areaCodeSchema,
+  type GridNode,
+  gridDetailSchema,
+  gridFeaturesSchema,
+  gridNodeSchema,
+  levelOf,
+  seriesViewSchema,
+} from '../../domain/index.ts';
 import { bucketOrigin, notFound } from '../../kernel/index.ts';
 import { access, type Scope, seesDevice, seesGrid } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { gridNodeAnswer, seriesAnswer } from '../responses.ts';
 import { seriesQuery, seriesWindow } from '../schemas.ts';
 
 const areaCode = areaCodeSchema;
 
-type TreeNode = { code: string; children?: TreeNode[] };
 /** The part of the grid tree a scoped user may see: its grids and the areas above them. */
-function prune<T extends TreeNode>(nodes: T[], scope: Scope): T[] {
+function prune(nodes: GridNode[], scope: Scope): GridNode[] {
   if (scope.all) return nodes;
-  const out: T[] = [];
+  const out: GridNode[] = [];
   for (const n of nodes) {
     if (seesGrid(scope, n.code)) out.push(n);
-    else if (n.children?.length) {
-      const children = prune(n.children as T[], scope);
+    else if (n.children.length) {
+      const children = prune(n.children, scope);
       if (children.length) out.push({ ...n, children });
     }
   }
@@ -31,12 +37,12 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: z.looseObject({ items: z.array(gridNodeAnswer) }) },
+        response: { 200: z.object({ items: z.array(gridNodeSchema) }) },
         tags: ['grids'],
       },
     },
     async (req) => ({
-      items: prune(registry.grids.tree() as TreeNode[], await req.scope()),
+      items: prune(registry.grids.tree(), await req.scope()),
     }),
   );
 
@@ -47,9 +53,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: {
-          200: z.looseObject({ type: z.literal('FeatureCollection'), features: z.array(z.looseObject({})) }),
-        },
+        response: { 200: gridFeaturesSchema },
         tags: ['grids'],
         description: 'All unit grids as one GeoJSON FeatureCollection.',
       },
@@ -75,7 +79,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: z.looseObject({ code: z.string(), level: z.string() }) },
+        response: { 200: gridDetailSchema },
         tags: ['grids'],
         params: z.object({ code: areaCode }),
       },
@@ -126,7 +130,7 @@ export const gridRoutes = (deps: WebDeps) => async (app: App) => {
     {
       config: { access: access.signedIn },
       schema: {
-        response: { 200: seriesAnswer.extend({ devices: z.number() }) },
+        response: { 200: seriesViewSchema.extend({ devices: z.number() }) },
         tags: ['telemetry'],
         params: z.object({ code: areaCode }),
         querystring: seriesQuery.extend({ profile: z.string().max(64).optional() }),

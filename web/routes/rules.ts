@@ -1,15 +1,16 @@
 import { z } from 'zod';
-import { pageSchema } from '../../domain/index.ts';
+import { backtestViewSchema, pageSchema, ruleBodySchema, ruleViewSchema } from '../../domain/index.ts';
 import { badRequest, conflict, GridhubError } from '../../kernel/index.ts';
 import type { Engine } from '../../rules/index.ts';
 import { access } from '../access.ts';
 import type { App, WebDeps } from '../context.ts';
-import { backtestAnswer, noContent, ruleAnswer } from '../responses.ts';
+import { noContent } from '../responses.ts';
 import { timeParam } from '../schemas.ts';
 
 const params = z.object({ id: z.string().min(1).max(64) });
-// The rule body is validated by the rules' own schema, so errors name the rule's fields.
-const body = z.record(z.string(), z.unknown());
+// The rule body is the rule grammar (domain/rule-grammar.ts), so OpenAPI documents it and errors
+// name the rule's fields; the engine validates the rule it saves again with the same grammar.
+const body = ruleBodySchema;
 const read = { access: access.roles('operator', 'dispatcher', 'viewer') };
 const write = (audit: string) => ({ access: access.roles('operator'), audit });
 
@@ -20,7 +21,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
 
   app.get(
     '/api/rules',
-    { config: read, schema: { response: { 200: pageSchema(ruleAnswer) }, tags: ['rules'] } },
+    { config: read, schema: { response: { 200: pageSchema(ruleViewSchema) }, tags: ['rules'] } },
     async () => ({
       items: rules.list(),
       next: null,
@@ -28,7 +29,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
   );
   app.get(
     '/api/rules/:id',
-    { config: read, schema: { response: { 200: ruleAnswer }, tags: ['rules'], params } },
+    { config: read, schema: { response: { 200: ruleViewSchema }, tags: ['rules'], params } },
     async (req) => rules.get(req.params.id),
   );
   app.post(
@@ -36,7 +37,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
     {
       config: write('rule.create'),
       bodyLimit: 64 * 1024,
-      schema: { response: { 201: ruleAnswer }, tags: ['rules'], body },
+      schema: { response: { 201: ruleViewSchema }, tags: ['rules'], body },
     },
     async (req, reply) => {
       const id = (req.body as { id?: unknown }).id;
@@ -51,7 +52,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
     {
       config: write('rule.save'),
       bodyLimit: 64 * 1024,
-      schema: { response: { 200: ruleAnswer }, tags: ['rules'], params, body },
+      schema: { response: { 200: ruleViewSchema }, tags: ['rules'], params, body },
     },
     async (req) => rules.save(req.body, req.params.id),
   );
@@ -68,7 +69,7 @@ export const ruleRoutes = (deps: WebDeps & { rules: Engine }) => async (app: App
     {
       config: write('rule.backtest'),
       schema: {
-        response: { 200: backtestAnswer },
+        response: { 200: backtestViewSchema },
         tags: ['rules'],
         params,
         querystring: z.object({ from: timeParam, to: timeParam }),

@@ -5,7 +5,7 @@ import { badRequest, conflict, GridhubError, parseDuration, unauthorized } from 
 import { access, seesCase, seesDevice } from '../access.ts';
 import type { Audit } from '../audit.ts';
 import type { App, SecurityOptions, WebDeps } from '../context.ts';
-import { auditAnswer, healthAnswer, pageAnswer, rawAnswer } from '../responses.ts';
+import { auditAnswer, clockAnswer, healthAnswer, rawAnswer, rejectedAnswer } from '../responses.ts';
 import { limitParam, timeParam } from '../schemas.ts';
 
 // What anyone may read of the health answer: the state of each part, no counts, versions or
@@ -95,7 +95,7 @@ export const systemRoutes =
       {
         config: { access: access.admin },
         schema: {
-          response: { 200: pageAnswer('a rejected message and its reason') },
+          response: { 200: pageSchema(rejectedAnswer) },
           tags: ['telemetry'],
           querystring: z.object({
             deviceId: z.string().max(128).optional(),
@@ -125,7 +125,7 @@ export const systemRoutes =
         config: { access: access.admin, audit: 'clock.move' },
         bodyLimit: 4 * 1024,
         schema: {
-          response: { 200: z.looseObject({ now: z.string() }) },
+          response: { 200: clockAnswer },
           tags: ['system'],
           body: z.union([z.object({ advance: z.string() }).strict(), z.object({ set: timeParam }).strict()]),
         },

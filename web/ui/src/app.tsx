@@ -1,21 +1,13 @@
 /** App-wide state (the signed-in user, language, catalogue) and the small router. */
 import { createContext, type FunctionComponent } from 'preact';
 import { useContext, useEffect, useState } from 'preact/hooks';
+import type { ReferenceView } from '../../../domain/index.ts';
 import type { Me } from './api.ts';
 import type { Lang, Messages } from './i18n.ts';
 
-export interface Category {
-  code: string;
-  nameZh: string;
-  nameEn: string;
-  defaultUrgency: string;
-  limits: Record<string, { value: number; unit: 'wh' | 'wd' | 'h' }>;
-}
-export interface Unit {
-  id: string;
-  name: string;
-  categories: string[];
-}
+/** A category and a unit as `GET /api/reference` names them. */
+export type Category = ReferenceView['categories'][number];
+export type Unit = ReferenceView['units'][number];
 
 export interface AppState {
   me: Me;

@@ -3,8 +3,10 @@ import type {
   CaseDetail,
   CaseSummary,
   CaseView as CaseViewAnswer,
+  DeviceView,
+  GridFeatures,
+  GridNode,
   Page,
-  Urgency,
 } from '../../../domain/index.ts';
 import { api, qs } from './api.ts';
 import { subscribe } from './live.ts';
@@ -12,35 +14,18 @@ import { subscribe } from './live.ts';
 /** A case as the API answers it: the list's view, with the detail's timeline and actions when opened. */
 export type CaseView = CaseViewAnswer &
   Partial<Pick<CaseDetail, 'timeline' | 'allowedActions' | 'suggestedUnits'>>;
-export type { Page };
-export interface DeviceView {
-  id: string;
-  name: string;
-  profile: string;
-  location: { lng: number; lat: number } | null;
-  gridCode: string | null;
-  status: 'online' | 'offline';
-  lastSeen: string | null;
-  hasToken: boolean;
-  serverAttributes: Record<string, unknown>;
-  sharedAttributes: Record<string, unknown>;
-  clientAttributes: Record<string, unknown>;
-  latest?: Record<string, { ts: string; value: unknown }> | { key: string; ts: string; value: unknown }[];
-}
+export type {
+  CameraView,
+  DeviceDetail,
+  DeviceView,
+  GridFeatures,
+  GridNode,
+  Page,
+} from '../../../domain/index.ts';
 export type Summary = CaseSummary;
-export interface GridNode {
-  code: string;
-  level: string;
-  name: string | null;
-  children: GridNode[];
-}
-export interface FeatureCollection {
-  type: 'FeatureCollection';
-  features: { type: 'Feature'; properties: { code: string; name: string }; geometry: unknown }[];
-}
 
-let features: Promise<FeatureCollection> | undefined;
-export const gridFeatures = () => (features ??= api.get<FeatureCollection>('/api/grids/features'));
+let features: Promise<GridFeatures> | undefined;
+export const gridFeatures = () => (features ??= api.get<GridFeatures>('/api/grids/features'));
 let tree: Promise<{ items: GridNode[] }> | undefined;
 export const gridTree = () => (tree ??= api.get<{ items: GridNode[] }>('/api/grids'));
 

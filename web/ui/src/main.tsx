@@ -1,7 +1,7 @@
 import './app.css';
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { RULE_READER_ROLES } from '../../../domain/index.ts';
+import { type ReferenceView, RULE_READER_ROLES } from '../../../domain/index.ts';
 import { api, me as fetchMe, type Me, onExpired, signIn, signOut } from './api.ts';
 import {
   AppContext,
@@ -266,10 +266,8 @@ function App() {
     if (!me) return;
     startLive();
     void api
-      .get<{ categories: Category[]; units: Unit[]; calendar: AppState['calendar']; map?: AppState['map'] }>(
-        '/api/reference',
-      )
-      .catch(() => ({ categories: [], units: [], calendar: null, map: undefined }))
+      .get<ReferenceView>('/api/reference')
+      .catch(() => ({ categories: [] as Category[], units: [] as Unit[], calendar: null, map: undefined }))
       .then(({ categories, units, calendar, map }) =>
         setCatalogue({
           categories: new Map(categories.map((x) => [x.code, x])),

@@ -6,7 +6,7 @@
  * chart's width; zooming in on the map enlarges those tiles. Without a URL nothing here runs and
  * no request leaves the hub.
  */
-import type { FeatureCollection } from '../data.ts';
+import type { GridFeatures } from '../data.ts';
 
 const R = Math.PI / 180;
 /** Web Mercator, y growing southwards as on screen (ECharts fits the result to the view). */
@@ -27,7 +27,7 @@ const tileLat = (y: number, z: number) => Math.atan(Math.sinh(Math.PI * (1 - (2 
 const MAX_TILES = 64;
 
 /** The tiles [z, x, y] covering the area's polygons (one tile of margin), at most MAX_TILES. */
-export function tilesFor(fc: FeatureCollection, area: string, widthPx: number): [number, number, number][] {
+export function tilesFor(fc: GridFeatures, area: string, widthPx: number): [number, number, number][] {
   let w = 180;
   let e = -180;
   let s = 90;
@@ -43,7 +43,7 @@ export function tilesFor(fc: FeatureCollection, area: string, widthPx: number): 
         n = Math.max(n, c[1]);
       } else for (const x of c) walk(x);
     };
-    walk((f.geometry as { coordinates?: unknown }).coordinates);
+    walk(f.geometry.coordinates);
   }
   if (w > e || s > n) return [];
   // The map is wider than tall (about 2:1): widen a tall area (or heighten a flat one) so the

@@ -6,12 +6,12 @@
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { useApp } from '../app.tsx';
-import type { DeviceView, FeatureCollection, Summary } from '../data.ts';
+import type { DeviceView, GridFeatures, Summary } from '../data.ts';
 import { mercator, tileSeries, tilesFor } from './basemap.ts';
 import { Chart, echarts } from './chart.tsx';
 
 const registered = new Set<string>();
-function mapFor(area: string, fc: FeatureCollection): string {
+function mapFor(area: string, fc: GridFeatures): string {
   const name = `gridhub-${area}`;
   if (!registered.has(name)) {
     echarts.registerMap(name, {
@@ -24,7 +24,7 @@ function mapFor(area: string, fc: FeatureCollection): string {
 }
 
 export interface MapProps {
-  features: FeatureCollection;
+  features: GridFeatures;
   area: string;
   summary?: Summary;
   devices?: DeviceView[];

@@ -4,6 +4,7 @@
  * series), with the share of time online and the latest changes as text for screen readers.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { PresenceView } from '../../../../domain/index.ts';
 import { api, qs } from '../api.ts';
 import { useApp, useData } from '../app.tsx';
 import { onLive } from '../data.ts';
@@ -11,11 +12,6 @@ import { fmtTime } from '../i18n.ts';
 import { AXIS_TIME, Chart } from './chart.tsx';
 import { ErrorBox } from './ui.tsx';
 
-interface Period {
-  from: string;
-  to: string;
-  online: boolean;
-}
 const HOURS = [24, 24 * 7, 24 * 30] as const;
 const ONLINE = '#12b76a';
 const OFFLINE = '#98a2b3';
@@ -29,7 +25,7 @@ export function PresenceTimeline(props: { deviceId: string }) {
   const from = to - hours * 3_600_000;
   const hist = useData(
     () =>
-      api.get<{ items: Period[]; status: string }>(
+      api.get<PresenceView>(
         `/api/devices/${encodeURIComponent(props.deviceId)}/presence${qs({
           from: new Date(from).toISOString(),
           to: new Date(to).toISOString(),

@@ -4,21 +4,14 @@ import { api } from '../api.ts';
 import { Link, navigate, useApp, useData } from '../app.tsx';
 import { LiveView } from '../components/live-view.tsx';
 import { ErrorBox } from '../components/ui.tsx';
-
-interface Camera {
-  id: string;
-  name: string;
-  gridCode: string | null;
-  status: string;
-  stream: { state: string; lastError: string | null; viewers: number };
-}
+import type { CameraView, Page } from '../data.ts';
 
 export default function CamerasPage(props: { gridCode: string }) {
   const { m } = useApp();
   const [code, setCode] = useState(props.gridCode);
   const { data, error, reload } = useData(
     () =>
-      api.get<{ items: Camera[] }>(
+      api.get<Page<CameraView>>(
         `/api/cameras?limit=200${props.gridCode ? `&gridCode=${encodeURIComponent(props.gridCode)}` : ''}`,
       ),
     [props.gridCode],
@@ -63,7 +56,7 @@ export default function CamerasPage(props: { gridCode: string }) {
               <p>
                 <Link href={`/devices/${encodeURIComponent(c.id)}`}>{c.name || c.id}</Link>{' '}
                 <span class={`badge stream-${c.stream.state}`}>
-                  {m.streamStates[c.stream.state as keyof typeof m.streamStates] ?? c.stream.state}
+                  {m.streamStates[c.stream.state] ?? c.stream.state}
                 </span>
                 {c.stream.lastError && c.stream.state !== 'live' && (
                   <span class="muted"> {c.stream.lastError}</span>

@@ -6,7 +6,7 @@ import { LiveView } from '../components/live-view.tsx';
 import { PresenceTimeline } from '../components/presence.tsx';
 import { TrendPanel } from '../components/trend.tsx';
 import { ErrorBox, Section } from '../components/ui.tsx';
-import { type DeviceView, onLive } from '../data.ts';
+import { type DeviceDetail, onLive } from '../data.ts';
 import { fmtTime } from '../i18n.ts';
 
 export default function DevicePage(props: { id: string }) {
@@ -15,7 +15,7 @@ export default function DevicePage(props: { id: string }) {
     data: d,
     error,
     reload,
-  } = useData(() => api.get<DeviceView>(`/api/devices/${encodeURIComponent(props.id)}`), [props.id]);
+  } = useData(() => api.get<DeviceDetail>(`/api/devices/${encodeURIComponent(props.id)}`), [props.id]);
   const [token, setToken] = useState<string | null>(null);
   const [tokErr, setTokErr] = useState<unknown>(null);
   const [revoked, setRevoked] = useState(false);
@@ -25,7 +25,7 @@ export default function DevicePage(props: { id: string }) {
   }, [props.id]);
   if (error) return <ErrorBox error={error} />;
   if (!d) return <p class="muted">{m.loading}</p>;
-  const latest = (d.latest ?? {}) as Record<string, { ts: string; value: unknown }>;
+  const latest = d.latest;
   const numericKeys = Object.entries(latest)
     .filter(([, v]) => typeof v.value === 'number')
     .map(([k]) => k);

@@ -1,5 +1,11 @@
 /** Rules: list, enable/disable, edit limits, and a backtest drawn on the device's trend. */
 import { useEffect, useMemo, useState } from 'preact/hooks';
+import type {
+  BacktestView as BacktestResult,
+  Condition,
+  RuleView,
+  SeriesView,
+} from '../../../../domain/index.ts';
 import { api, qs } from '../api.ts';
 import { categoryName, useApp, useData } from '../app.tsx';
 import { AXIS_TIME, Chart } from '../components/chart.tsx';
@@ -13,56 +19,36 @@ const localInput = (ms: number) => {
   return d.toISOString().slice(0, 16);
 };
 
-type Cond = Record<string, unknown> & { kind: string };
-interface Rule {
-  id: string;
-  name?: string;
-  category: string;
-  urgency: string;
-  enabled?: boolean;
-  appliesTo: { profile: string };
-  condition: Cond;
-  version?: number;
-  builtin?: boolean;
-  disabledReason?: string | null;
-}
-interface Backtest {
-  devices: number;
-  cases: {
-    deviceId: string;
-    openedAt: string;
-    closedAt: string | null;
-    occurrences: number;
-    explanation: string;
-  }[];
-}
+type Rule = RuleView;
+type Cond = Condition;
 
 /** The editable numeric limits of a condition tree, by path. */
 function limits(c: Cond, path: string[] = []): { path: string[]; key: string; value: number }[] {
   const out: { path: string[]; key: string; value: number }[] = [];
-  if (
-    (c.kind === 'threshold' || c.kind === 'window' || c.kind === 'reference') &&
-    typeof c.value === 'number'
-  )
-    out.push({ path: [...path, 'value'], key: `${c.key} ${c.op}`, value: c.value });
-  if (
-    (c.kind === 'threshold' || c.kind === 'window' || c.kind === 'reference') &&
-    c.value &&
-    typeof c.value === 'object'
-  ) {
-    const v = c.value as { default?: number };
-    if (typeof v.default === 'number')
-      out.push({ path: [...path, 'value', 'default'], key: `${c.key} ${c.op}`, value: v.default });
+  switch (c.kind) {
+    case 'threshold':
+    case 'window':
+    case 'reference':
+      if (typeof c.value === 'number')
+        out.push({ path: [...path, 'value'], key: `${c.key} ${c.op}`, value: c.value });
+      else if (typeof c.value.default === 'number')
+        out.push({ path: [...path, 'value', 'default'], key: `${c.key} ${c.op}`, value: c.value.default });
+      break;
+    case 'all':
+    case 'any':
+      for (const [i, x] of c.conditions.entries()) out.push(...limits(x, [...path, 'conditions', String(i)]));
+      break;
+    case 'sustained':
+    case 'dailyCount':
+    case 'not':
+      out.push(...limits(c.condition, [...path, 'condition']));
+      break;
   }
-  if (Array.isArray(c.conditions))
-    for (const [i, x] of (c.conditions as Cond[]).entries())
-      out.push(...limits(x, [...path, 'conditions', String(i)]));
-  if (c.condition) out.push(...limits(c.condition as Cond, [...path, 'condition']));
   return out;
 }
 function setPath(obj: Cond, path: string[], v: number): Cond {
   const copy = structuredClone(obj);
-  let o: Record<string, unknown> = copy;
+  let o = copy as unknown as Record<string, unknown>;
   for (const p of path.slice(0, -1)) o = o[p] as Record<string, unknown>;
   o[path[path.length - 1]!] = v;
   return copy;
@@ -74,7 +60,7 @@ const body = (r: Rule) => {
 
 function BacktestView(props: { rule: Rule }) {
   const { m } = useApp();
-  const [result, setResult] = useState<Backtest | null>(null);
+  const [result, setResult] = useState<BacktestResult | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [device, setDevice] = useState('');
@@ -86,8 +72,8 @@ function BacktestView(props: { rule: Rule }) {
   }));
   const [rangeError, setRangeError] = useState<string | null>(null);
   const [ran, setRan] = useState<{ from: number; to: number } | null>(null);
-  const key =
-    limits(props.rule.condition)[0]?.key.split(' ')[0] ?? (props.rule.condition.key as string | undefined);
+  const c = props.rule.condition;
+  const key = limits(c)[0]?.key.split(' ')[0] ?? ('key' in c ? c.key : undefined);
   const to = ran?.to ?? Date.now();
   const from = ran?.from ?? to - 24 * 3_600_000;
   // The trend is read in buckets (the series API's raw limit is 31 days; a minute bucket over a
@@ -97,7 +83,7 @@ function BacktestView(props: { rule: Rule }) {
   const series = useData(
     () =>
       dev && key
-        ? api.get<{ points: { ts: string; value: number }[] }>(
+        ? api.get<SeriesView>(
             `/api/devices/${encodeURIComponent(dev)}/series${qs({ key, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket, agg: 'max' })}`,
           )
         : Promise.resolve({ points: [] }),
@@ -154,7 +140,7 @@ function BacktestView(props: { rule: Rule }) {
           setError(null);
           try {
             setResult(
-              await api.post<Backtest>(
+              await api.post<BacktestResult>(
                 `/api/rules/${props.rule.id}/backtest${qs({ from: new Date(f).toISOString(), to: new Date(t).toISOString() })}`,
               ),
             );

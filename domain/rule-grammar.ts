@@ -1,22 +1,24 @@
 /**
  * Rules are data: a zod-validated, JSON-serialisable description of "when is this device's state a
  * problem". Durations stay strings ('15m') in the parsed rule so a rule round-trips through JSON and
- * the API unchanged; the evaluator turns them into milliseconds.
+ * the API unchanged; the evaluator turns them into milliseconds. The grammar lives in domain/ (issue
+ * 10): the rules engine validates with it, the API takes it as the rule body (OpenAPI documents it)
+ * and the dashboard types its rule editor with it; only zod and the portable kernel are imported.
  *
  * Why one file: this is the rule language's grammar — every condition kind's schema in one
  * discriminated union, readable top to bottom as the reference of what a rule may say.
  */
 
 import { z } from 'zod';
+import { parseDuration } from '../kernel/portable.ts';
+import { URGENCIES } from './categories.ts';
 import {
   CAMERA_EVENT_TYPES,
   PROFILE_NAMES,
   PROFILES,
   type ProfileName,
   type ProfileSpec,
-  URGENCIES,
-} from '../domain/index.ts';
-import { parseDuration } from '../kernel/index.ts';
+} from './profiles.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
@@ -29,7 +31,7 @@ const DURATION_HINT =
   "expected a duration such as '30s', '15m', '2h' or '1d' (a positive number followed by ms, s, m, h, d or w)";
 
 /** A positive duration string: '30s', '15m', '2h', '1d' (parsed with kernel `parseDuration`). */
-export const durationSchema = z
+export const durationSchema = /* @__PURE__ */ z
   .string({ error: expected(DURATION_HINT) })
   .refine((s) => (parseDuration(s) ?? 0) > 0, { error: (iss) => `${DURATION_HINT}, got '${iss.input}'` });
 
@@ -43,7 +45,7 @@ export function durationMs(text: string): number {
 const finite = (what: string) => z.number({ error: expected(`${what} must be a number`) }).finite();
 
 /** A threshold: a number, or a device attribute (server/shared) with an optional default and offset. */
-export const valueRef = z.union(
+export const valueRef = /* @__PURE__ */ z.union(
   [
     finite('a threshold'),
     z
@@ -60,9 +62,11 @@ export type ValueRef = z.infer<typeof valueRef>;
 
 export const COMPARISONS = ['>=', '>', '<=', '<'] as const;
 export type Comparison = (typeof COMPARISONS)[number];
-const comparison = z.enum(COMPARISONS, { error: expected("expected one of '>=', '>', '<=', '<'") });
+const comparison = /* @__PURE__ */ z.enum(COMPARISONS, {
+  error: expected("expected one of '>=', '>', '<=', '<'"),
+});
 
-const keySchema = z
+const keySchema = /* @__PURE__ */ z
   .string({ error: expected('expected a telemetry key (string)') })
   .min(1, { error: 'the key must not be empty' })
   .max(128);
@@ -214,7 +218,7 @@ function checkHysteresis(
   }
 }
 
-const thresholdSchema = z
+const thresholdSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('threshold'),
     key: keySchema,
@@ -225,7 +229,7 @@ const thresholdSchema = z
   .strict()
   .superRefine(checkHysteresis);
 
-const windowSchema = z
+const windowSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('window'),
     key: keySchema,
@@ -238,7 +242,7 @@ const windowSchema = z
   .strict()
   .superRefine(checkHysteresis);
 
-const rateSchema = z
+const rateSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('rate'),
     key: keySchema,
@@ -250,7 +254,7 @@ const rateSchema = z
   })
   .strict();
 
-const referenceSchema = z
+const referenceSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('reference'),
     key: keySchema,
@@ -263,7 +267,7 @@ const referenceSchema = z
   .strict()
   .superRefine(checkHysteresis);
 
-const absenceSchema = z
+const absenceSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('absence'),
     expectedEvery: durationSchema,
@@ -271,7 +275,7 @@ const absenceSchema = z
   })
   .strict();
 
-const eventSchema = z
+const eventSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('event'),
     type: z.enum(CAMERA_EVENT_TYPES, { error: `expected one of ${CAMERA_EVENT_TYPES.join(', ')}` }),
@@ -283,7 +287,7 @@ const eventSchema = z
   .strict();
 
 const DAY_HINT = 'expected a day of the week: 1 (Monday) … 7 (Sunday)';
-const scheduleSchema = z
+const scheduleSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('schedule'),
     from: clock('from'),
@@ -309,7 +313,7 @@ const scheduleSchema = z
       });
   });
 
-const sustainedSchema = z
+const sustainedSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('sustained'),
     get condition() {
@@ -319,7 +323,7 @@ const sustainedSchema = z
   })
   .strict();
 
-const dailyCountSchema = z
+const dailyCountSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('dailyCount'),
     get condition() {
@@ -329,7 +333,7 @@ const dailyCountSchema = z
   })
   .strict();
 
-const allSchema = z
+const allSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('all'),
     get conditions() {
@@ -338,7 +342,7 @@ const allSchema = z
   })
   .strict();
 
-const anySchema = z
+const anySchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('any'),
     get conditions() {
@@ -347,7 +351,7 @@ const anySchema = z
   })
   .strict();
 
-const notSchema = z
+const notSchema = /* @__PURE__ */ z
   .object({
     kind: z.literal('not'),
     get condition() {
@@ -356,7 +360,7 @@ const notSchema = z
   })
   .strict();
 
-export const conditionSchema: z.ZodType<Condition, ConditionInput> = z.lazy(() =>
+export const conditionSchema: z.ZodType<Condition, ConditionInput> = /* @__PURE__ */ z.lazy(() =>
   z.discriminatedUnion(
     'kind',
     [
@@ -382,7 +386,7 @@ export const conditionSchema: z.ZodType<Condition, ConditionInput> = z.lazy(() =
 
 export const RULE_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-const appliesToSchema = z
+const appliesToSchema = /* @__PURE__ */ z
   .object(
     {
       profile: z.enum(PROFILE_NAMES, {
@@ -401,7 +405,8 @@ const appliesToSchema = z
   )
   .strict();
 
-export const ruleSchema = z
+/** A rule's fields, before the check of its keys against the profile (`ruleSchema` adds it). */
+const ruleFields = /* @__PURE__ */ z
   .object({
     id: z.string({ error: expected('expected a rule id (string)') }).regex(RULE_ID, {
       error: 'expected 1–64 characters: lower-case letters, digits, . _ - (starting with a letter or digit)',
@@ -423,7 +428,19 @@ export const ruleSchema = z
     verifyAfter: durationSchema.default('15m'),
     relapseWindow: durationSchema.default('24h'),
   })
-  .strict()
+  .strict();
+
+/** A rule: its fields, and every key it reads known to its profile. */
+export const ruleSchema = /* @__PURE__ */ ruleFields.superRefine((rule, ctx) =>
+  checkKeysAgainstProfile(rule.appliesTo.profile, rule.condition, ctx),
+);
+
+/**
+ * The body of `POST /api/rules` and `PUT /api/rules/:id`: a rule, whose id may be left out of a
+ * PUT (the path names it). The engine validates the saved rule again with `ruleSchema`.
+ */
+export const ruleBodySchema = /* @__PURE__ */ ruleFields
+  .extend({ id: ruleFields.shape.id.optional() })
   .superRefine((rule, ctx) => checkKeysAgainstProfile(rule.appliesTo.profile, rule.condition, ctx));
 
 export type Rule = z.infer<typeof ruleSchema>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs, durationSchema, ruleSchema, validateRule } from './schema.ts';
+import { durationMs, durationSchema, ruleSchema, validateRule } from './rule-grammar.ts';
 
 const base = {
   id: 'site-dust',
