@@ -1,5 +1,6 @@
 /** A trend with its controls (key, range, bucket, aggregate) over a device or a grid series. */
 import { useMemo, useState } from 'preact/hooks';
+import type { SeriesView } from '../../../../domain/index.ts';
 import { api, qs } from '../api.ts';
 import { useApp, useData } from '../app.tsx';
 import { AXIS_TIME, Chart } from './chart.tsx';
@@ -31,7 +32,7 @@ export function TrendPanel(props: {
     const from = to - span;
     return key
       ? api
-          .get<{ points: { ts: string; value: number }[] }>(
+          .get<SeriesView>(
             `${props.base}${qs({ ...props.extra, key, from: new Date(from).toISOString(), to: new Date(to).toISOString(), bucket: bucket || undefined, agg: bucket ? agg : undefined })}`,
           )
           .then((r) => ({ ...r, from, to }))

@@ -1,7 +1,7 @@
 /** A case: timeline, evidence, the device's trend around the trigger with the limit, deadline, map, actions. */
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { workingMsBetween } from '../../../../domain/index.ts';
+import { type SeriesView, workingMsBetween } from '../../../../domain/index.ts';
 import { api, qs, uploadPhoto } from '../api.ts';
 import { type AppState, categoryName, Link, unitName, useApp, useData } from '../app.tsx';
 import { AXIS_TIME, Chart } from '../components/chart.tsx';
@@ -43,7 +43,7 @@ function Trend(props: { c: CaseView }) {
   const { data, error } = useData(
     () =>
       c.deviceId && key && win
-        ? api.get<{ points: { ts: string; value: number }[] }>(
+        ? api.get<SeriesView>(
             `/api/devices/${encodeURIComponent(c.deviceId)}/series${qs({ key, from: win.from, to: win.to, limit: 5000 })}`,
           )
         : Promise.resolve({ points: [] }),
