@@ -17,14 +17,17 @@ export interface GridNode {
   name: string | null;
   children: GridNode[];
 }
-export const gridNodeSchema: z.ZodType<GridNode> = /* @__PURE__ */ z.object({
-  code: z.string(),
-  level: levelSchema,
-  name: z.string().nullable(),
-  get children() {
-    return z.array(gridNodeSchema);
-  },
-});
+export const gridNodeSchema: z.ZodType<GridNode> = /* @__PURE__ */ z
+  .object({
+    code: z.string(),
+    level: levelSchema,
+    name: z.string().nullable(),
+    get children() {
+      return z.array(gridNodeSchema);
+    },
+    // Named, so the OpenAPI document can refer to the recursive node (see domain/rule-grammar.ts).
+  })
+  .meta({ id: 'GridNode' });
 
 /**
  * A grid's polygon as stored (checked on import: registry/geo.ts `ringProblem`). RFC 7946 §3.1.1: a

@@ -360,26 +360,31 @@ const notSchema = /* @__PURE__ */ z
   })
   .strict();
 
-export const conditionSchema: z.ZodType<Condition, ConditionInput> = /* @__PURE__ */ z.lazy(() =>
-  z.discriminatedUnion(
-    'kind',
-    [
-      thresholdSchema,
-      sustainedSchema,
-      windowSchema,
-      dailyCountSchema,
-      rateSchema,
-      referenceSchema,
-      absenceSchema,
-      eventSchema,
-      scheduleSchema,
-      allSchema,
-      anySchema,
-      notSchema,
-    ],
-    { error: expected(`expected a condition with kind one of ${CONDITION_KINDS.join(', ')}`) },
-  ),
-);
+export const conditionSchema: z.ZodType<Condition, ConditionInput> = /* @__PURE__ */ z
+  .lazy(
+    () =>
+      z.discriminatedUnion(
+        'kind',
+        [
+          thresholdSchema,
+          sustainedSchema,
+          windowSchema,
+          dailyCountSchema,
+          rateSchema,
+          referenceSchema,
+          absenceSchema,
+          eventSchema,
+          scheduleSchema,
+          allSchema,
+          anySchema,
+          notSchema,
+        ],
+        { error: expected(`expected a condition with kind one of ${CONDITION_KINDS.join(', ')}`) },
+      ),
+    // A recursive schema needs a name to be referenced by: the OpenAPI document lists it once under
+    // components (web/server.ts `jsonSchemaTransformObject`) and every rule refers to it.
+  )
+  .meta({ id: 'RuleCondition' });
 
 // ---------------------------------------------------------------------------------------------
 // Rules

@@ -278,6 +278,32 @@ describe('response schemas', () => {
     expect(schemaOf('/api/users', 'get', '200')?.properties?.items?.items?.properties?.role?.enum).toContain(
       'dispatcher',
     );
+    // A rule's body is the rule grammar (no longer any object): its fields, the condition kinds, and
+    // on PUT the id may be left out (the path names it).
+    const ops = doc.paths as Record<string, Record<string, { requestBody?: any }>>;
+    const ruleBody = (path: string, method: string) =>
+      ops[path]?.[method]?.requestBody?.content?.['application/json']?.schema;
+    for (const [path, method] of [
+      ['/api/rules', 'post'],
+      ['/api/rules/{id}', 'put'],
+    ] as const) {
+      const b = ruleBody(path, method);
+      expect(Object.keys(b?.properties ?? {}), `${method} ${path}`).toEqual(
+        expect.arrayContaining(['id', 'name', 'appliesTo', 'category', 'urgency', 'condition']),
+      );
+      expect(b.additionalProperties).toBe(false);
+      expect(b.required).not.toContain('id');
+      expect(JSON.stringify(doc)).toContain('"dailyCount"');
+    }
+    // Every $ref (the recursive rule condition and grid node) points at a schema the document has.
+    const components =
+      (doc as { components?: { schemas?: Record<string, unknown> } }).components?.schemas ?? {};
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(0);
+    expect(
+      [...new Set(refs)].filter((r) => !(r.startsWith('#/components/schemas/') && r.slice(21) in components)),
+      'dangling $refs',
+    ).toEqual([]);
   });
 
   it('answers still carry every field after serialization (nothing stripped, nothing turned into a 500)', async () => {

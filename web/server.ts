@@ -10,6 +10,7 @@ import Fastify, { type FastifyError, type FastifyInstance, LogController } from 
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
+  jsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -283,6 +284,8 @@ export async function createWeb(deps: WebDeps): Promise<App> {
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    // Named schemas (the recursive rule condition and grid node) as components their $refs point to.
+    transformObject: jsonSchemaTransformObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
