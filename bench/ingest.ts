@@ -200,7 +200,14 @@ export async function runTarget(
     const isHub = started.httpUrl !== undefined;
     const httpUrl = started.httpUrl ?? '';
     const loadPids = fleet.pids;
-    const none: IngestMetrics = { rows: 0, flushSeconds: 0, flushes: 0, pushback: 0, queueDepth: 0 };
+    const none: IngestMetrics = {
+      rows: 0,
+      flushSeconds: 0,
+      flushes: 0,
+      pushback: 0,
+      queueDepth: 0,
+      loopMaxMs: 0,
+    };
     const sample = async () => {
       const hm = isHub ? await ingestMetrics(httpUrl) : none;
       const snap = await fleet!.snapshot();
@@ -219,11 +226,12 @@ export async function runTarget(
         readingsPerFlush: flushes ? (b.rows - a.rows) / flushes : Number.NaN,
         /** Share of the wall time the (single) store writer spent inside a batch write. */
         writerBusy: (b.hm.flushSeconds - a.hm.flushSeconds) / s,
+        loopMaxMs: b.hm.loopMaxMs,
       };
     };
     const describe = (r: ReturnType<typeof rate>) =>
       (isHub
-        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %`
+        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %, loop stall ≤ ${fmt(r.loopMaxMs)} ms`
         : `${fmt(r.acked)} readings/s acked`) +
       ` · cores: ${target === 'bare' ? 'broker' : 'hub'} ${fmt(r.cpu.hub, 2)}, load ${fmt(r.cpu.load, 2)}, postgres ${fmt(r.cpu.postgres, 2)}, other ${fmt(r.cpu.other, 2)}`;
 
