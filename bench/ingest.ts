@@ -23,7 +23,9 @@ import { READINGS_PER_MESSAGE } from './load.ts';
 import { startChild } from './proc.ts';
 import { fmt, sleep, summarize } from './stats.ts';
 
-export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'bare'>;
+export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'pglite-main' | 'bare'>;
+type HubTarget = Exclude<IngestTarget, 'bare'>;
+const HUB_TARGETS: readonly string[] = ['pg', 'pglite', 'pglite-main'] satisfies HubTarget[];
 
 export interface IngestRun {
   target: IngestTarget;
@@ -113,9 +115,11 @@ export interface IngestResult {
   runs: IngestRun[];
   errors: { target: IngestTarget; error: string }[];
   /** hub readings/s ÷ bare-broker readings/s, per store. */
-  ratios: Partial<Record<'pg' | 'pglite', number>>;
+  ratios: Partial<Record<HubTarget, number>>;
   /** bare-broker CPU per message ÷ hub-process CPU per message (1 = the hub costs what the broker does). */
-  cpuRatios: Partial<Record<'pg' | 'pglite', number>>;
+  cpuRatios: Partial<Record<HubTarget, number>>;
+  /** Embedded ingest with the store in its worker ÷ on the main thread, same run (issue 13: ≥ 1.5). */
+  embeddedWorkerGain?: number;
 }
 
 export function ingestLayout(ctx: Ctx): string {
@@ -366,13 +370,13 @@ export async function benchApi(ctx: Ctx): Promise<IngestResult> {
   const runs: IngestRun[] = [];
   const errors: IngestResult['errors'] = [];
   for (const s of ctx.knobs.ingestStores) {
-    if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
-    if (s === 'pg' && !ctx.pg.available()) continue;
+    const t = hubTarget(s);
+    if (t === 'pg' && !ctx.pg.available()) continue;
     try {
-      runs.push(await runTarget(ctx, s, { probeApi: true }));
+      runs.push(await runTarget(ctx, t, { probeApi: true }));
     } catch (err) {
       log(`api/${s}: FAILED — ${(err as Error).stack ?? err}`);
-      errors.push({ target: s, error: String((err as Error).message ?? err) });
+      errors.push({ target: t, error: String((err as Error).message ?? err) });
     }
   }
   return { layout, runs, errors, ratios: {}, cpuRatios: {} };
@@ -383,12 +387,12 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
   log(`ingest: layout — ${layout}`);
   const targets: IngestTarget[] = [];
   for (const s of ctx.knobs.ingestStores) {
-    if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
-    if (s === 'pg' && !ctx.pg.available()) {
+    const t = hubTarget(s);
+    if (t === 'pg' && !ctx.pg.available()) {
       log('ingest: PostgreSQL server binaries not found; skipping the PostgreSQL run');
       continue;
     }
-    targets.push(s);
+    targets.push(t);
   }
   targets.push('bare');
   const runs: IngestRun[] = [];
@@ -410,5 +414,17 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
     if (r.cpuMicrosPerMessage.hubProcess > 0)
       cpuRatios[r.target] = bare.cpuMicrosPerMessage.hubProcess / r.cpuMicrosPerMessage.hubProcess;
   }
-  return { layout, runs, errors, ratios, cpuRatios };
+  const worker = runs.find((r) => r.target === 'pglite');
+  const mainThread = runs.find((r) => r.target === 'pglite-main');
+  const embeddedWorkerGain =
+    worker && mainThread && mainThread.readingsPerSec > 0
+      ? worker.readingsPerSec / mainThread.readingsPerSec
+      : undefined;
+  return { layout, runs, errors, ratios, cpuRatios, embeddedWorkerGain };
+}
+
+function hubTarget(s: string): HubTarget {
+  if (!HUB_TARGETS.includes(s))
+    throw new Error(`BENCH_INGEST_STORES: unknown store ${s} (${HUB_TARGETS.join(', ')})`);
+  return s as HubTarget;
 }
