@@ -17,7 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { LatencyHistogram } from './latency.ts';
-import { TokenBucket } from './pacing.ts';
+import { settleWithin, TokenBucket } from './pacing.ts';
 
 export type LoadPace =
   | { kind: 'closed' }
@@ -99,10 +99,16 @@ export function createPublisher(o: PublisherOptions) {
   };
 
   // ---- closed loop ------------------------------------------------------------------------------
+  const pumping = new Uint8Array(n);
   function pumpOne(i: number): void {
+    // A QoS 0 callback can come synchronously from inside publish (written at once): the loop
+    // below goes on by itself, no recursion.
+    if (pumping[i]) return;
     const c = clients[i];
     if (!c) return;
+    pumping[i] = 1;
     while (publishing && inflightOf[i]! < window && c.connected) send(i, c);
+    pumping[i] = 0;
   }
 
   // ---- rate: the connections with room take turns for the bucket's tokens ----------------------
@@ -229,12 +235,8 @@ export function createPublisher(o: PublisherOptions) {
       if (ticker) clearInterval(ticker);
       timer = ticker = undefined;
       if (inflight > 0) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, timeoutMs);
-          drained = () => {
-            clearTimeout(t);
-            resolve();
-          };
+        await settleWithin(timeoutMs, (done) => {
+          drained = done;
         });
         drained = undefined;
       }
