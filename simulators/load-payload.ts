@@ -17,7 +17,8 @@ export const LOAD_KEYS = [
 /** Readings per message of the benchmark's and `simulate --load`'s default record. */
 export const LOAD_DEFAULT_KEYS = 3;
 
-const FORMAT: Record<(typeof LOAD_KEYS)[number], (r: number) => string> = {
+type Format = (r: number) => string;
+const FORMAT: Record<(typeof LOAD_KEYS)[number], Format> = {
   pm10: (r) => (20 + r * 180).toFixed(1),
   pm25: (r) => (5 + r * 95).toFixed(1),
   windSpeed: (r) => (r * 15).toFixed(2),
@@ -37,6 +38,12 @@ export function airQualityValues(
   const n = Math.min(LOAD_KEYS.length, Math.max(1, Math.floor(keys)));
   const heads = LOAD_KEYS.slice(0, n).map((key, k) => `${k ? ',' : ''}"${key}":`);
   const formats = LOAD_KEYS.slice(0, n).map((key) => FORMAT[key]);
+  if (n === 3) {
+    // The benchmark's record, once per message: one template, no loop (measurably cheaper).
+    const [h0, h1, h2] = heads as [string, string, string];
+    const [f0, f1, f2] = formats as [Format, Format, Format];
+    return () => `{${h0}${f0(random())}${h1}${f1(random())}${h2}${f2(random())}}`;
+  }
   return () => {
     let s = '{';
     for (let k = 0; k < n; k++) s += heads[k]! + formats[k]!(random());

@@ -77,6 +77,12 @@ describe('helpers', () => {
       relativeHumidity: 0.9,
       temperature: 30,
     });
+    // the default record (3 readings) has its own fast path
+    expect(JSON.parse(airQualityValues(3, () => 0.999999)())).toEqual({
+      pm10: 200,
+      pm25: 100,
+      windSpeed: 15,
+    });
     const r1 = new Random(3);
     const r2 = new Random(3);
     expect(airQualityValues(3, () => r1.next())()).toBe(airQualityValues(3, () => r2.next())());
