@@ -6,6 +6,7 @@
 // the ceiling: ratio = hub ÷ bare.
 
 import { performance } from 'node:perf_hooks';
+import { LOAD_DEFAULT_KEYS as READINGS_PER_MESSAGE } from '../simulators/index.ts';
 import {
   ADMIN_TOKEN,
   deleteRule,
@@ -19,7 +20,6 @@ import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
 import { type Ctx, log } from './env.ts';
 import { LoadFleet } from './fleet.ts';
 import type { Started, Target } from './hub-child.ts';
-import { READINGS_PER_MESSAGE } from './load.ts';
 import { startChild } from './proc.ts';
 import { fmt, sleep, summarize } from './stats.ts';
 
