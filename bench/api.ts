@@ -67,6 +67,8 @@ export interface IngestMetrics {
   flushes: number;
   pushback: number;
   queueDepth: number;
+  /** The hub's longest event-loop stall over its last 10 s window, in ms. */
+  loopMaxMs: number;
 }
 export async function ingestMetrics(httpUrl: string): Promise<IngestMetrics> {
   const m = await scrape(httpUrl);
@@ -76,6 +78,7 @@ export async function ingestMetrics(httpUrl: string): Promise<IngestMetrics> {
     flushes: m.get('gridhub_flush_seconds_count') ?? 0,
     pushback: m.get('gridhub_ingest_pushback_total') ?? 0,
     queueDepth: m.get('gridhub_write_queue_depth') ?? 0,
+    loopMaxMs: (m.get('gridhub_event_loop_delay_seconds{quantile="1"}') ?? 0) * 1000,
   };
 }
 

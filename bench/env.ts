@@ -33,7 +33,7 @@ export function readKnobs() {
     /** Load-generator processes of the ingest runs. */
     loadProcs: Math.max(1, num('BENCH_LOAD_PROCS', 1)),
     /** Stores of the ingest runs (the bare broker always runs). */
-    ingestStores: list('BENCH_INGEST_STORES', 'pg,pglite'),
+    ingestStores: list('BENCH_INGEST_STORES', 'pg,pglite,pglite-main'),
     idleDevices: num('BENCH_IDLE_DEVICES', 10_000),
     idleProcs: Math.max(1, num('BENCH_IDLE_PROCS', 2)),
     /** Seconds between the last CONNACK and the RSS reading. */

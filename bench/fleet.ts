@@ -1,12 +1,16 @@
 // A set of load-generator child processes (./load-child.ts) driven as one: the devices are split
 // between them, their counters and latency histograms are merged.
 
+import {
+  type ConnectResult,
+  LatencyHistogram,
+  type LoadGeneratorOptions,
+  type LoadGeneratorSnapshot,
+} from '../simulators/index.ts';
 import { log } from './env.ts';
-import type { LoadOptions, LoadSnapshot } from './load.ts';
 import { type Child, startChild } from './proc.ts';
-import { LatencyHistogram } from './stats.ts';
 
-export interface FleetOptions extends Omit<LoadOptions, 'tokens' | 'clientIdPrefix'> {
+export interface FleetOptions extends Omit<LoadGeneratorOptions, 'tokens' | 'clientIdPrefix'> {
   tokens: string[];
   procs: number;
   idPrefix: string;
@@ -48,7 +52,7 @@ export class LoadFleet {
     return this.children.map((c) => c.pid);
   }
 
-  async connect(): Promise<{ connected: number; failed: number; ms: number; firstError?: string }> {
+  async connect(): Promise<ConnectResult> {
     const total = this.opts.tokens.length;
     const progress = new Array<number>(this.children.length).fill(0);
     const every = Math.max(500, Math.floor(total / this.children.length / 5));
@@ -68,7 +72,7 @@ export class LoadFleet {
     const t0 = performance.now();
     const results = await Promise.all(
       this.children.map((c, p) =>
-        c.call<{ connected: number; failed: number; ms: number; firstError?: string }>(
+        c.call<ConnectResult>(
           'connect',
           {
             ...this.opts,
@@ -76,7 +80,7 @@ export class LoadFleet {
             clientIdPrefix: `${this.opts.idPrefix}${p}-`,
             connectConcurrency: perChild,
             progressEvery: every,
-          } satisfies LoadOptions & { progressEvery: number },
+          } satisfies LoadGeneratorOptions & { progressEvery: number },
           300_000,
         ),
       ),
@@ -98,9 +102,9 @@ export class LoadFleet {
   }
 
   async snapshot(): Promise<FleetSnapshot> {
-    const snaps = await Promise.all(this.children.map((c) => c.call<LoadSnapshot>('snapshot')));
+    const snaps = await Promise.all(this.children.map((c) => c.call<LoadGeneratorSnapshot>('snapshot')));
     const hist = new LatencyHistogram();
-    for (const s of snaps) hist.merge(s.hist);
+    for (const s of snaps) hist.merge(s.hist, s.max);
     return {
       acked: snaps.reduce((n, s) => n + s.acked, 0),
       errors: snaps.reduce((n, s) => n + s.errors, 0),

@@ -10,7 +10,8 @@ import { Aedes } from 'aedes';
 import { createHub, type Hub, type HubDeps, loadConfig } from '../hub/index.ts';
 import { serve } from './proc.ts';
 
-export type Target = 'pg' | 'pglite' | 'timescale' | 'bare';
+/** `pglite-main`: the embedded store on the hub's main thread (GRIDHUB_EMBEDDED_WORKER=false), as before issue 13. */
+export type Target = 'pg' | 'pglite' | 'pglite-main' | 'timescale' | 'bare';
 
 export interface StartArgs {
   target: Target;
@@ -62,7 +63,7 @@ async function start(args: StartArgs): Promise<Started> {
     cleanupFns.push(() => pglite.close().catch(() => {}));
   }
   const config = loadConfig({
-    env: ingestEnv(),
+    env: args.target === 'pglite-main' ? { ...ingestEnv(), GRIDHUB_EMBEDDED_WORKER: 'false' } : ingestEnv(),
     overrides: {
       dataDir,
       databaseUrl: args.target === 'pg' ? args.databaseUrl : undefined,

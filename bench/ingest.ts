@@ -6,6 +6,7 @@
 // the ceiling: ratio = hub ÷ bare.
 
 import { performance } from 'node:perf_hooks';
+import { LOAD_DEFAULT_KEYS as READINGS_PER_MESSAGE } from '../simulators/index.ts';
 import {
   ADMIN_TOKEN,
   deleteRule,
@@ -19,11 +20,12 @@ import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
 import { type Ctx, log } from './env.ts';
 import { LoadFleet } from './fleet.ts';
 import type { Started, Target } from './hub-child.ts';
-import { READINGS_PER_MESSAGE } from './load.ts';
 import { startChild } from './proc.ts';
 import { fmt, sleep, summarize } from './stats.ts';
 
-export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'bare'>;
+export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'pglite-main' | 'bare'>;
+type HubTarget = Exclude<IngestTarget, 'bare'>;
+const HUB_TARGETS: readonly string[] = ['pg', 'pglite', 'pglite-main'] satisfies HubTarget[];
 
 export interface IngestRun {
   target: IngestTarget;
@@ -113,9 +115,11 @@ export interface IngestResult {
   runs: IngestRun[];
   errors: { target: IngestTarget; error: string }[];
   /** hub readings/s ÷ bare-broker readings/s, per store. */
-  ratios: Partial<Record<'pg' | 'pglite', number>>;
+  ratios: Partial<Record<HubTarget, number>>;
   /** bare-broker CPU per message ÷ hub-process CPU per message (1 = the hub costs what the broker does). */
-  cpuRatios: Partial<Record<'pg' | 'pglite', number>>;
+  cpuRatios: Partial<Record<HubTarget, number>>;
+  /** Embedded ingest with the store in its worker ÷ on the main thread, same run (issue 13: ≥ 1.5). */
+  embeddedWorkerGain?: number;
 }
 
 export function ingestLayout(ctx: Ctx): string {
@@ -200,7 +204,14 @@ export async function runTarget(
     const isHub = started.httpUrl !== undefined;
     const httpUrl = started.httpUrl ?? '';
     const loadPids = fleet.pids;
-    const none: IngestMetrics = { rows: 0, flushSeconds: 0, flushes: 0, pushback: 0, queueDepth: 0 };
+    const none: IngestMetrics = {
+      rows: 0,
+      flushSeconds: 0,
+      flushes: 0,
+      pushback: 0,
+      queueDepth: 0,
+      loopMaxMs: 0,
+    };
     const sample = async () => {
       const hm = isHub ? await ingestMetrics(httpUrl) : none;
       const snap = await fleet!.snapshot();
@@ -219,11 +230,12 @@ export async function runTarget(
         readingsPerFlush: flushes ? (b.rows - a.rows) / flushes : Number.NaN,
         /** Share of the wall time the (single) store writer spent inside a batch write. */
         writerBusy: (b.hm.flushSeconds - a.hm.flushSeconds) / s,
+        loopMaxMs: b.hm.loopMaxMs,
       };
     };
     const describe = (r: ReturnType<typeof rate>) =>
       (isHub
-        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %`
+        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %, loop stall ≤ ${fmt(r.loopMaxMs)} ms`
         : `${fmt(r.acked)} readings/s acked`) +
       ` · cores: ${target === 'bare' ? 'broker' : 'hub'} ${fmt(r.cpu.hub, 2)}, load ${fmt(r.cpu.load, 2)}, postgres ${fmt(r.cpu.postgres, 2)}, other ${fmt(r.cpu.other, 2)}`;
 
@@ -358,13 +370,13 @@ export async function benchApi(ctx: Ctx): Promise<IngestResult> {
   const runs: IngestRun[] = [];
   const errors: IngestResult['errors'] = [];
   for (const s of ctx.knobs.ingestStores) {
-    if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
-    if (s === 'pg' && !ctx.pg.available()) continue;
+    const t = hubTarget(s);
+    if (t === 'pg' && !ctx.pg.available()) continue;
     try {
-      runs.push(await runTarget(ctx, s, { probeApi: true }));
+      runs.push(await runTarget(ctx, t, { probeApi: true }));
     } catch (err) {
       log(`api/${s}: FAILED — ${(err as Error).stack ?? err}`);
-      errors.push({ target: s, error: String((err as Error).message ?? err) });
+      errors.push({ target: t, error: String((err as Error).message ?? err) });
     }
   }
   return { layout, runs, errors, ratios: {}, cpuRatios: {} };
@@ -375,12 +387,12 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
   log(`ingest: layout — ${layout}`);
   const targets: IngestTarget[] = [];
   for (const s of ctx.knobs.ingestStores) {
-    if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
-    if (s === 'pg' && !ctx.pg.available()) {
+    const t = hubTarget(s);
+    if (t === 'pg' && !ctx.pg.available()) {
       log('ingest: PostgreSQL server binaries not found; skipping the PostgreSQL run');
       continue;
     }
-    targets.push(s);
+    targets.push(t);
   }
   targets.push('bare');
   const runs: IngestRun[] = [];
@@ -402,5 +414,17 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
     if (r.cpuMicrosPerMessage.hubProcess > 0)
       cpuRatios[r.target] = bare.cpuMicrosPerMessage.hubProcess / r.cpuMicrosPerMessage.hubProcess;
   }
-  return { layout, runs, errors, ratios, cpuRatios };
+  const worker = runs.find((r) => r.target === 'pglite');
+  const mainThread = runs.find((r) => r.target === 'pglite-main');
+  const embeddedWorkerGain =
+    worker && mainThread && mainThread.readingsPerSec > 0
+      ? worker.readingsPerSec / mainThread.readingsPerSec
+      : undefined;
+  return { layout, runs, errors, ratios, cpuRatios, embeddedWorkerGain };
+}
+
+function hubTarget(s: string): HubTarget {
+  if (!HUB_TARGETS.includes(s))
+    throw new Error(`BENCH_INGEST_STORES: unknown store ${s} (${HUB_TARGETS.join(', ')})`);
+  return s as HubTarget;
 }

@@ -1,10 +1,11 @@
-// Child process running one LoadGenerator (./load.ts) for the orchestrator.
-// Commands: connect, start, mark, snapshot, stopPublishing, stop.
+// Child process running one LoadGenerator (simulators/load-generator.ts) for the orchestrator.
+// Commands: connect, start (closed loop, or a LoadPace such as the rules part's open-loop schedule),
+// mark, snapshot, stopPublishing, stop.
 
-import { type LoadGenerator as Gen, LoadGenerator, type LoadOptions } from './load.ts';
+import { LoadGenerator, type LoadGeneratorOptions, type LoadPace } from '../simulators/index.ts';
 import { serve } from './proc.ts';
 
-let gen: Gen | undefined;
+let gen: LoadGenerator | undefined;
 const need = () => {
   if (!gen) throw new Error('connect first');
   return gen;
@@ -12,11 +13,11 @@ const need = () => {
 
 const { notify } = serve(
   {
-    async connect(args: LoadOptions & { progressEvery?: number }) {
+    async connect(args: LoadGeneratorOptions & { progressEvery?: number }) {
       gen = new LoadGenerator(args);
       return gen.connect((done, failed) => notify('connect-progress', { done, failed }), args.progressEvery);
     },
-    start: () => need().start(),
+    start: (pace?: LoadPace) => need().start(pace),
     mark: () => need().mark(),
     snapshot: () => need().snapshot(),
     stopPublishing: (args?: { timeoutMs?: number }) => need().stopPublishing(args?.timeoutMs),

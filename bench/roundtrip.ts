@@ -5,15 +5,14 @@
 // on the embedded PGlite, and against a bare Aedes broker of the same version in the same run.
 
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { airQualityPayload, LatencyHistogram, openMqttSocket } from '../simulators/index.ts';
 import { ADMIN_TOKEN, registerDevices } from './api.ts';
 import { type Ctx, log } from './env.ts';
 import type { Started, Target } from './hub-child.ts';
-import { airQualityPayload } from './load.ts';
 import { startChild } from './proc.ts';
-import { fmt, LatencyHistogram, sleep } from './stats.ts';
+import { fmt, sleep } from './stats.ts';
 
 export type RoundTripTarget = Extract<Target, 'pg' | 'pglite' | 'bare'>;
 
@@ -45,28 +44,6 @@ export function aedesVersion(): string {
   } catch {
     return 'unknown';
   }
-}
-
-function connect(url: string, username: string | undefined, clientId: string): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, {
-      username,
-      clientId,
-      clean: true,
-      protocolVersion: 4,
-      keepalive: 60,
-      reconnectPeriod: 0,
-      connectTimeout: 20_000,
-    });
-    c.once('connect', () => {
-      (c.stream as Socket).setNoDelay?.(true);
-      resolve(c);
-    });
-    c.once('error', (err) => {
-      c.end(true);
-      reject(err);
-    });
-  });
 }
 
 /**
@@ -130,7 +107,11 @@ async function runTarget(ctx: Ctx, target: RoundTripTarget): Promise<RoundTripRu
       });
       token = reg.tokens[0];
     }
-    client = await connect(started.mqttUrl, token, `bench-rt-${target}`);
+    client = await openMqttSocket(started.mqttUrl, {
+      username: token,
+      clientId: `bench-rt-${target}`,
+      connectTimeoutMs: 20_000,
+    });
     // Warm-up: JIT, the statement plans, the pool's connections.
     await phase(client, Math.min(2, k.rtSeconds), 0);
     const closedLoop = await phase(client, k.rtSeconds, 0);

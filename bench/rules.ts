@@ -9,20 +9,27 @@
 // on openings as a case would), in this process, on one core. Untimed warm-up rounds fill the windows first (BENCH_RULES_WARMUP_ROUNDS: 180
 // rounds = 3 minutes of readings; 900 fill the 15-minute windows). Messages are generated untimed.
 //
-// 4b, reading → case latency (see benchCaseLatency below). Its background load runs in a child process
-// that is this file again (`startChild('./rules-load-child.ts', { name: 'rules-load' })`, see the end of the file).
+// 4b, reading → case latency (see benchCaseLatency below). Its background load runs in a load-generator
+// child process (`load-child.ts`) at an open-loop schedule.
 
 import { performance } from 'node:perf_hooks';
 import type { MqttClient } from 'mqtt';
+import {
+  type ConnectResult,
+  eachLimit,
+  type LoadGeneratorOptions,
+  type LoadGeneratorSnapshot,
+  type LoadPace,
+  openMqttSocket,
+  LOAD_DEFAULT_KEYS as READINGS_PER_MESSAGE,
+} from '../simulators/index.ts';
 import { cell } from '../test/support/grids.ts';
 import { ADMIN_TOKEN, registerDevices, request, scrape } from './api.ts';
 import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
 import { type Ctx, log, num } from './env.ts';
 import type { Started } from './hub-child.ts';
 import type { IngestResult } from './ingest.ts';
-import { READINGS_PER_MESSAGE } from './load.ts';
 import { type Child, startChild } from './proc.ts';
-import { connectProbe, inParallel, type PacedSnapshot } from './rules-load-child.ts';
 import { RULES_PER_PROFILE, runThroughput, type ThroughputResult } from './rules-throughput.ts';
 import { fmt, percentile, sleep } from './stats.ts';
 
@@ -31,8 +38,8 @@ import { fmt, percentile, sleep } from './stats.ts';
 //
 // A hub on PostgreSQL (child process, as the ingest part) with its built-in rules; background
 // air-quality devices publishing QoS 1 at about half the PostgreSQL ingest rate measured by the
-// ingest part (BENCH_CASE_RATE readings/s without one), open-loop from a load child (this file in
-// child mode); their sites carry a high pm10Limit, so they load the rules without opening cases.
+// ingest part (BENCH_CASE_RATE readings/s without one), open-loop from a load child (load-child.ts,
+// `schedule` pace: a connection with PACED_MAX_INFLIGHT in flight skips its turn); their sites carry a high pm10Limit, so they load the rules without opening cases.
 // Probe bins in this process alternate fillingLevel 0.85 (bin-full opens: a case, then occurrences
 // of it) and 0.1 (clears). Two figures: the hub's own gridhub_reading_to_case_seconds histogram
 // (arrival → case written, delta over the window, percentiles interpolated within buckets), and
@@ -167,6 +174,9 @@ function followEvents(
   return { ready, close: () => abort.abort() };
 }
 
+/** Messages a background connection may have unacknowledged before the open-loop schedule skips it. */
+const PACED_MAX_INFLIGHT = 50;
+
 const publish = (c: MqttClient, payload: string) =>
   new Promise<void>((resolve, reject) =>
     c.publish('v1/devices/me/telemetry', payload, { qos: 1 }, (err) => (err ? reject(err) : resolve())),
@@ -209,7 +219,7 @@ export async function benchCaseLatency(ctx: Ctx, ingestReadingsPerSec?: number):
       profile: 'air-quality',
       concurrency: k.registerConcurrency,
     });
-    await inParallel(bgIds, k.registerConcurrency, async (id) => {
+    await eachLimit(bgIds, k.registerConcurrency, async (id) => {
       await request(httpUrl, 'PUT', `/api/devices/${id}/attributes`, { server: { pm10Limit: 1_000_000 } });
     });
     log(`rules/case-latency: ${bgIds.length} background devices registered in ${fmt(reg.ms / 1000, 1)} s`);
@@ -229,7 +239,7 @@ export async function benchCaseLatency(ctx: Ctx, ingestReadingsPerSec?: number):
       probeTokens.push(d.accessToken);
     }
     for (const [i, token] of probeTokens.entries())
-      probes.push(await connectProbe(started.mqttUrl, token, `bench-probe-${i}`));
+      probes.push(await openMqttSocket(started.mqttUrl, { username: token, clientId: `bench-probe-${i}` }));
 
     // Each probe opens its case once; its case id names its events from then on. Every later
     // opening is an occurrence of that case: one event each, matched to the publishes in order.
@@ -264,17 +274,30 @@ export async function benchCaseLatency(ctx: Ctx, ingestReadingsPerSec?: number):
     log(`rules/case-latency: ${probes.length} probe cases open`);
 
     // The background load.
-    load = startChild('./rules-load-child.ts', {
+    load = startChild('./load-child.ts', {
       name: 'rules-load',
       cpu: k.pin ? 1 : undefined,
       nofile: rk.caseDevices + 1024,
     });
-    await load.call(
+    const conn = await load.call<ConnectResult>(
       'connect',
-      { url: started.mqttUrl, tokens: reg.tokens, connectConcurrency: k.connectConcurrency },
+      {
+        url: started.mqttUrl,
+        tokens: reg.tokens,
+        clientIdPrefix: 'bench-rules-load-',
+        inflight: PACED_MAX_INFLIGHT,
+        keepalive: 60,
+        connectConcurrency: k.connectConcurrency,
+        noDelay: true,
+      } satisfies LoadGeneratorOptions,
       300_000,
     );
-    await load.call('start', { messagesPerSec: target / READINGS_PER_MESSAGE });
+    if (conn.failed)
+      throw new Error(`rules/case-latency: ${conn.failed} background connections failed: ${conn.firstError}`);
+    await load.call('start', {
+      kind: 'schedule',
+      messagesPerSec: target / READINGS_PER_MESSAGE,
+    } satisfies LoadPace);
 
     // Probes: each opens at its phase of the period and clears half a period later.
     let stopProbes = false;
@@ -296,7 +319,7 @@ export async function benchCaseLatency(ctx: Ctx, ingestReadingsPerSec?: number):
     const sample = async () => ({
       t: performance.now(),
       metrics: await scrape(httpUrl),
-      load: await load!.call<PacedSnapshot>('snapshot'),
+      load: await load!.call<LoadGeneratorSnapshot>('snapshot'),
       cpu: cpuSample(started.pid, [load!.pid]),
     });
     const a = await sample();
@@ -305,7 +328,7 @@ export async function benchCaseLatency(ctx: Ctx, ingestReadingsPerSec?: number):
     const ticks = Math.max(1, Math.round(rk.caseSeconds / 5));
     for (let i = 0; i < ticks; i++) {
       await sleep(Math.max(0, a.t + ((i + 1) * rk.caseSeconds * 1000) / ticks - performance.now()));
-      const s = await load.call<PacedSnapshot>('snapshot');
+      const s = await load.call<LoadGeneratorSnapshot>('snapshot');
       log(
         `rules/case-latency:   ${fmt(((s.sent - a.load.sent) * READINGS_PER_MESSAGE) / ((performance.now() - a.t) / 1000))} readings/s sent, ` +
           `${external.length} probe cases seen`,

@@ -177,6 +177,10 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
     path: ['ingest', 'ackMode'],
     doc: '`durable` (default): PUBACK after commit; `received`: on arrival',
   },
+  GRIDHUB_INGEST_SLICE_MS: {
+    path: ['ingest', 'sliceMs'],
+    doc: 'most ms of device work per event-loop turn, so the API is served in between under full load (default 5; 0: no limit)',
+  },
   GRIDHUB_MQTT_MAX_PACKET: {
     path: ['gateway', 'maxPacketBytes'],
     doc: 'largest MQTT packet in bytes after CONNECT (default 2097152)',

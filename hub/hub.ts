@@ -11,9 +11,11 @@ import {
   createLogger,
   type EventBus,
   type Logger,
+  type LoopDelayWatch,
   Metrics,
   manualClock,
   systemClock,
+  watchEventLoop,
 } from '../kernel/index.ts';
 import {
   createHasher,
@@ -136,6 +138,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   const staticAdminToken = resolveAdminToken(config.adminToken, config.dataDir, logger);
   const adminToken = staticAdminToken ?? '';
   let parts: Hub['parts'] | undefined;
+  let loop: LoopDelayWatch | undefined;
   let urls: Awaited<ReturnType<Hub['start']>> | undefined;
   const startedAt = Date.now();
 
@@ -150,6 +153,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     const tls = readTls(config);
     if (!config.databaseUrl) ensureDataDir(config.dataDir);
     life = createLifecycle(logger);
+    // The event loop's stalls, watched while the hub runs (/metrics).
+    loop ??= watchEventLoop(metrics);
     try {
       let store: Store | undefined;
       await life.start('store', {
@@ -171,6 +176,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       return await startParts(store!, tls);
     } catch (err) {
       await life.stop();
+      loop?.stop();
+      loop = undefined;
       throw err;
     }
   }
@@ -414,6 +421,8 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
   async function stop() {
     starting.abort();
     await life.stop();
+    loop?.stop();
+    loop = undefined;
     urls = undefined;
     logger.flush?.();
   }

@@ -18,6 +18,11 @@ export const ingestConfigSchema = z
     rejectedPayloadBytes: positiveInt.default(1024),
     /** `durable`: a QoS 1/2 PUBACK is sent only once the reading is committed. */
     ackMode: z.enum(['durable', 'received']).default('durable'),
+    /**
+     * Most milliseconds of device work (taking messages in, releasing acknowledgements) per turn
+     * of the event loop; the API, database answers and timers are served in between (0: no limit).
+     */
+    sliceMs: z.coerce.number().min(0).max(1000).default(5),
     /** Readings further ahead of the hub's clock are rejected (contract: default 10 minutes). */
     maxClockSkew: duration.default(10 * 60_000),
     /** Write-ahead spool quota in MiB (0 = no spool): QoS 1 is acknowledged once spooled while the store is down. */

@@ -9,7 +9,7 @@
  * their own files (parse.ts, validate.ts, spool.ts, store/telemetry.ts).
  */
 import { performance } from 'node:perf_hooks';
-import type { Clock, Logger, Metrics } from '../kernel/index.ts';
+import { type Clock, createTurnBudget, type Logger, type Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import {
   type Db,
@@ -68,6 +68,8 @@ export type IngestOptions = IngestConfig;
 const RECENT_PACKETS = 64;
 /** A redelivery later than this is treated as a new message. */
 const REDELIVERY_WINDOW_MS = 3_600_000;
+/** Resolves on the next turn of the event loop, after its I/O callbacks. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Consecutive failed writes after which health says `degraded`. */
 const DEGRADED_AFTER_FAILURES = 3;
 
@@ -546,18 +548,35 @@ export function createIngest(deps: {
       }
       m.flushes.observe((performance.now() - t0) / 1000);
       await before;
-      const now = clock.now();
-      for (const a of batchAcks) {
-        if (!ok) {
-          a.done(new Error('store unavailable'));
-          continue;
-        }
-        m.ackLatency.observe((now - a.arrived) / 1000);
-        a.done();
-      }
+      await release(batchAcks, ok);
       while (held.length && hasRoom()) held.shift()!();
     } finally {
       acked();
+    }
+  }
+
+  /**
+   * Releases a committed batch's acknowledgements in arrival order, in slices of about
+   * `options.sliceMs` of work with a turn of the event loop between them (issue 13). An acknowledgement
+   * is not only a PUBACK: the broker then reads that client's next messages and ingests them, so a
+   * batch of 7,500 released at once is one task of several hundred milliseconds during which no
+   * HTTP request, database answer or timer is served. Sliced, the API waits a slice, not a batch.
+   */
+  async function release(batchAcks: { done: Done; arrived: number }[], ok: boolean): Promise<void> {
+    const slice = options.sliceMs;
+    let i = 0;
+    while (i < batchAcks.length) {
+      const t0 = performance.now();
+      const now = clock.now();
+      do {
+        const a = batchAcks[i++]!;
+        if (!ok) a.done(new Error('store unavailable'));
+        else {
+          m.ackLatency.observe((now - a.arrived) / 1000);
+          a.done();
+        }
+      } while (i < batchAcks.length && (slice === 0 || (i & 31) !== 0 || performance.now() - t0 < slice));
+      if (i < batchAcks.length) await nextTurn();
     }
   }
 
@@ -749,7 +768,22 @@ export function createIngest(deps: {
     todo.push(w);
   }
 
+  /**
+   * Taking messages in is budgeted per turn of the event loop (kernel/turns.ts): under full load a
+   * message past the turn's budget waits, in order, for the next turn, and its acknowledgement —
+   * so the broker's next read from that client — waits with it.
+   */
+  const intake = createTurnBudget({
+    sliceMs: options.sliceMs,
+    onError: (err) => log.error({ err }, 'deferred intake failed'),
+  });
+
   function telemetry(msg: Inbound, done: Done): void {
+    if (intake.mustWait()) intake.run(() => telemetryNow(msg, done));
+    else telemetryNow(msg, done);
+  }
+
+  function telemetryNow(msg: Inbound, done: Done): void {
     const ack = once(done);
     try {
       countTelemetry();
@@ -773,7 +807,14 @@ export function createIngest(deps: {
   }
 
   /** `v1/gateway/telemetry`: {"NAME": [records…]}; a gateway speaks only for its own children. */
-  async function gatewayTelemetry(msg: Inbound, done: Done) {
+  function gatewayTelemetry(msg: Inbound, done: Done): Promise<void> {
+    if (!intake.mustWait()) return gatewayTelemetryNow(msg, done);
+    return new Promise<void>((resolve) =>
+      intake.run(() => void gatewayTelemetryNow(msg, done).then(resolve)),
+    );
+  }
+
+  async function gatewayTelemetryNow(msg: Inbound, done: Done) {
     const ack = once(done);
     try {
       await gatewaySteps(msg, ack);
@@ -833,6 +874,8 @@ export function createIngest(deps: {
   }
 
   async function stop() {
+    // Messages taken but waiting for a turn are ingested first: nothing taken is left behind.
+    intake.runAll();
     stopping = true;
     if (timer) clearTimeout(timer);
     timer = undefined;

@@ -7,5 +7,7 @@ export { duration, flag, port, positiveInt } from './config-fields.ts';
 export * from './errors.ts';
 export { createEventBus, type EventBus, type HubEvent } from './events.ts';
 export { createLogger, type Logger, REDACT_PATHS, redactUrlPasswords, silentLogger } from './logger.ts';
+export { type LoopDelayWatch, watchEventLoop } from './loop-delay.ts';
 export * from './metrics.ts';
 export * from './portable.ts';
+export { createTurnBudget, type TurnBudget } from './turns.ts';

@@ -5,13 +5,19 @@
  */
 type Labels = Record<string, string>;
 
+/** The default of every `labels` parameter: unlabelled updates (the hot paths') allocate nothing. */
+const NO_LABELS: Labels = Object.freeze({}) as Labels;
+
 const labelKey = (labels: Labels) =>
-  Object.keys(labels)
-    .sort()
-    .map(
-      (k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
-    )
-    .join(',');
+  labels === NO_LABELS
+    ? ''
+    : Object.keys(labels)
+        .sort()
+        .map(
+          (k) =>
+            `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+        )
+        .join(',');
 
 abstract class Metric {
   constructor(
@@ -27,19 +33,19 @@ export class Counter extends Metric {
   constructor(name: string, help: string) {
     super(name, help, 'counter');
   }
-  inc(labels: Labels = {}, by = 1): void {
+  inc(labels: Labels = NO_LABELS, by = 1): void {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   /** A child for fixed labels: the label key is computed once, not on every increment. */
-  bind(labels: Labels = {}): (by?: number) => void {
+  bind(labels: Labels = NO_LABELS): (by?: number) => void {
     const k = labelKey(labels);
     if (!this.values.has(k)) this.values.set(k, 0);
     return (by = 1) => {
       this.values.set(k, (this.values.get(k) ?? 0) + by);
     };
   }
-  get(labels: Labels = {}): number {
+  get(labels: Labels = NO_LABELS): number {
     return this.values.get(labelKey(labels)) ?? 0;
   }
   total(): number {
@@ -59,7 +65,7 @@ export class Gauge extends Metric {
     super(name, help, 'gauge');
   }
   /** Gauges are read when scraped, from the component that owns the value. */
-  collect(fn: () => number, labels: Labels = {}): void {
+  collect(fn: () => number, labels: Labels = NO_LABELS): void {
     this.values.set(labelKey(labels), fn);
   }
   render(): string[] {
@@ -76,7 +82,7 @@ export class Histogram extends Metric {
   ) {
     super(name, help, 'histogram');
   }
-  observe(value: number, labels: Labels = {}): void {
+  observe(value: number, labels: Labels = NO_LABELS): void {
     const k = labelKey(labels);
     let s = this.series.get(k);
     if (!s) {

@@ -48,6 +48,24 @@ export interface RuntimeHooks<D extends RuleDevice, L extends ActiveRule> {
 
 /** Groups one message's readings by timestamp: each group is one evaluation input, oldest first. */
 export function toInputs(readings: Reading[], receivedAt: number): RuleInput[] {
+  // Most messages carry one record: every reading has the same time, one input, no map or sort.
+  const first = readings[0];
+  if (first === undefined) return [];
+  let oneTime = true;
+  for (let i = 1; i < readings.length; i++)
+    if (readings[i]!.ts !== first.ts) {
+      oneTime = false;
+      break;
+    }
+  if (oneTime) {
+    const input: RuleInput = { ts: first.ts, values: {}, events: [], receivedAt };
+    for (const r of readings) {
+      if (r.kind === 'number') input.values[r.key] = r.value;
+      else if (r.kind === 'event')
+        input.events.push({ type: r.type, confidence: r.confidence, snapshot: r.snapshot });
+    }
+    return [input];
+  }
   const byTs = new Map<number, RuleInput>();
   for (const r of readings) {
     let input = byTs.get(r.ts);
@@ -60,6 +78,12 @@ export function toInputs(readings: Reading[], receivedAt: number): RuleInput[] {
       input.events.push({ type: r.type, confidence: r.confidence, snapshot: r.snapshot });
   }
   return [...byTs.values()].sort((a, b) => a.ts - b.ts);
+}
+
+/** The input carries one of the keys a rule reads. */
+function usesAny(keys: ReadonlySet<string>, input: RuleInput): boolean {
+  for (const k in input.values) if (keys.has(k)) return true;
+  return false;
 }
 
 /** The rule applies to the device (profile, device list, grid code prefix). */
@@ -126,13 +150,20 @@ export function createRuleRuntime<D extends RuleDevice, L extends ActiveRule>(de
     }
   }
 
+  const reference = (id: string, key: string) => latest.get(id)?.get(key);
+  /**
+   * One context per device object: the registry replaces a device's object when its attributes
+   * change (never edits it), so a context is built once per version of a device, not per message.
+   */
+  const contexts = new WeakMap<D, RuleContext>();
   function context(device: D): RuleContext {
-    return {
-      timezone,
+    let c = contexts.get(device);
+    if (c === undefined) {
       // Thresholds come from server or shared attributes, never from what the device reports.
-      attributes: { ...device.serverAttributes, ...device.sharedAttributes },
-      reference: (id, key) => latest.get(id)?.get(key),
-    };
+      c = { timezone, attributes: { ...device.serverAttributes, ...device.sharedAttributes }, reference };
+      contexts.set(device, c);
+    }
+    return c;
   }
 
   /**
@@ -158,13 +189,8 @@ export function createRuleRuntime<D extends RuleDevice, L extends ActiveRule>(de
       let state = store.get(id, device.id);
       try {
         for (const input of inputs) {
-          if (
-            !l.keys.has('*') &&
-            !Object.keys(input.values).some((x) => l.keys.has(x)) &&
-            !(input.events.length && l.keys.has('event'))
-          ) {
+          if (!l.keys.has('*') && !(input.events.length && l.keys.has('event')) && !usesAny(l.keys, input))
             continue;
-          }
           const ev = run.evaluate(l.rule, state, input, ctx);
           state = ev.state;
           hooks.evaluated(l, device, ev, input.ts, mark);

@@ -29,7 +29,7 @@ import { makeSim, type Sim, type TelemetryRecord } from './device-sim.ts';
 import { demoDistrict } from './district.ts';
 import { createHubApi, FleetError } from './hub-api.ts';
 import { DEFAULT_TIME_ZONE } from './models/index.ts';
-import { eachLimit, Heap, sleep, TokenBucket } from './pacing.ts';
+import { eachLimit, Heap, settleWithin, sleep, TokenBucket } from './pacing.ts';
 import { type FleetChildSpec, type FleetDeviceSpec, fleetDevices } from './roster.ts';
 import {
   GATEWAY_CONNECT_TOPIC,
@@ -533,12 +533,8 @@ export function createFleet(opts: FleetOptions): Fleet {
     // Let in-flight messages be acknowledged, but not forever.
     const drainMs = stopOpts.drainMs ?? 5000;
     if (wasRunning && totalInflight > 0 && drainMs > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, drainMs);
-        drained = () => {
-          clearTimeout(t);
-          resolve();
-        };
+      await settleWithin(drainMs, (done) => {
+        drained = done;
       });
       drained = undefined;
     }

@@ -3,15 +3,6 @@
  * report.
  */
 
-export const LOAD_KEYS = [
-  'pm10',
-  'pm25',
-  'windSpeed',
-  'windDirection',
-  'relativeHumidity',
-  'temperature',
-] as const;
-
 export interface LoadOptions {
   mqttUrl: string;
   apiUrl: string;
@@ -101,5 +92,3 @@ export interface LoadReport {
   /** The first few distinct error messages. */
   firstErrors: string[];
 }
-
-/** A log-bucket latency histogram (2 % resolution, 10 µs .. ~100 s). */

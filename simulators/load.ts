@@ -1,11 +1,11 @@
 /**
- * Load generator: many devices, a target rate, and an honest account of what the hub did with it.
+ * `simulate --load`: many devices, a target rate, and an honest account of what the hub did with it.
  *
  *   const report = await runLoad({ mqttUrl, apiUrl, adminToken, devices: 10_000, sockets: 100,
  *                                  qos: 1, rate: 30_000, durationMs: 60_000, signal });
  *
- * Devices are `air-quality` monitors publishing `keys` readings per record (pm10, pm25,
- * windSpeed, windDirection, relativeHumidity, temperature). Two layouts:
+ * Devices are `air-quality` monitors publishing `keys` readings per record (load-payload.ts). Two
+ * layouts:
  * - one socket per device (`sockets: 'per-device'`, or as many sockets as devices): each device is
  *   registered through the API (`POST /api/devices`; an existing one gets a fresh token) and
  *   publishes `{"pm10": …}` on `v1/devices/me/telemetry` over its own connection;
@@ -14,59 +14,34 @@
  *   and publish `v1/gateway/telemetry` `{"CHILD": [{"ts", "values"}]}` with `batch` children per
  *   message (default 1, so a message is one device's record in both layouts).
  *
- * A message is one PUBLISH. The pace: at most `inflight` unacknowledged messages per socket and,
- * with `rate`, at most that many messages per second overall (token bucket). QoS 1 messages count
- * as acknowledged at their PUBACK (which the hub sends once the readings are committed); QoS 0
- * messages have no acknowledgement, the report then says what was written to the sockets and what
- * the hub counted (`/metrics`).
+ * A message is one PUBLISH. The pace (load-publisher.ts): at most `inflight` unacknowledged messages
+ * per socket and, with `rate`, at most that many messages per second overall (token bucket). QoS 1
+ * messages count as acknowledged at their PUBACK (which the hub sends once the readings are
+ * committed); QoS 0 messages have no acknowledgement, the report then says what was written to the
+ * sockets and what the hub counted (`/metrics`).
  *
  * Refused = CONNACK refusals + SUBACK refusals (0x80) + connections the hub closed + publishes
  * never acknowledged (within `drainMs` of the end).
  *
- * Why one file: `startLoad` is one closure over the sockets, the ready queue and the counters that
- * its provision, connect, pump and drain phases share on every message; what it is asked and what
- * it reports are in load-report.ts, the histogram in latency.ts.
+ * This file runs the phases (provision, connect, announce, publish, drain, close) and writes the
+ * report; what it is asked and reports is in load-report.ts.
  */
 import { performance } from 'node:perf_hooks';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { createApiClient, metricTotal } from './api-client.ts';
 import { createHubApi, FleetError } from './hub-api.ts';
-import { LatencyHistogram } from './latency.ts';
-import {
-  LOAD_KEYS,
-  type LoadOptions,
-  type LoadPhase,
-  type LoadReport,
-  type LoadSnapshot,
-} from './load-report.ts';
-import { eachLimit, TokenBucket } from './pacing.ts';
+import { airQualityValues, LOAD_KEYS } from './load-payload.ts';
+import { createPublisher } from './load-publisher.ts';
+import type { LoadOptions, LoadPhase, LoadReport, LoadSnapshot } from './load-report.ts';
+import { openMqttSocket } from './mqtt-socket.ts';
+import { eachLimit, sleep } from './pacing.ts';
 import { Random } from './random.ts';
 import { GATEWAY_CONNECT_TOPIC, GATEWAY_TELEMETRY_TOPIC, TELEMETRY_TOPIC } from './topics.ts';
-
-interface Sock {
-  index: number;
-  id: string;
-  token?: string;
-  client?: MqttClient;
-  connected: boolean;
-  /** Device ids this socket speaks for (itself, or the gateway's children). */
-  children: string[];
-  /** Next child (round robin). */
-  next: number;
-  inflight: number;
-  queued: boolean;
-  closedCounted: boolean;
-  /** Closed under us: its messages in flight are lost (never acknowledged). */
-  dead: boolean;
-}
 
 export interface LoadRun {
   snapshot(): LoadSnapshot;
   /** The report, once the run has ended (duration, signal) and the sockets are closed. */
   done: Promise<LoadReport>;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function hubAcceptedReadings(apiUrl: string): Promise<number | null> {
   try {
@@ -79,6 +54,34 @@ async function hubAcceptedReadings(apiUrl: string): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+const pad = (n: number, w: number) => String(n).padStart(w, '0');
+
+/** Socket ids and the device ids each speaks for (itself, or the gateway's children). */
+function layoutSockets(devices: number, nSockets: number, perDevice: boolean, prefix: string) {
+  const ids: string[] = [];
+  const children: string[][] = [];
+  if (perDevice) {
+    const w = Math.max(5, String(devices).length);
+    for (let i = 0; i < devices; i++) {
+      const id = `${prefix}-d${pad(i + 1, w)}`;
+      ids.push(id);
+      children.push([id]);
+    }
+    return { ids, children };
+  }
+  const w = Math.max(3, String(nSockets).length);
+  const per = Math.floor(devices / nSockets);
+  const extra = devices % nSockets;
+  for (let g = 0; g < nSockets; g++) {
+    const id = `${prefix}-gw${pad(g + 1, w)}`;
+    const n = per + (g < extra ? 1 : 0);
+    const cw = Math.max(4, String(n).length);
+    ids.push(id);
+    children.push(Array.from({ length: n }, (_, j) => `${id}-${pad(j + 1, cw)}`));
+  }
+  return { ids, children };
 }
 
 /** Starts a load run; `snapshot()` for a progress display, `done` for the report. */
@@ -94,284 +97,96 @@ export function startLoad(opts: LoadOptions): LoadRun {
     Math.floor(opts.inflight ?? Math.min(64, Math.max(1, Math.ceil(4000 / nSockets)))),
   );
   const qos = opts.qos;
-  const prefix = opts.prefix ?? 'load';
   const drainMs = opts.drainMs ?? 10_000;
   const rnd = new Random(opts.seed ?? 1);
-  const bucket = opts.rate ? new TokenBucket(opts.rate, { burst: Math.max(1, opts.rate / 20) }) : undefined;
   const api = createHubApi({
     apiUrl: opts.apiUrl,
     adminToken: opts.adminToken,
     attempts: opts.attempts,
     onRetry: opts.onRetry,
   });
-
-  const pad = (n: number, w: number) => String(n).padStart(w, '0');
-  const socks: Sock[] = [];
-  if (perDevice) {
-    const w = Math.max(5, String(devices).length);
-    for (let i = 0; i < devices; i++) {
-      const id = `${prefix}-d${pad(i + 1, w)}`;
-      socks.push({
-        index: i,
-        id,
-        connected: false,
-        children: [id],
-        next: 0,
-        inflight: 0,
-        queued: false,
-        closedCounted: false,
-        dead: false,
-      });
-    }
-  } else {
-    const w = Math.max(3, String(nSockets).length);
-    const per = Math.floor(devices / nSockets);
-    const extra = devices % nSockets;
-    for (let g = 0; g < nSockets; g++) {
-      const id = `${prefix}-gw${pad(g + 1, w)}`;
-      const n = per + (g < extra ? 1 : 0);
-      const cw = Math.max(4, String(n).length);
-      socks.push({
-        index: g,
-        id,
-        connected: false,
-        children: Array.from({ length: n }, (_, j) => `${id}-${pad(j + 1, cw)}`),
-        next: 0,
-        inflight: 0,
-        queued: false,
-        closedCounted: false,
-        dead: false,
-      });
-    }
-  }
+  const { ids, children } = layoutSockets(devices, nSockets, perDevice, opts.prefix ?? 'load');
+  const tokens: (string | undefined)[] = new Array(nSockets);
+  const closedCounted = new Uint8Array(nSockets);
 
   let phase: LoadPhase = 'provision';
   const step = { done: 0, total: nSockets };
-  const c = {
-    sent: 0,
-    acked: 0,
-    readings: 0,
-    errors: 0,
-    connack: 0,
-    suback: 0,
-    closed: 0,
-    failedAcks: 0,
-    lost: 0,
-    announced: 0,
-  };
-  let inflight = 0;
-  let publishing = false;
-  let publishStart = 0;
-  let publishEnd = 0;
-  let lastAckAt = 0;
-  const hist = new LatencyHistogram();
+  const c = { errors: 0, connack: 0, suback: 0, closed: 0, announced: 0 };
   const firstErrors: string[] = [];
   const noteError = (message: string) => {
     c.errors++;
     if (firstErrors.length < 5 && !firstErrors.includes(message)) firstErrors.push(message);
   };
 
-  // ---- payloads (cheap, plausible, in range) ----------------------------------------------------
-  const gens: Record<(typeof LOAD_KEYS)[number], () => string> = {
-    pm10: () => (20 + rnd.next() * 180).toFixed(1),
-    pm25: () => (5 + rnd.next() * 95).toFixed(1),
-    windSpeed: () => (rnd.next() * 12).toFixed(1),
-    windDirection: () => String(Math.floor(rnd.next() * 360)),
-    relativeHumidity: () => (0.3 + rnd.next() * 0.6).toFixed(2),
-    temperature: () => (5 + rnd.next() * 25).toFixed(1),
-  };
-  const keyList = LOAD_KEYS.slice(0, keys);
-  const values = () => {
+  // ---- messages: a device's record, or `batch` children's records in turn ----------------------
+  const values = airQualityValues(keys, () => rnd.next());
+  const nextChild = new Int32Array(nSockets);
+  const gatewayMessage = (i: number) => {
+    const kids = children[i]!;
+    const ts = Date.now();
+    const n = Math.min(batch, kids.length);
     let s = '{';
-    for (let k = 0; k < keyList.length; k++) {
-      const key = keyList[k]!;
-      s += `${k ? ',' : ''}"${key}":${gens[key]()}`;
+    for (let k = 0; k < n; k++) {
+      const child = kids[nextChild[i]!]!;
+      nextChild[i] = (nextChild[i]! + 1) % kids.length;
+      s += `${k ? ',' : ''}"${child}":[{"ts":${ts},"values":${values()}}]`;
     }
     return `${s}}`;
   };
-
-  // ---- pump ------------------------------------------------------------------------------------
-  const ready: Sock[] = [];
-  let readyHead = 0;
-  let pumpQueued = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let drained: (() => void) | undefined;
-
-  const enqueue = (s: Sock) => {
-    if (s.queued || !publishing || !s.connected || s.inflight >= window) return;
-    s.queued = true;
-    ready.push(s);
-    if (!pumpQueued) {
-      pumpQueued = true;
-      setImmediate(pump);
-    }
-  };
-
-  const send = (s: Sock) => {
-    const client = s.client!;
-    let topic: string;
-    let payload: string;
-    let readings: number;
-    if (perDevice) {
-      topic = TELEMETRY_TOPIC;
-      payload = values();
-      readings = keys;
-    } else {
-      topic = GATEWAY_TELEMETRY_TOPIC;
-      const ts = Date.now();
-      const parts: string[] = [];
-      const n = Math.min(batch, s.children.length);
-      for (let k = 0; k < n; k++) {
-        const child = s.children[s.next]!;
-        s.next = (s.next + 1) % s.children.length;
-        parts.push(`"${child}":[{"ts":${ts},"values":${values()}}]`);
-      }
-      payload = `{${parts.join(',')}}`;
-      readings = keys * n;
-    }
-    s.inflight++;
-    inflight++;
-    c.sent++;
-    const t0 = performance.now();
-    client.publish(topic, payload, { qos }, (err) => {
-      if (s.dead) return; // counted as lost when the connection closed
-      s.inflight--;
-      inflight--;
-      if (err) {
-        c.failedAcks++;
-        noteError(`publish: ${err.message}`);
-      } else {
-        const t = performance.now();
-        c.acked++;
-        c.readings += readings;
-        hist.record(t - t0);
-        lastAckAt = t;
-      }
-      if (publishing) enqueue(s);
-      else if (inflight === 0) drained?.();
-    });
-  };
-
-  function pump(): void {
-    pumpQueued = false;
-    if (!publishing) return;
-    let budget = 5000;
-    while (readyHead < ready.length) {
-      const s = ready[readyHead]!;
-      if (!s.connected || s.inflight >= window) {
-        readyHead++;
-        s.queued = false; // back when its acknowledgement comes
-        continue;
-      }
-      if (budget-- <= 0) {
-        pumpQueued = true;
-        setImmediate(pump);
-        break;
-      }
-      if (bucket && !bucket.take(1)) {
-        if (!timer)
-          timer = setTimeout(() => {
-            timer = undefined;
-            pump();
-          }, bucket.waitMs(1));
-        break;
-      }
-      readyHead++;
-      s.queued = false;
-      send(s);
-      enqueue(s);
-    }
-    if (readyHead > 4096 && readyHead * 2 > ready.length) {
-      ready.splice(0, readyHead);
-      readyHead = 0;
-    }
-  }
+  const pub = createPublisher({
+    sockets: nSockets,
+    window,
+    qos,
+    topic: perDevice ? TELEMETRY_TOPIC : GATEWAY_TELEMETRY_TOPIC,
+    payload: perDevice ? values : gatewayMessage,
+    readingsPerMessage: (i) => keys * Math.min(batch, children[i]!.length),
+    onError: noteError,
+  });
 
   // ---- connections -----------------------------------------------------------------------------
-  const connectOne = (s: Sock): Promise<void> =>
-    new Promise((resolve) => {
-      const options: IClientOptions = {
-        username: s.token,
-        clientId: '',
-        clean: true,
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 30_000,
-        keepalive: 60,
-      };
-      const client = connect(opts.mqttUrl, options);
-      s.client = client;
-      let settled = false;
-      const done = () => {
-        if (!settled) {
-          settled = true;
-          resolve();
-        }
-      };
-      client.once('connect', () => {
-        s.connected = true;
-        (client.stream as { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
-        if (opts.subscribe === false) return done();
-        const topic = perDevice ? 'v1/devices/me/attributes' : 'v1/gateway/attributes';
-        client.subscribe(topic, { qos: 1 }, (err, granted) => {
-          if (err) noteError(`subscribe: ${err.message}`);
-          else if (granted?.some((g) => g.qos === 128)) {
-            c.suback++;
-            noteError(`SUBACK refused ${topic}`);
-          }
-          done();
-        });
+  const connectOne = async (i: number): Promise<void> => {
+    let client: Awaited<ReturnType<typeof openMqttSocket>>;
+    try {
+      client = await openMqttSocket(opts.mqttUrl, {
+        username: tokens[i],
+        connectTimeoutMs: 30_000,
+        onError: (err) => noteError(`connection: ${err.message}`),
       });
-      client.on('error', (err) => {
-        const code = (err as { code?: unknown }).code;
-        if (!s.connected && typeof code === 'number') {
-          c.connack++;
-          noteError(`CONNACK ${code}: ${err.message}`);
-        } else if (!s.connected) noteError(`connect: ${err.message}`);
-        else noteError(`connection: ${err.message}`);
-        if (!s.connected) {
-          client.end(true);
-          done();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'number') {
+        c.connack++;
+        noteError(`CONNACK ${code}: ${(err as Error).message}`);
+      } else noteError(`connect: ${(err as Error).message}`);
+      return;
+    }
+    pub.attach(i, client);
+    client.once('close', () => {
+      if (phase === 'close' || phase === 'done' || closedCounted[i]) return;
+      closedCounted[i] = 1;
+      c.closed++;
+      noteError('connection closed by the hub');
+      pub.closed(i); // no reconnection: what it had in flight will never be acknowledged
+    });
+    if (opts.subscribe === false) return;
+    const topic = perDevice ? 'v1/devices/me/attributes' : 'v1/gateway/attributes';
+    await new Promise<void>((resolve) => {
+      if (!client.connected) return resolve();
+      client.subscribe(topic, { qos: 1 }, (err, granted) => {
+        if (err) noteError(`subscribe: ${err.message}`);
+        else if (granted?.some((g) => g.qos === 128)) {
+          c.suback++;
+          noteError(`SUBACK refused ${topic}`);
         }
-      });
-      client.on('close', () => {
-        const was = s.connected;
-        s.connected = false;
-        if (was && phase !== 'close' && phase !== 'done' && !s.closedCounted) {
-          s.closedCounted = true;
-          c.closed++;
-          noteError('connection closed by the hub');
-          // no reconnection: what it had in flight will never be acknowledged
-          s.dead = true;
-          c.lost += s.inflight;
-          inflight -= s.inflight;
-          s.inflight = 0;
-          if (!publishing && inflight === 0) drained?.();
-        }
-        done();
+        resolve();
       });
     });
+  };
 
-  async function closeAll(): Promise<void> {
-    await Promise.all(
-      socks.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            const client = s.client;
-            s.client = undefined;
-            if (!client) return resolve();
-            const t = setTimeout(resolve, 5000);
-            client.end(!s.connected, () => {
-              clearTimeout(t);
-              resolve();
-            });
-          }),
-      ),
-    );
-    for (const s of socks) s.connected = false;
-  }
-
+  const indices = [...ids.keys()];
   const aborted = () => opts.signal?.aborted === true;
+  let publishStart = 0;
+  let publishEnd = 0;
 
   async function run(): Promise<LoadReport> {
     const t0 = performance.now();
@@ -379,10 +194,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
     phase = 'provision';
     step.done = 0;
     step.total = nSockets;
-    await eachLimit(socks, opts.registerConcurrency ?? 32, async (s) => {
+    await eachLimit(indices, opts.registerConcurrency ?? 32, async (i) => {
       if (aborted()) return;
-      s.token = await api.provisionDevice({
-        id: s.id,
+      tokens[i] = await api.provisionDevice({
+        id: ids[i]!,
         profile: perDevice ? 'air-quality' : 'generic',
         ...(perDevice ? {} : { gateway: true }),
       });
@@ -394,15 +209,14 @@ export function startLoad(opts: LoadOptions): LoadRun {
     const t1 = performance.now();
     phase = 'connect';
     step.done = 0;
-    await eachLimit(socks, opts.connectConcurrency ?? 200, async (s) => {
+    await eachLimit(indices, opts.connectConcurrency ?? 200, async (i) => {
       if (aborted()) return;
-      await connectOne(s);
+      await connectOne(i);
       step.done++;
     });
     const connectMs = performance.now() - t1;
-    const up = socks.filter((s) => s.connected).length;
-    if (up === 0 && !aborted()) {
-      await closeAll();
+    if (pub.connected() === 0 && !aborted()) {
+      await pub.close();
       throw new FleetError(
         `cannot connect to the MQTT broker at ${opts.mqttUrl}${firstErrors[0] ? ` (${firstErrors[0]})` : ''}`,
       );
@@ -414,11 +228,11 @@ export function startLoad(opts: LoadOptions): LoadRun {
       phase = 'announce';
       step.done = 0;
       step.total = devices;
-      await eachLimit(socks, socks.length, async (s) => {
-        const client = s.client;
-        if (!client || !s.connected) return;
-        await eachLimit(s.children, 32, async (child) => {
-          if (aborted() || !s.connected) return;
+      await eachLimit(indices, indices.length, async (i) => {
+        const client = pub.client(i);
+        if (!client?.connected) return;
+        await eachLimit(children[i]!, 32, async (child) => {
+          if (aborted() || !client.connected) return;
           await new Promise<void>((resolve) => {
             client.publish(
               GATEWAY_CONNECT_TOPIC,
@@ -435,15 +249,13 @@ export function startLoad(opts: LoadOptions): LoadRun {
         });
       });
     }
-
     const announceMs = performance.now() - t2;
 
     // 4. Publish until the duration is over or the signal says stop.
     const before = aborted() ? null : await hubAcceptedReadings(opts.apiUrl);
     phase = 'publish';
-    publishing = true;
     publishStart = performance.now();
-    for (const s of socks) enqueue(s);
+    if (!aborted()) pub.start(opts.rate ? { kind: 'rate', messagesPerSec: opts.rate } : { kind: 'closed' });
     await new Promise<void>((resolve) => {
       if (aborted()) return resolve();
       const t = opts.durationMs !== undefined ? setTimeout(resolve, opts.durationMs) : undefined;
@@ -456,23 +268,13 @@ export function startLoad(opts: LoadOptions): LoadRun {
         { once: true },
       );
     });
-    publishing = false;
-    publishEnd = performance.now();
-    if (timer) clearTimeout(timer);
 
     // 5. Drain: the last acknowledgements, within a bound.
+    publishEnd = performance.now();
     phase = 'drain';
-    if (inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, drainMs);
-        drained = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      drained = undefined;
-    }
-    const unacked = inflight + c.failedAcks + c.lost;
+    const { leftInflight } = await pub.stop(drainMs);
+    const counts = pub.counts;
+    const unacked = leftInflight + counts.failed + counts.lost;
     let after = before === null ? null : await hubAcceptedReadings(opts.apiUrl);
     let hubSettledAt = performance.now();
     if (qos === 0 && before !== null) {
@@ -481,7 +283,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
       const until = performance.now() + drainMs;
       let last = Number.NaN;
       while (performance.now() < until) {
-        if (after !== null && (after === last || after - before >= c.readings)) break;
+        if (after !== null && (after === last || after - before >= counts.readings)) break;
         if (after !== null && after !== last) hubSettledAt = performance.now();
         last = after ?? Number.NaN;
         await sleep(500);
@@ -491,12 +293,13 @@ export function startLoad(opts: LoadOptions): LoadRun {
 
     // 6. Close.
     phase = 'close';
-    const connected = socks.filter((s) => s.connected).length;
-    await closeAll();
+    const connected = pub.connected();
+    await pub.close(true);
     phase = 'done';
 
+    const hist = pub.hist;
     const windowMs = publishEnd - publishStart;
-    const ackSpan = Math.max(windowMs, (lastAckAt || publishEnd) - publishStart);
+    const ackSpan = Math.max(windowMs, (pub.lastAckAt || publishEnd) - publishStart);
     const refused = { connack: c.connack, suback: c.suback, closed: c.closed, unacked };
     return {
       devices,
@@ -513,13 +316,13 @@ export function startLoad(opts: LoadOptions): LoadRun {
       announceMs,
       durationMs: windowMs,
       connected,
-      sent: c.sent,
-      acknowledged: c.acked,
+      sent: counts.sent,
+      acknowledged: counts.acked,
       refused: { total: refused.connack + refused.suback + refused.closed + refused.unacked, ...refused },
       errors: c.errors,
-      readings: c.readings,
-      messagesPerSec: ackSpan > 0 ? (c.acked * 1000) / ackSpan : 0,
-      readingsPerSec: ackSpan > 0 ? (c.readings * 1000) / ackSpan : 0,
+      readings: counts.readings,
+      messagesPerSec: ackSpan > 0 ? (counts.acked * 1000) / ackSpan : 0,
+      readingsPerSec: ackSpan > 0 ? (counts.readings * 1000) / ackSpan : 0,
       ackLatencyMs: hist.n > 0 ? { p50: hist.percentile(50), p99: hist.percentile(99), max: hist.max } : null,
       hubAccepted: before !== null && after !== null ? after - before : null,
       hubReadingsPerSec:
@@ -531,26 +334,29 @@ export function startLoad(opts: LoadOptions): LoadRun {
   }
 
   const done = run().catch(async (err) => {
-    publishing = false;
-    await closeAll().catch(() => {});
+    await pub.stop(0).catch(() => {});
+    await pub.close().catch(() => {});
     throw err;
   });
 
   return {
-    snapshot: () => ({
-      phase,
-      step: { ...step },
-      sockets: nSockets,
-      connected: socks.reduce((n, s) => n + (s.connected ? 1 : 0), 0),
-      devices,
-      sent: c.sent,
-      acked: c.acked,
-      readings: c.readings,
-      refused: c.connack + c.suback + c.closed + c.failedAcks + c.lost,
-      errors: c.errors,
-      inflight,
-      elapsedMs: publishStart ? (publishEnd || performance.now()) - publishStart : 0,
-    }),
+    snapshot: () => {
+      const counts = pub.counts;
+      return {
+        phase,
+        step: { ...step },
+        sockets: nSockets,
+        connected: pub.connected(),
+        devices,
+        sent: counts.sent,
+        acked: counts.acked,
+        readings: counts.readings,
+        refused: c.connack + c.suback + c.closed + counts.failed + counts.lost,
+        errors: c.errors,
+        inflight: pub.inflight,
+        elapsedMs: publishStart ? (publishEnd || performance.now()) - publishStart : 0,
+      };
+    },
     done,
   };
 }

@@ -108,6 +108,20 @@ export class Heap<T extends { key: number }> {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits until the callback handed to `arm` is called (say, the last acknowledgement is in), but at
+ * most `ms`.
+ */
+export function settleWithin(ms: number, arm: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    arm(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
 /** Runs `fn` over `items` with at most `n` at a time; the first failure stops the rest. */
 export async function eachLimit<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>) {
   let next = 0;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../kernel/index.ts';
 import { MIN_EVERY_MS } from './fleet-file.ts';
-import { LOAD_KEYS } from './load-report.ts';
+import { LOAD_KEYS } from './load-payload.ts';
 import type { ProgressOut } from './progress.ts';
 
 export const USAGE = `usage: gridhub simulate [--fleet FILE] [--fast-forward D [--then-live]] [options]
