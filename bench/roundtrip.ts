@@ -133,6 +133,9 @@ async function runTarget(ctx: Ctx, target: RoundTripTarget): Promise<RoundTripRu
 export async function benchRoundTrip(ctx: Ctx): Promise<RoundTripResult> {
   const targets: RoundTripTarget[] = [];
   for (const s of ctx.knobs.ingestStores) {
+    // pglite-main is an ingest comparison (the store on the main thread); one device's round trip
+    // is the same on both.
+    if (s === 'pglite-main') continue;
     if (s !== 'pg' && s !== 'pglite') throw new Error(`BENCH_INGEST_STORES: unknown store ${s}`);
     if (s === 'pg' && !ctx.pg.available()) {
       log('roundtrip: PostgreSQL server binaries not found; skipping the PostgreSQL run');

@@ -65,8 +65,8 @@ describe('configuration', () => {
     expect(problems(() => loadConfig({ file, env: {} }))[0]).toContain(file);
     expect(problems(() => loadConfig({ env: { GRIDHUB_TLS_CERT: '/x.pem' } }))[0]).toMatch(/GRIDHUB_TLS_KEY/);
   });
-  it('the ingest slice is 0..1000 ms, 5 by default; outside that the variable is named', () => {
-    expect(loadConfig({ env: {} }).ingest.sliceMs).toBe(5);
+  it('the ingest slice is 0..1000 ms, 2 by default; outside that the variable is named', () => {
+    expect(loadConfig({ env: {} }).ingest.sliceMs).toBe(2);
     expect(loadConfig({ env: { GRIDHUB_INGEST_SLICE_MS: '0' } }).ingest.sliceMs).toBe(0);
     expect(loadConfig({ env: { GRIDHUB_INGEST_SLICE_MS: '1000' } }).ingest.sliceMs).toBe(1000);
     expect(loadConfig({ env: { GRIDHUB_INGEST_SLICE_MS: '2.5' } }).ingest.sliceMs).toBe(2.5);

@@ -163,7 +163,7 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   },
   GRIDHUB_INGEST_EMBEDDED_TX_ROWS: {
     path: ['ingest', 'embeddedTransactionRows'],
-    doc: 'embedded store: most rows per write transaction, so API reads wait little (default 2000)',
+    doc: 'embedded store: most rows per write transaction, so API reads wait little (default 1000)',
   },
   GRIDHUB_INGEST_MAX_BUFFERED: {
     path: ['ingest', 'maxBuffered'],
@@ -179,7 +179,7 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   },
   GRIDHUB_INGEST_SLICE_MS: {
     path: ['ingest', 'sliceMs'],
-    doc: 'most ms of device work per event-loop turn, so the API is served in between under full load (default 5; 0: no limit)',
+    doc: 'most ms of device work per event-loop turn, so the API is served in between under full load (default 2; 0: no limit)',
   },
   GRIDHUB_MQTT_MAX_PACKET: {
     path: ['gateway', 'maxPacketBytes'],

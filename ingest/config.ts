@@ -9,7 +9,7 @@ export const ingestConfigSchema = z
     /** A partial batch is written after this long. */
     flushIntervalMs: positiveInt.default(100),
     /** Embedded store: most rows one transaction holds its single connection for (issue 13). */
-    embeddedTransactionRows: positiveInt.default(2000),
+    embeddedTransactionRows: positiveInt.default(1000),
     /** Readings held in memory before the broker is pushed back (no more reads from sockets). */
     maxBuffered: positiveInt.default(100_000),
     /** Larger MQTT payloads are rejected whole, with the size as the reason. */
@@ -22,7 +22,7 @@ export const ingestConfigSchema = z
      * Most milliseconds of device work (taking messages in, releasing acknowledgements) per turn
      * of the event loop; the API, database answers and timers are served in between (0: no limit).
      */
-    sliceMs: z.coerce.number().min(0).max(1000).default(5),
+    sliceMs: z.coerce.number().min(0).max(1000).default(2),
     /** Readings further ahead of the hub's clock are rejected (contract: default 10 minutes). */
     maxClockSkew: duration.default(10 * 60_000),
     /** Write-ahead spool quota in MiB (0 = no spool): QoS 1 is acknowledged once spooled while the store is down. */
