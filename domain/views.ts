@@ -130,12 +130,15 @@ export const meSchema = /* @__PURE__ */ z.object({
   via: z.enum(['admin-token', 'bearer', 'cookie']).optional(),
 });
 
+export type MeView = z.infer<typeof meSchema>;
+
 /** `POST /api/auth/login`: the session (also set as the HttpOnly cookie) and its user. */
 export const loginAnswerSchema = /* @__PURE__ */ z.object({
   token: z.string(),
   expiresAt: isoTime,
   user: userViewSchema,
 });
+export type LoginAnswer = z.infer<typeof loginAnswerSchema>;
 
 /** A responsible unit (`GET /api/units`): exactly registry/people.ts `Unit`. */
 export const unitViewSchema = /* @__PURE__ */ z.object({

@@ -4,15 +4,13 @@
  * the hub requires of cookie-authenticated writes). The bearer token in the sign-in answer is for
  * scripts: the dashboard never keeps it, so page scripts cannot read the session.
  */
-import type { Role } from '../../../domain/index.ts';
+import type { LoginAnswer, MeView, UserView } from '../../../domain/index.ts';
 
-export interface Me {
-  id: string;
-  name: string;
-  role: Role;
-  unitId: string | null;
-  gridCodes: string[];
-}
+/**
+ * The dashboard's one notion of the caller, from `GET /api/me` (MeView: a user, or the static
+ * admin token with no id or name) or a sign-in's user (UserView).
+ */
+export type Me = Pick<UserView, 'role' | 'unitId' | 'gridCodes'> & { id: string; name: string };
 
 export class ApiError extends Error {
   constructor(
@@ -95,24 +93,26 @@ function setSignedIn(v: boolean) {
 }
 export const authHeaders = () => headers(false);
 
-/** `/api/me` in either shape (a principal, or `{ user }`), as one user. */
-function toMe(raw: Record<string, unknown>): Me {
-  const u = (raw.user as Record<string, unknown> | undefined) ?? raw;
-  return {
-    id: String(u.id ?? u.userId ?? u.kind ?? 'admin'),
-    name: String(u.name ?? u.id ?? u.userId ?? u.role),
-    role: u.role as Me['role'],
-    unitId: (u.unitId as string | null) ?? null,
-    gridCodes: (u.gridCodes as string[]) ?? [],
-  };
+/** The caller as the dashboard shows it; the admin token has no id or name of its own. */
+function fromMe(m: MeView): Me {
+  const id = m.id ?? m.kind;
+  return { id, name: m.name ?? id, role: m.role, unitId: m.unitId, gridCodes: m.gridCodes };
 }
+
+const fromUser = (u: UserView): Me => ({
+  id: u.id,
+  name: u.name,
+  role: u.role,
+  unitId: u.unitId,
+  gridCodes: u.gridCodes,
+});
 
 /** The signed-in user, or null. Without a session there is nothing to ask (and no 401 to log). */
 export async function me(): Promise<Me | null> {
   if (!signedIn) return null;
   try {
     // A 401 here is a session that ended (expired, signed out elsewhere): the app says so.
-    return toMe(await request<Record<string, unknown>>('GET', '/api/me'));
+    return fromMe(await request<MeView>('GET', '/api/me'));
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       setSignedIn(false);
@@ -123,14 +123,9 @@ export async function me(): Promise<Me | null> {
 }
 
 export async function signIn(username: string, password: string): Promise<Me> {
-  const r = await request<{ user: Record<string, unknown> }>(
-    'POST',
-    '/api/auth/login',
-    { username, password },
-    { quiet401: true },
-  );
+  const r = await request<LoginAnswer>('POST', '/api/auth/login', { username, password }, { quiet401: true });
   setSignedIn(true);
-  return toMe(r.user ?? (await me()) ?? {});
+  return fromUser(r.user);
 }
 
 export async function signOut() {
