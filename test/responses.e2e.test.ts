@@ -10,6 +10,7 @@
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { z } from 'zod';
+import { ensureUi } from '../web/index.ts';
 import { cell } from './support/grids.ts';
 import { ADMIN_TOKEN, eventually, startTestHub, type TestHub } from './support/hub.ts';
 
@@ -191,6 +192,8 @@ describe('response schemas', () => {
   let t: TestHub;
   beforeAll(async () => {
     seen.routes.length = 0;
+    // The dashboard's routes (`/assets/*`) exist only with its bundle: built first when missing.
+    await ensureUi();
     // The manual clock, so `POST /api/clock` answers (on the system clock it is a 409).
     t = await startTestHub({ overrides: { clock: 'manual' } });
   }, 120_000);
