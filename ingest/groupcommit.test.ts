@@ -177,13 +177,16 @@ describe('group commit in the ingest writer', () => {
         ),
       );
     }
+    // Sent in one turn: past the budget, the rest waits for later turns (counted, nothing dropped).
+    const waitingAfterSend = ingest.stats().intakeWaiting;
     await Promise.all(acks);
+    expect(ingest.stats().intakeWaiting).toBe(0);
     ticking = false;
     await ingest.stop();
     const rows = await db.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM telemetry WHERE device_id LIKE '${prefix}-%'`,
     );
-    return { seenAt, order, rows: Number(rows[0]!.n) };
+    return { seenAt, order, rows: Number(rows[0]!.n), waitingAfterSend };
   }
 
   it('under a flood, intake and acknowledgements are sliced: timers run in between, order and data kept', async () => {
@@ -195,11 +198,14 @@ describe('group commit in the ingest writer', () => {
     for (const [, list] of sliced.order) expect(list).toEqual([...list].sort((a, b) => a - b));
     // The 0 ms timer fired while the acknowledgements were being released: the loop was served.
     expect(sliced.seenAt.at(-1)! - sliced.seenAt[0]!).toBeGreaterThan(0);
+    // 4,000 messages cannot all be ingested within a 1 ms budget: some waited for a later turn.
+    expect(sliced.waitingAfterSend).toBeGreaterThan(0);
 
     // The contrast (the assertion above can fail): unsliced, one task takes the 4,000 messages in
     // and one task releases their acknowledgements, with no timer in between.
     const whole = await releaseTurns(0, n, 'gc-5');
     expect(whole.rows).toBe(n);
     expect(whole.seenAt.at(-1)! - whole.seenAt[0]!).toBe(0);
+    expect(whole.waitingAfterSend).toBe(0);
   });
 });

@@ -777,6 +777,14 @@ export function createIngest(deps: {
     sliceMs: options.sliceMs,
     onError: (err) => log.error({ err }, 'deferred intake failed'),
   });
+  // Bounded by the devices themselves: a waiting message holds its acknowledgement, so each
+  // connection has at most its in-flight limit (Receive Maximum) waiting here.
+  metrics
+    .gauge(
+      'gridhub_ingest_intake_waiting',
+      'Messages taken from the broker, waiting for a turn of the event loop',
+    )
+    .collect(() => intake.waiting());
 
   function telemetry(msg: Inbound, done: Done): void {
     if (intake.mustWait()) intake.run(() => telemetryNow(msg, done));
@@ -923,6 +931,8 @@ export function createIngest(deps: {
       buffered: buffered + ws.rejected.length,
       retrying,
       held: held.length,
+      /** Messages taken but waiting for a turn of the event loop (GRIDHUB_INGEST_SLICE_MS). */
+      intakeWaiting: intake.waiting(),
       spooled: deps.spool?.frames() ?? 0,
       readings: m.readings.total(),
       rejected: m.rejected.total(),
