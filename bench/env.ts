@@ -56,6 +56,10 @@ export function readKnobs() {
     out: process.env.BENCH_OUT || 'bench/results/latest.json',
     /** A directory: the ingest runs' hub/broker processes write V8 CPU profiles there (--cpu-prof). */
     hubProf: process.env.BENCH_HUB_PROF || undefined,
+    /** Extra node options for the ingest/api hub (and bare broker) processes, space-separated, to compare V8 settings. */
+    /** Messages/s: run only the paced pair (PostgreSQL hub and bare broker) at this rate, no closed-loop runs. */
+    pace: num('BENCH_PACE', 0),
+    hubNodeArgs: (process.env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     /** Seconds of each phase of the single-connection round trip (closed loop, then half capacity). */
     rtSeconds: Math.max(1, num('BENCH_RT_SECONDS', 5)),
     /** 1 (default): the PostgreSQL cluster keeps its durable defaults (fsync, synchronous_commit on). */

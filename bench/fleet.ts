@@ -6,6 +6,7 @@ import {
   LatencyHistogram,
   type LoadGeneratorOptions,
   type LoadGeneratorSnapshot,
+  type LoadPace,
 } from '../simulators/index.ts';
 import { log } from './env.ts';
 import { type Child, startChild } from './proc.ts';
@@ -93,8 +94,12 @@ export class LoadFleet {
     };
   }
 
-  async start(): Promise<void> {
-    await Promise.all(this.children.map((c) => c.call('start')));
+  /** Closed loop, or a pace split evenly between the load processes. */
+  async start(pace?: LoadPace): Promise<void> {
+    const n = this.children.length;
+    const each: LoadPace | undefined =
+      pace && pace.kind !== 'closed' ? { ...pace, messagesPerSec: pace.messagesPerSec / n } : pace;
+    await Promise.all(this.children.map((c) => c.call('start', each)));
   }
 
   async mark(): Promise<void> {

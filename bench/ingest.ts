@@ -64,6 +64,8 @@ export interface IngestRun {
   };
   hubPid?: number;
   loadPids?: number[];
+  /** The load was paced at this many messages/s (half the PostgreSQL hub's closed-loop rate), not a closed loop. */
+  pacedAt?: number;
   /** API latency while the load runs (part `api` only): one request at a time, a short pause between. */
   api?: Record<'cases' | 'series', ApiLatency>;
 }
@@ -118,6 +120,12 @@ export interface IngestResult {
   ratios: Partial<Record<HubTarget, number>>;
   /** bare-broker CPU per message ÷ hub-process CPU per message (1 = the hub costs what the broker does). */
   cpuRatios: Partial<Record<HubTarget, number>>;
+  /**
+   * The same with the PostgreSQL hub and the bare broker both paced at half the hub's closed-loop
+   * rate: CPU per message falls as a broker's load rises (more messages per socket read and per
+   * write), so this compares both doing the same work per second.
+   */
+  cpuRatioAtHubRate?: number;
   /** Embedded ingest with the store in its worker ÷ on the main thread, same run (issue 13: ≥ 1.5). */
   embeddedWorkerGain?: number;
 }
@@ -137,7 +145,7 @@ export function ingestLayout(ctx: Ctx): string {
 export async function runTarget(
   ctx: Ctx,
   target: IngestTarget,
-  opts: { probeApi?: boolean } = {},
+  opts: { probeApi?: boolean; pace?: number } = {},
 ): Promise<IngestRun> {
   const k = ctx.knobs;
   const part = opts.probeApi ? 'api' : 'ingest';
@@ -149,7 +157,10 @@ export async function runTarget(
     cpu: k.pin ? 0 : undefined,
     nofile: k.devices + 1024,
     // One directory per target: the tsx loader thread writes a profile of its own (the smaller file).
-    nodeArgs: k.hubProf ? ['--cpu-prof', '--cpu-prof-dir', `${k.hubProf}/${target}`] : [],
+    nodeArgs: [
+      ...k.hubNodeArgs,
+      ...(k.hubProf ? ['--cpu-prof', '--cpu-prof-dir', `${k.hubProf}/${target}`] : []),
+    ],
   });
   let fleet: LoadFleet | undefined;
   try {
@@ -239,8 +250,10 @@ export async function runTarget(
         : `${fmt(r.acked)} readings/s acked`) +
       ` · cores: ${target === 'bare' ? 'broker' : 'hub'} ${fmt(r.cpu.hub, 2)}, load ${fmt(r.cpu.load, 2)}, postgres ${fmt(r.cpu.postgres, 2)}, other ${fmt(r.cpu.other, 2)}`;
 
-    await fleet.start();
-    log(`${part}/${target}: publishing; warm-up ${k.warmup} s`);
+    await fleet.start(opts.pace ? { kind: 'rate', messagesPerSec: opts.pace } : undefined);
+    log(
+      `${part}/${target}: publishing${opts.pace ? ` at ${fmt(opts.pace)} messages/s` : ''}; warm-up ${k.warmup} s`,
+    );
     let prev = await sample();
     const tick = 5000;
     const warmEnd = performance.now() + k.warmup * 1000;
@@ -296,6 +309,7 @@ export async function runTarget(
     const ackedRate = (snap.acked * READINGS_PER_MESSAGE) / windowSeconds;
     const run: IngestRun = {
       target,
+      ...(opts.pace ? { pacedAt: opts.pace } : {}),
       source: isHub ? 'store (rows written metric)' : 'client PUBACKs × 3',
       devices: k.devices,
       connected: conn.connected,
@@ -397,7 +411,7 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
   targets.push('bare');
   const runs: IngestRun[] = [];
   const errors: IngestResult['errors'] = [];
-  for (const t of targets) {
+  for (const t of ctx.knobs.pace > 0 ? [] : targets) {
     try {
       runs.push(await runTarget(ctx, t));
     } catch (err) {
@@ -406,10 +420,30 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
     }
   }
   const bare = runs.find((r) => r.target === 'bare');
+  // CPU per message at the same offered load: the PostgreSQL hub and the bare broker each paced at
+  // half of the hub's closed-loop rate (a broker's CPU per message falls as its load rises, so the
+  // closed-loop figures compare the hub at ~25k messages/s with the broker at ~60k).
+  const pgRun = runs.find((r) => r.target === 'pg');
+  let cpuRatioAtHubRate: number | undefined;
+  if (ctx.knobs.pace > 0 || (bare && pgRun && pgRun.messagesPerSec > 0)) {
+    const pace = ctx.knobs.pace > 0 ? ctx.knobs.pace : Math.round(pgRun!.messagesPerSec / 2);
+    const paced: Partial<Record<'pg' | 'bare', IngestRun>> = {};
+    for (const t of ['pg', 'bare'] as const) {
+      try {
+        paced[t] = await runTarget(ctx, t, { pace });
+        runs.push(paced[t]);
+      } catch (err) {
+        log(`ingest/${t} paced: FAILED — ${(err as Error).stack ?? err}`);
+        errors.push({ target: t, error: `paced: ${String((err as Error).message ?? err)}` });
+      }
+    }
+    if (paced.pg && paced.bare && paced.pg.cpuMicrosPerMessage.hubProcess > 0)
+      cpuRatioAtHubRate = paced.bare.cpuMicrosPerMessage.hubProcess / paced.pg.cpuMicrosPerMessage.hubProcess;
+  }
   const ratios: IngestResult['ratios'] = {};
   const cpuRatios: IngestResult['cpuRatios'] = {};
   for (const r of runs) {
-    if (r.target === 'bare' || !bare) continue;
+    if (r.target === 'bare' || !bare || r.pacedAt !== undefined) continue;
     if (bare.readingsPerSec > 0) ratios[r.target] = r.readingsPerSec / bare.readingsPerSec;
     if (r.cpuMicrosPerMessage.hubProcess > 0)
       cpuRatios[r.target] = bare.cpuMicrosPerMessage.hubProcess / r.cpuMicrosPerMessage.hubProcess;
@@ -420,7 +454,7 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
     worker && mainThread && mainThread.readingsPerSec > 0
       ? worker.readingsPerSec / mainThread.readingsPerSec
       : undefined;
-  return { layout, runs, errors, ratios, cpuRatios, embeddedWorkerGain };
+  return { layout, runs, errors, ratios, cpuRatios, cpuRatioAtHubRate, embeddedWorkerGain };
 }
 
 function hubTarget(s: string): HubTarget {

@@ -402,7 +402,7 @@ export async function benchCaseLatency(ctx: Ctx, ingestReadingsPerSec?: number):
 export async function benchRules(ctx: Ctx, ingest?: IngestResult): Promise<RulesResult> {
   const rk = rulesKnobs();
   const out: RulesResult = { errors: [] };
-  const pgIngest = ingest?.runs.find((r) => r.target === 'pg');
+  const pgIngest = ingest?.runs.find((r) => r.target === 'pg' && r.pacedAt === undefined);
   try {
     log(
       `rules/throughput: ${RULES_PER_PROFILE} rules per profile × ${fmt(rk.devices)} devices, readings ${rk.intervalMs} ms apart; ` +

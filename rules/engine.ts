@@ -15,11 +15,26 @@ import { badRequest, notFound } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import type { Db } from '../store/index.ts';
 import { BACKTEST_MAX_ROWS, backtest } from './backtest.ts';
-import { type Evaluation, limitsOf, needsTick, type RuleState, usesKeys } from './evaluate.ts';
+import {
+  type Evaluation,
+  limitsOf,
+  needsTick,
+  type RuleState,
+  usesKeys,
+  type WindowSamples,
+} from './evaluate.ts';
 import { createRulesRepo } from './repo.ts';
 import { type ActiveRule, createRuleRuntime, type Evaluator } from './runtime.ts';
 import { createMemoryRuleStateStore, type RuleStateStore } from './state-store.ts';
 import { builtInRules } from './templates.ts';
+import {
+  FILL_LIMIT,
+  fillWindow,
+  samplesOf,
+  toSaved,
+  type WindowToFill,
+  windowsToFill,
+} from './window-state.ts';
 
 /**
  * The rules engine's surface towards ingest: every accepted message's readings go to `onReadings`
@@ -188,22 +203,29 @@ export function createRulesEngine(deps: {
   }
 
   let persisting: Promise<void> | undefined;
-  /** Saves changed rule states in slices of a few milliseconds each, so serialising large windows
-   * never stalls ingest or case latency for long. */
-  function persist(): Promise<void> {
-    persisting ??= (async () => {
+  /** Saves changed rule states (windows without their samples: `window-state.ts`) in slices of a
+   * few milliseconds each, so a save never stalls ingest or case latency for long. */
+  function persist(all = false): Promise<void> {
+    if (persisting) return all ? persisting.then(() => persist(true)) : persisting;
+    persisting = (async () => {
       try {
-        while (runtime.hasChanges()) {
+        // A pass saves what had changed when it began. Readings arriving meanwhile change states
+        // again; they wait for the next pass (under steady load a pass would otherwise never end,
+        // saving each state again and again). At stop (`all`) everything is saved.
+        let left = all ? Number.POSITIVE_INFINITY : runtime.changedCount();
+        while (left > 0 && runtime.hasChanges()) {
           const keys: [string, string][] = [];
           const rows: { ruleId: string; deviceId: string; version: number; state: string }[] = [];
           const sliceStart = performance.now();
-          const more = () => performance.now() - sliceStart <= 8 && rows.length < 2000;
+          const more = () => performance.now() - sliceStart <= 8 && rows.length < 2000 && keys.length < left;
           for (const [ruleId, deviceId] of runtime.takeChanged(more)) {
             keys.push([ruleId, deviceId]);
             const l = rules.get(ruleId);
             const st = states.get(ruleId, deviceId);
-            if (l && st) rows.push({ ruleId, deviceId, version: l.version, state: JSON.stringify(st) });
+            if (l && st)
+              rows.push({ ruleId, deviceId, version: l.version, state: JSON.stringify(toSaved(st)) });
           }
+          left -= keys.length;
           try {
             await repo.saveStates(rows);
           } catch (err) {
@@ -245,6 +267,68 @@ export function createRulesEngine(deps: {
     index();
   }
 
+  /**
+   * Reads the samples of saved windows back from telemetry: one query per key and span for up to
+   * 500 devices. Returns the samples read. A failure leaves those windows empty (logged): they fill
+   * again from the next readings, as after a rule change.
+   */
+  async function fillWindows(
+    list: { state: RuleState; deviceId: string; w: WindowToFill }[],
+  ): Promise<number> {
+    const groups = new Map<string, typeof list>();
+    for (const item of list) {
+      const g = `${item.w.key}\u0000${item.w.ms}`;
+      const group = groups.get(g);
+      if (group) group.push(item);
+      else groups.set(g, [item]);
+    }
+    let samples = 0;
+    for (const group of groups.values()) {
+      // A device's windows of the same key and span read the same readings: one entry per device.
+      const after = new Map<string, number>();
+      for (const { deviceId, w } of group)
+        after.set(deviceId, Math.min(after.get(deviceId) ?? Infinity, w.after));
+      const ids = [...after.keys()];
+      const byDevice = new Map<string, [number, number][]>();
+      try {
+        for (let i = 0; i < ids.length; i += 500) {
+          const chunk = ids.slice(i, i + 500);
+          const rows = await repo.recentReadings(
+            group[0]!.w.key,
+            chunk,
+            chunk.map((d) => after.get(d)!),
+            FILL_LIMIT,
+          );
+          for (const r of rows) {
+            const pair: [number, number] = [new Date(r.ts).getTime(), Number(r.value)];
+            const pairs = byDevice.get(r.device_id);
+            if (pairs) pairs.push(pair);
+            else byDevice.set(r.device_id, [pair]);
+          }
+        }
+      } catch (err) {
+        log.error(
+          { err, key: group[0]!.w.key },
+          'rule windows could not be read back from telemetry; they start empty',
+        );
+      }
+      // Windows of one device with the same key, span and aggregate share one view, as in memory.
+      const views = new Map<string, WindowSamples | null>();
+      for (const { state, deviceId, w } of group) {
+        const shared = `${deviceId}\u0000${w.agg}\u0000${w.after}`;
+        let view = views.get(shared);
+        if (view === undefined) {
+          const pairs = (byDevice.get(deviceId) ?? []).filter((p) => p[0] > w.after);
+          samples += pairs.length;
+          view = samplesOf(pairs, w.agg);
+          views.set(shared, view);
+        }
+        fillWindow(state, w, view);
+      }
+    }
+    return samples;
+  }
+
   async function write(rule: Rule, builtin: boolean) {
     await repo.writeRule(rule, builtin);
     // A changed rule starts from fresh state: windows and timers of the old version mean nothing.
@@ -253,11 +337,20 @@ export function createRulesEngine(deps: {
 
   async function start() {
     await load();
+    const toFill: { state: RuleState; deviceId: string; w: WindowToFill }[] = [];
     for (const s of await repo.listStates()) {
       const l = rules.get(s.rule_id);
-      if (l && l.version === Number(s.rule_version)) states.set(s.rule_id, s.device_id, s.state as RuleState);
+      if (!l || l.version !== Number(s.rule_version)) continue;
+      const state = s.state as RuleState;
+      if (state && typeof state === 'object' && state.nodes && typeof state.nodes === 'object')
+        for (const w of windowsToFill(l.rule, state)) toFill.push({ state, deviceId: s.device_id, w });
+      states.set(s.rule_id, s.device_id, state);
     }
-    log.info({ rules: rules.size, states: states.size }, 'rules loaded');
+    const filled = await fillWindows(toFill);
+    log.info(
+      { rules: rules.size, states: states.size, windows: toFill.length, samples: filled },
+      'rules loaded',
+    );
     tickTimer = setInterval(() => void runTick(), deps.tickIntervalMs ?? 5000);
     tickTimer.unref();
     persistTimer = setInterval(() => void persist(), deps.persistIntervalMs ?? 5000);
@@ -272,7 +365,7 @@ export function createRulesEngine(deps: {
     unsubscribeClock?.();
     await ticking;
     await Promise.allSettled([...pending]);
-    await persist();
+    await persist(true);
   }
 
   function management() {

@@ -96,6 +96,21 @@ export function createRulesRepo(db: Db) {
       );
     },
 
+    /**
+     * The newest readings (at most `limit` each) of `key` after each device's own time, for filling
+     * windows at start: one statement for many devices, each an index range scan of the primary key.
+     */
+    recentReadings: (key: string, deviceIds: string[], after: number[], limit: number) =>
+      db.query<{ device_id: string; ts: Date; value: number }>(
+        `SELECT u.d AS device_id, r.ts, r.value
+           FROM unnest($1::text[], $2::double precision[]) AS u(d, a)
+           CROSS JOIN LATERAL (
+             SELECT ts, value FROM telemetry
+              WHERE device_id = u.d AND key = $3 AND ts > to_timestamp(u.a / 1000.0)
+              ORDER BY ts DESC LIMIT $4) AS r`,
+        [deviceIds, after, key, limit],
+      ),
+
     /** A device's numeric readings of `keys` in [from, to), oldest first, at most `limit`. */
     telemetry: (deviceId: string, keys: string[], from: number, to: number, limit: number) =>
       db.query<{ ts: Date; key: string; value: number }>(

@@ -285,5 +285,11 @@ export function createRuleRuntime<D extends RuleDevice, L extends ActiveRule>(de
       for (const devices of changed.values()) if (devices.size > 0) return true;
       return false;
     },
+    /** (rule, device) pairs changed since they were last taken. */
+    changedCount(): number {
+      let n = 0;
+      for (const devices of changed.values()) n += devices.size;
+      return n;
+    },
   };
 }

@@ -19,7 +19,7 @@ export async function simulateCameraStreams(opts: {
   let server: RtspCamera;
   try {
     server = await startRtspCamera({
-      mounts: opts.cameraIds.map((id, i) => ({
+      mounts: opts.cameraIds.map((_id, i) => ({
         name: `m${i}`,
         width: opts.width ?? 640,
         height: opts.height ?? 360,

@@ -477,6 +477,62 @@ describe('rules as data', () => {
 });
 
 describe('restart safety', () => {
+  for (const store of ['pg', 'pglite'] as const)
+    it(`${store}: a moving window is read back from telemetry after a restart, and the saved state holds no samples`, async () => {
+      const t0 = Date.parse('2026-03-02T02:00:00Z');
+      let t = await startTestHub({ store, overrides: { clock: 'manual' } });
+      const dataDir = t.dataDir;
+      const databaseUrl = t.hub.config.databaseUrl;
+      try {
+        await t.api('POST', '/api/clock', { set: new Date(t0).toISOString() });
+        await t.api('PUT', '/api/grids', { type: 'FeatureCollection', features: [cell(GRID_A, 120, 30)] });
+        const token = await t.device({ id: 'aq-w', profile: 'air-quality', location: IN_A });
+        let c = await t.connect(token);
+        const publish = async (i: number, pm10: number) => {
+          await t.api('POST', '/api/clock', { set: new Date(t0 + i * MIN).toISOString() });
+          await c.publishAsync(
+            'v1/devices/me/telemetry',
+            JSON.stringify({ ts: t0 + i * MIN, values: { pm10 } }),
+            {
+              qos: 1,
+            },
+          );
+        };
+        // Six minutes at 70 µg/m³: the 15-minute average stays under 80.
+        for (let i = 0; i < 6; i++) await publish(i, 70);
+        await t.hub.parts.rules.idle();
+        await t.stop({ keepData: true });
+
+        t = await startTestHub({ store, dataDir, databaseUrl, overrides: { clock: 'manual' } });
+        // The saved state, as the restarted hub read it (it saves again only after new readings).
+        const rows = await t.hub.parts.store.db.query<{ text: string; node: any }>(
+          "SELECT state::text AS text, state->'nodes'->'0' AS node FROM rule_state WHERE rule_id = 'site-pm10-15min' AND device_id = 'aq-w'",
+        );
+        expect(rows).toHaveLength(1);
+        expect(rows[0]!.node).not.toHaveProperty('s');
+        expect(rows[0]!.node.sw).toEqual({ n: 6, from: t0, to: t0 + 5 * MIN });
+        expect(rows[0]!.text.length).toBeLessThan(600);
+        c = await t.connect(token);
+        // 100 after the restart: with the six 70s read back the average is 74.3, no case. An empty
+        // window would have opened one here (100 > 80).
+        await publish(6, 100);
+        await t.hub.parts.rules.idle();
+        const open = async () =>
+          (await t.api('GET', '/api/cases?deviceId=aq-w')).body.items.filter(
+            (x: any) => x.ruleId === 'site-pm10-15min',
+          );
+        expect(await open()).toEqual([]);
+        // (6 × 70 + k × 100) / (6 + k) > 80 first at k = 4: minute 9.
+        for (let i = 7; i <= 9; i++) await publish(i, 100);
+        await t.hub.parts.rules.idle();
+        expect(await open()).toEqual([
+          expect.objectContaining({ openedAt: new Date(t0 + 9 * MIN).toISOString() }),
+        ]);
+      } finally {
+        await t.stop();
+      }
+    });
+
   it('rule windows and open cases survive a restart: no duplicate, no lost escalation', async () => {
     // Monday 23:00 local (night limit 55 dB(A)).
     const night = Date.parse('2026-03-02T15:00:00Z');

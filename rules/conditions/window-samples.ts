@@ -61,6 +61,14 @@ export class WindowSamples implements Iterable<[number, number]> {
     return this.#e - this.#a;
   }
 
+  /** Time of the oldest and of the newest sample (NaN when empty). */
+  get oldest(): number {
+    return this.#e > this.#a ? this.#st.t[this.#a]! : Number.NaN;
+  }
+  get newest(): number {
+    return this.#e > this.#a ? this.#st.t[this.#e - 1]! : Number.NaN;
+  }
+
   *[Symbol.iterator](): IterableIterator<[number, number]> {
     const { t, x } = this.#st;
     for (let i = this.#a; i < this.#e; i++) yield [t[i]!, x[i]!];
