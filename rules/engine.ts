@@ -56,6 +56,9 @@ interface Loaded extends ActiveRule {
   builtin: boolean;
 }
 
+/** Devices whose windows one query reads back at start. */
+const FILL_CHUNK = 200;
+
 export function createRulesEngine(deps: {
   db: Db;
   registry: Registry;
@@ -86,6 +89,7 @@ export function createRulesEngine(deps: {
       [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     ),
     failures: deps.metrics.counter('gridhub_rule_failures_total', 'Rules disabled after a runtime error'),
+    saved: deps.metrics.counter('gridhub_rule_states_saved_total', 'Rule states written to rule_state'),
   };
   const rules = new Map<string, Loaded>();
   const runtime = createRuleRuntime<Device, Loaded>({
@@ -228,6 +232,7 @@ export function createRulesEngine(deps: {
           left -= keys.length;
           try {
             await repo.saveStates(rows);
+            m.saved.inc(undefined, rows.length);
           } catch (err) {
             for (const [ruleId, deviceId] of keys) runtime.markChanged(ruleId, deviceId);
             log.error({ err }, 'rule state could not be saved; will retry');
@@ -269,7 +274,7 @@ export function createRulesEngine(deps: {
 
   /**
    * Reads the samples of saved windows back from telemetry: one query per key and span for up to
-   * 500 devices. Returns the samples read. A failure leaves those windows empty (logged): they fill
+   * FILL_CHUNK devices (at most FILL_CHUNK × FILL_LIMIT rows in memory at once). Returns the samples read. A failure leaves those windows empty (logged): they fill
    * again from the next readings, as after a rule change.
    */
   async function fillWindows(

@@ -477,6 +477,58 @@ describe('rules as data', () => {
 });
 
 describe('restart safety', () => {
+  it('rule states are saved once per pass under a steady stream, not again and again while it lasts', async () => {
+    const METRICS = 'metrics-token-0123456789';
+    const t = await startTestHub({
+      store: 'pg',
+      overrides: { security: { metricsToken: METRICS } },
+      deps: { rules: { persistIntervalMs: 300 } },
+    });
+    try {
+      // Four devices, each with up to 8 QoS 1 messages in flight.
+      const clients = await Promise.all(
+        [0, 1, 2, 3].map(async (i) =>
+          t.connect(await t.device({ id: `aq-steady-${i}`, profile: 'air-quality' })),
+        ),
+      );
+      const saved = async () => {
+        const text = (await t.api('GET', '/metrics', undefined, METRICS)).body as string;
+        return Number(/^gridhub_rule_states_saved_total (\S+)$/m.exec(text)?.[1] ?? 0);
+      };
+      const before = await saved();
+      const started = Date.now();
+      let sent = 0;
+      await Promise.all(
+        clients.flatMap((c) =>
+          Array.from({ length: 8 }, async () => {
+            while (Date.now() - started < 1500) {
+              await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ pm10: 40 + (sent % 5) }), {
+                qos: 1,
+              });
+              sent++;
+            }
+          }),
+        ),
+      );
+      const seconds = (Date.now() - started) / 1000;
+      const rows = (await saved()) - before;
+      const states = t.hub.parts.rules
+        .list()
+        .filter((r) => r.appliesTo.profile === 'air-quality' && r.enabled).length;
+      // A pass every 300 ms saves each changed state once: at most one pass more than fit in the
+      // time, plus one running when it began. Saving on every change would be ~one row per message.
+      const bound = clients.length * states * (Math.ceil(seconds / 0.3) + 2);
+      console.log(
+        `[rules] ${sent} messages in ${seconds.toFixed(1)} s: ${rows} state rows saved (bound ${bound})`,
+      );
+      expect(sent).toBeGreaterThan(bound * 2);
+      expect(rows).toBeGreaterThan(0);
+      expect(rows).toBeLessThanOrEqual(bound);
+    } finally {
+      await t.stop();
+    }
+  });
+
   for (const store of ['pg', 'pglite'] as const)
     it(`${store}: a moving window is read back from telemetry after a restart, and the saved state holds no samples`, async () => {
       const t0 = Date.parse('2026-03-02T02:00:00Z');
