@@ -28,4 +28,4 @@ ENV GRIDHUB_HOST=0.0.0.0 GRIDHUB_DATA_DIR=/data
 EXPOSE 1883 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:8080/api/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-semi-space-size=64", "bin/gridhub.js", "start"]
+CMD ["node", "bin/gridhub.js", "start"]

@@ -20,7 +20,7 @@ import { type CpuUse, cpuSample, cpuUse } from './cpu.ts';
 import { type Ctx, log } from './env.ts';
 import { LoadFleet } from './fleet.ts';
 import type { Started, Target } from './hub-child.ts';
-import { HUB_NODE_OPTIONS, startChild } from './proc.ts';
+import { startChild } from './proc.ts';
 import { fmt, sleep, summarize } from './stats.ts';
 
 export type IngestTarget = Extract<Target, 'pg' | 'pglite' | 'pglite-main' | 'bare'>;
@@ -133,7 +133,7 @@ export interface IngestResult {
 export function ingestLayout(ctx: Ctx): string {
   const k = ctx.knobs;
   return [
-    `hub (or bare Aedes) in its own child process${k.pin ? ' pinned to CPU 0' : ''}, node ${[...HUB_NODE_OPTIONS, ...k.hubNodeArgs].join(' ') || '(no options)'} (as npm start)`,
+    `hub (or bare Aedes) in its own child process${k.pin ? ' pinned to CPU 0' : ''}`,
     `load generator in ${k.loadProcs} child process${k.loadProcs > 1 ? 'es' : ''}${k.pin ? ' pinned to CPU 1' : ''}` +
       ` (${k.devices} connections, ${k.inflight} QoS 1 messages in flight each, TCP_NODELAY ${k.noDelay ? 'on' : 'off'})`,
     `hub rules ${k.rules === 'off' ? 'deleted (BENCH_RULES=off)' : 'as seeded'}`,

@@ -3,7 +3,6 @@
 // request/response protocol. Every child exits by itself when its parent goes away.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -93,18 +92,6 @@ export interface Child {
 }
 
 /**
- * The node options of `npm start` (package.json: `node <options> bin/gridhub.js start`), so the
- * benchmark measures the hub as it is deployed.
- */
-export const HUB_NODE_OPTIONS: readonly string[] = (() => {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    scripts: Record<string, string>;
-  };
-  const m = /^node\s+(.*?)\s*bin\/gridhub\.js start$/.exec(pkg.scripts.start ?? '');
-  return m?.[1] ? m[1].split(/\s+/) : [];
-})();
-
-/**
  * Starts `entry` (a .ts file under bench/) in a new Node process through tsx. `nofile` raises the
  * child's open-file limit (a shell `ulimit -n` before exec); `cpu` pins it with taskset.
  */
@@ -116,9 +103,7 @@ export function startChild(
 ): Child {
   if (aborted) throw new Error('the benchmark is stopping');
   const file = fileURLToPath(new URL(entry, import.meta.url));
-  // The hub (and the bare broker it is compared with) run with the node options `npm start` uses.
-  const runtime = entry === './hub-child.ts' ? HUB_NODE_OPTIONS : [];
-  const node = [process.execPath, '--import', TSX, '--expose-gc', ...runtime, ...(opts.nodeArgs ?? []), file];
+  const node = [process.execPath, '--import', TSX, '--expose-gc', ...(opts.nodeArgs ?? []), file];
   const argv = opts.cpu !== undefined && hasTaskset() ? ['taskset', '-c', String(opts.cpu), ...node] : node;
   const script = opts.nofile
     ? `ulimit -n ${opts.nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"`
