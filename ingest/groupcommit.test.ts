@@ -208,4 +208,35 @@ describe('group commit in the ingest writer', () => {
     expect(whole.seenAt.at(-1)! - whole.seenAt[0]!).toBe(0);
     expect(whole.waitingAfterSend).toBe(0);
   });
+  it('an acknowledgement that throws does not hold back the others of its batch', async () => {
+    const errors: unknown[] = [];
+    const logger = silentLogger();
+    const ingest = createIngest({
+      db,
+      registry,
+      clock: systemClock(),
+      logger: Object.assign(Object.create(logger), {
+        error: (o: unknown) => errors.push(o),
+      }) as typeof logger,
+      metrics: new Metrics(),
+      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000 },
+    });
+    const acked: number[] = [];
+    // One batch: all ten arrive in the same turn. The third connection's callback throws.
+    const all = Array.from(
+      { length: 10 },
+      (_, i) =>
+        new Promise<void>((resolve) =>
+          ingest.telemetry(msg(`gc-throw-${i}`, { n: i }), () => {
+            resolve();
+            if (i === 2) throw new Error('socket gone');
+            acked.push(i);
+          }),
+        ),
+    );
+    await Promise.all(all);
+    expect(acked).toEqual([0, 1, 3, 4, 5, 6, 7, 8, 9]);
+    expect(errors).toHaveLength(1);
+    await ingest.stop();
+  });
 });

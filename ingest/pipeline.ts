@@ -80,6 +80,12 @@ function payloadHash(b: Buffer): number {
   return h >>> 0;
 }
 
+/** Acknowledgements of one batch, in arrival order: `done[i]` arrived at `arrived[i]` (hub clock, ms). */
+interface Acks {
+  done: Done[];
+  arrived: number[];
+}
+
 /** A callback that runs once, whatever path (success, failure, a guarded bug) calls it. */
 function once(done: Done): Done {
   let called = false;
@@ -192,7 +198,8 @@ export function createIngest(deps: {
     .collect(() => deps.spool?.bytes() ?? 0);
 
   let ws: WriteSet = emptyWriteSet();
-  let acks: { done: Done; arrived: number }[] = [];
+  /** Acknowledgements waiting for the next commit, in arrival order: two arrays, no object per message (issue 13, GC). */
+  let acks: Acks = { done: [], arrived: [] };
   let latest = new Map<string, LatestRow>();
   let buffered = 0;
   let retrying = 0;
@@ -446,8 +453,10 @@ export function createIngest(deps: {
   }
 
   function settle(done: Done, qos: 0 | 1 | 2, arrived: number) {
-    if (options.ackMode === 'durable' && qos > 0) acks.push({ done, arrived });
-    else if (hasRoom()) done();
+    if (options.ackMode === 'durable' && qos > 0) {
+      acks.done.push(done);
+      acks.arrived.push(arrived);
+    } else if (hasRoom()) done();
     else {
       m.held.inc();
       held.push(done);
@@ -525,7 +534,7 @@ export function createIngest(deps: {
     const batchLatest = latest;
     const count = buffered + batch.rejected.length;
     ws = emptyWriteSet();
-    acks = [];
+    acks = { done: [], arrived: [] };
     latest = new Map();
     buffered = 0;
     retrying += count;
@@ -562,21 +571,30 @@ export function createIngest(deps: {
    * batch of 7,500 released at once is one task of several hundred milliseconds during which no
    * HTTP request, database answer or timer is served. Sliced, the API waits a slice, not a batch.
    */
-  async function release(batchAcks: { done: Done; arrived: number }[], ok: boolean): Promise<void> {
+  async function release(batchAcks: Acks, ok: boolean): Promise<void> {
     const slice = options.sliceMs;
+    const { done, arrived } = batchAcks;
+    const n = done.length;
     let i = 0;
-    while (i < batchAcks.length) {
+    while (i < n) {
       const t0 = performance.now();
       const now = clock.now();
       do {
-        const a = batchAcks[i++]!;
-        if (!ok) a.done(new Error('store unavailable'));
-        else {
-          m.ackLatency.observe((now - a.arrived) / 1000);
-          a.done();
+        const d = done[i]!;
+        const at = arrived[i]!;
+        i++;
+        try {
+          if (!ok) d(new Error('store unavailable'));
+          else {
+            m.ackLatency.observe((now - at) / 1000);
+            d();
+          }
+        } catch (err) {
+          // One connection's failure must not hold back the acknowledgements behind it.
+          log.error({ err }, 'releasing an acknowledgement failed');
         }
-      } while (i < batchAcks.length && (slice === 0 || (i & 31) !== 0 || performance.now() - t0 < slice));
-      if (i < batchAcks.length) await nextTurn();
+      } while (i < n && (slice === 0 || (i & 31) !== 0 || performance.now() - t0 < slice));
+      if (i < n) await nextTurn();
     }
   }
 
