@@ -207,45 +207,53 @@ export function createRulesEngine(deps: {
   }
 
   let persisting: Promise<void> | undefined;
-  /** Saves changed rule states (windows without their samples: `window-state.ts`) in slices of a
-   * few milliseconds each, so a save never stalls ingest or case latency for long. */
+  /**
+   * Saves changed rule states (windows without their samples: `window-state.ts`) in slices of a
+   * few milliseconds each, so a save never stalls ingest or case latency for long. One pass at a
+   * time; `all` (at stop) waits for a running pass, then saves everything.
+   */
   function persist(all = false): Promise<void> {
     if (persisting) return all ? persisting.then(() => persist(true)) : persisting;
-    persisting = (async () => {
-      try {
-        // A pass saves what had changed when it began. Readings arriving meanwhile change states
-        // again; they wait for the next pass (under steady load a pass would otherwise never end,
-        // saving each state again and again). At stop (`all`) everything is saved.
-        let left = all ? Number.POSITIVE_INFINITY : runtime.changedCount();
-        while (left > 0 && runtime.hasChanges()) {
-          const keys: [string, string][] = [];
-          const rows: { ruleId: string; deviceId: string; version: number; state: string }[] = [];
-          const sliceStart = performance.now();
-          const more = () => performance.now() - sliceStart <= 8 && rows.length < 2000 && keys.length < left;
-          for (const [ruleId, deviceId] of runtime.takeChanged(more)) {
-            keys.push([ruleId, deviceId]);
-            const l = rules.get(ruleId);
-            const st = states.get(ruleId, deviceId);
-            if (l && st)
-              rows.push({ ruleId, deviceId, version: l.version, state: JSON.stringify(toSaved(st)) });
-          }
-          left -= keys.length;
-          try {
-            await repo.saveStates(rows);
-            m.saved.inc(undefined, rows.length);
-          } catch (err) {
-            for (const [ruleId, deviceId] of keys) runtime.markChanged(ruleId, deviceId);
-            log.error({ err }, 'rule state could not be saved; will retry');
-            return;
-          }
-          // Let readings through between slices.
-          await new Promise((r) => setImmediate(r));
-        }
-      } finally {
-        persisting = undefined;
+    const pass = savePass(all);
+    persisting = pass;
+    // Cleared when the pass settles, not inside it: a pass with nothing to save finishes before
+    // `persisting` is even assigned, and clearing there would leave a settled pass in place for
+    // good (no state saved again, and `persist(true)` chaining on it forever).
+    const clear = () => {
+      if (persisting === pass) persisting = undefined;
+    };
+    pass.then(clear, clear);
+    return pass;
+  }
+
+  async function savePass(all: boolean): Promise<void> {
+    // A pass saves what had changed when it began. Readings arriving meanwhile change states
+    // again; they wait for the next pass (under steady load a pass would otherwise never end,
+    // saving each state again and again). At stop (`all`) everything is saved.
+    let left = all ? Number.POSITIVE_INFINITY : runtime.changedCount();
+    while (left > 0 && runtime.hasChanges()) {
+      const keys: [string, string][] = [];
+      const rows: { ruleId: string; deviceId: string; version: number; state: string }[] = [];
+      const sliceStart = performance.now();
+      const more = () => performance.now() - sliceStart <= 8 && rows.length < 2000 && keys.length < left;
+      for (const [ruleId, deviceId] of runtime.takeChanged(more)) {
+        keys.push([ruleId, deviceId]);
+        const l = rules.get(ruleId);
+        const st = states.get(ruleId, deviceId);
+        if (l && st) rows.push({ ruleId, deviceId, version: l.version, state: JSON.stringify(toSaved(st)) });
       }
-    })();
-    return persisting;
+      left -= keys.length;
+      try {
+        await repo.saveStates(rows);
+        m.saved.inc(undefined, rows.length);
+      } catch (err) {
+        for (const [ruleId, deviceId] of keys) runtime.markChanged(ruleId, deviceId);
+        log.error({ err }, 'rule state could not be saved; will retry');
+        return;
+      }
+      // Let readings through between slices.
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   async function load() {
@@ -274,8 +282,9 @@ export function createRulesEngine(deps: {
 
   /**
    * Reads the samples of saved windows back from telemetry: one query per key and span for up to
-   * FILL_CHUNK devices (at most FILL_CHUNK × FILL_LIMIT rows in memory at once). Returns the samples read. A failure leaves those windows empty (logged): they fill
-   * again from the next readings, as after a rule change.
+   * FILL_CHUNK devices (at most FILL_CHUNK × FILL_LIMIT rows in memory at once). Returns the
+   * samples read. A failure leaves those windows empty (logged): they fill again from the next
+   * readings, as after a rule change.
    */
   async function fillWindows(
     list: { state: RuleState; deviceId: string; w: WindowToFill }[],
@@ -296,8 +305,8 @@ export function createRulesEngine(deps: {
       const ids = [...after.keys()];
       const byDevice = new Map<string, [number, number][]>();
       try {
-        for (let i = 0; i < ids.length; i += 500) {
-          const chunk = ids.slice(i, i + 500);
+        for (let i = 0; i < ids.length; i += FILL_CHUNK) {
+          const chunk = ids.slice(i, i + FILL_CHUNK);
           const rows = await repo.recentReadings(
             group[0]!.w.key,
             chunk,

@@ -477,6 +477,33 @@ describe('rules as data', () => {
 });
 
 describe('restart safety', () => {
+  it('rule states are still saved after passes that found nothing to save (an idle start)', async () => {
+    const METRICS = 'metrics-token-0123456789';
+    const t = await startTestHub({
+      store: 'pg',
+      overrides: { security: { metricsToken: METRICS } },
+      deps: { rules: { persistIntervalMs: 100 } },
+    });
+    try {
+      const saved = async () => {
+        const text = (await t.api('GET', '/metrics', undefined, METRICS)).body as string;
+        return Number(/^gridhub_rule_states_saved_total (\S+)$/m.exec(text)?.[1] ?? 0);
+      };
+      // Several passes with nothing changed (a hub that starts before its devices report).
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await saved()).toBe(0);
+      const c = await t.connect(await t.device({ id: 'aq-late', profile: 'air-quality' }));
+      await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ pm10: 42 }), { qos: 1 });
+      // Saved by a pass, not at stop: before the fix the first empty pass left a settled pass in
+      // place and no state was saved again while the hub ran.
+      expect(
+        await eventually(async () => ((await saved()) > 0 ? await saved() : undefined), 10_000),
+      ).toBeGreaterThan(0);
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('rule states are saved once per pass under a steady stream, not again and again while it lasts', async () => {
     const METRICS = 'metrics-token-0123456789';
     const t = await startTestHub({
