@@ -477,18 +477,24 @@ describe('rules as data', () => {
 });
 
 describe('restart safety', () => {
-  it('rule states are still saved after passes that found nothing to save (an idle start)', async () => {
+  /** A hub saving rule states every `persistMs`, and the count of states it has saved. */
+  async function savingHub(persistMs: number) {
     const METRICS = 'metrics-token-0123456789';
     const t = await startTestHub({
       store: 'pg',
       overrides: { security: { metricsToken: METRICS } },
-      deps: { rules: { persistIntervalMs: 100 } },
+      deps: { rules: { persistIntervalMs: persistMs } },
     });
+    const saved = async () => {
+      const text = (await t.api('GET', '/metrics', undefined, METRICS)).body as string;
+      return Number(/^gridhub_rule_states_saved_total (\S+)$/m.exec(text)?.[1] ?? 0);
+    };
+    return { t, saved };
+  }
+
+  it('rule states are still saved after passes that found nothing to save (an idle start)', async () => {
+    const { t, saved } = await savingHub(100);
     try {
-      const saved = async () => {
-        const text = (await t.api('GET', '/metrics', undefined, METRICS)).body as string;
-        return Number(/^gridhub_rule_states_saved_total (\S+)$/m.exec(text)?.[1] ?? 0);
-      };
       // Several passes with nothing changed (a hub that starts before its devices report).
       await new Promise((r) => setTimeout(r, 500));
       expect(await saved()).toBe(0);
@@ -505,12 +511,7 @@ describe('restart safety', () => {
   });
 
   it('rule states are saved once per pass under a steady stream, not again and again while it lasts', async () => {
-    const METRICS = 'metrics-token-0123456789';
-    const t = await startTestHub({
-      store: 'pg',
-      overrides: { security: { metricsToken: METRICS } },
-      deps: { rules: { persistIntervalMs: 300 } },
-    });
+    const { t, saved } = await savingHub(300);
     try {
       // Four devices, each with up to 8 QoS 1 messages in flight.
       const clients = await Promise.all(
@@ -518,10 +519,6 @@ describe('restart safety', () => {
           t.connect(await t.device({ id: `aq-steady-${i}`, profile: 'air-quality' })),
         ),
       );
-      const saved = async () => {
-        const text = (await t.api('GET', '/metrics', undefined, METRICS)).body as string;
-        return Number(/^gridhub_rule_states_saved_total (\S+)$/m.exec(text)?.[1] ?? 0);
-      };
       const before = await saved();
       const started = Date.now();
       let sent = 0;
