@@ -326,7 +326,7 @@ describe.skipIf(!hasChromium)(`the dashboard from the keyboard (needs ${CHROMIUM
     await check(page, 'kb-rules-backtest-31d');
     await page.keyboard.press('Escape');
     await expect.poll(() => from.count()).toBe(0);
-    expect((await focused(page)).id).toBe('rule-toggle-bin-full');
+    await expect.poll(async () => (await focused(page)).id).toBe('rule-toggle-bin-full');
   }, 90_000);
 
   it('administration: a unit created and edited, the calendar edited, bad input named before sending (zh and en)', async () => {
@@ -352,7 +352,8 @@ describe.skipIf(!hasChromium)(`the dashboard from the keyboard (needs ${CHROMIUM
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('#unit-id-err').textContent()).toContain('ID 只能包含字母、数字');
     expect(await page.locator('#unit-name-err').textContent()).toBe('请填写名称（最多 200 个字符）。');
-    expect((await focused(page)).id).toBe('unit-id');
+    // Focus moves after the errors render (a later effect): waited for, as on the edit above.
+    await expect.poll(async () => (await focused(page)).id).toBe('unit-id');
     expect(writes).toEqual([]);
     await check(page, 'kb-admin-unit-errors');
     await page.keyboard.press('Control+A');
