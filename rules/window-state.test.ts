@@ -56,6 +56,17 @@ describe('saved window state', () => {
     expect(windowsToFill(pm10Rule, { active: false, since: null, lastTs: null, nodes: {} })).toEqual([]);
   });
 
+  it('a damaged saved span (NaN, 1e20, a string) is not read back: that window starts empty', () => {
+    const state = runSteps(window15, [{ ts: T, values: { pm10: 100 } }]).at(-1)!.state;
+    for (const to of [Number.NaN, 1e20, -1e20, 'soon'] as unknown[]) {
+      const saved = JSON.parse(JSON.stringify(toSaved(state))) as RuleState;
+      const node = saved.nodes['0'] as Record<string, unknown>;
+      node.sw = { n: 1, from: T, to };
+      node.ts = to;
+      expect(windowsToFill(window15, saved)).toEqual([]);
+    }
+  });
+
   it('still reads states saved with their samples as pairs (before this change)', () => {
     const state = runSteps(window15, [{ ts: T, values: { pm10: 100 } }]).at(-1)!.state;
     const old = JSON.parse(JSON.stringify(state)) as RuleState;

@@ -75,11 +75,16 @@ export function windowsToFill(rule: Rule, state: RuleState): WindowToFill[] {
     if (node?.k !== 'window' || (node.s !== undefined && node.s !== null)) continue;
     const newest =
       typeof node.sw?.to === 'number' ? node.sw.to : typeof node.ts === 'number' ? node.ts : null;
-    if (newest === null || !Number.isFinite(newest)) continue;
+    // A time outside what a Date holds (a damaged row) would make the read-back query fail for
+    // every device of its chunk: that window alone starts empty instead.
+    if (newest === null || !Number.isFinite(newest) || Math.abs(newest) > MAX_TIME_MS) continue;
     out.push({ path: p.path, key: p.c.key, ms: p.ms, agg: p.c.agg, after: newest - p.ms });
   }
   return out;
 }
+
+/** The largest time a Date holds (ms either side of the epoch). */
+const MAX_TIME_MS = 8.64e15;
 
 /** Readings a window is filled with at most (its own limit). */
 export const FILL_LIMIT = WINDOW_MAX_SAMPLES;
