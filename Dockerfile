@@ -1,4 +1,5 @@
-# gridhub: runs the TypeScript sources through tsx (no build step), as `npm start` does.
+# gridhub: runs the TypeScript sources as `npm start` does: bundled by esbuild on first start and
+# cached (bin/run-ts.mjs). The image builds that bundle once, below, while node_modules is writable.
 #
 # The image's file set is defined in one place: package.json "files", i.e. exactly what `npm pack`
 # ships. test/package.e2e.test.ts assembles the same set the same way (npm pack, then
@@ -20,7 +21,8 @@ ENV NODE_ENV=production
 COPY --from=pack /app ./
 # --ignore-scripts: the package's own lifecycle scripts need dev tools; no production dependency
 # builds native code.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force \
+ && node bin/run-ts.mjs --build cli/main.ts
 # ffmpeg for the cameras' live view and detection stills (without it the hub runs, live view off).
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 USER node

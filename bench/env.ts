@@ -38,6 +38,7 @@ export function readKnobs() {
     idleProcs: Math.max(1, num('BENCH_IDLE_PROCS', 2)),
     /** Seconds between the last CONNACK and the RSS reading. */
     idleSettle: num('BENCH_IDLE_SETTLE', 5),
+    idleSteady: num('BENCH_IDLE_STEADY', 60),
     idleKeepalive: num('BENCH_IDLE_KEEPALIVE', 60),
     registerConcurrency: Math.max(1, num('BENCH_REGISTER_CONCURRENCY', 20)),
     connectConcurrency: Math.max(1, num('BENCH_CONNECT_CONCURRENCY', 100)),

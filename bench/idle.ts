@@ -23,7 +23,14 @@ export interface IdleResult {
   connectPerSec: number;
   hubReportedConnections: number;
   rssBefore: RssReport;
+  /** BENCH_IDLE_SETTLE s after the last CONNECT: the connection storm's garbage still counts. */
   rssWith: RssReport;
+  /** After BENCH_IDLE_STEADY s more of idleness (keepalive pings only): what an idle hub holds. */
+  rssSteady: RssReport;
+  settleSeconds: number;
+  steadyAfterSeconds: number;
+  /** Connections the hub reports at the steady measurement (all of them must still be open). */
+  steadyConnections: number;
   /** (RSS with − RSS before) ÷ connections, bytes (after a forced GC in the hub process). */
   perConnectionBytes: number;
   perConnectionBytesNoGc: number;
@@ -40,6 +47,7 @@ export async function benchIdle(ctx: Ctx): Promise<IdleResult> {
     name: 'hub-idle',
     cpu: k.pin ? 0 : undefined,
     nofile: n + 2048,
+    nodeArgs: k.hubNodeArgs,
   });
   let fleet: LoadFleet | undefined;
   try {
@@ -86,6 +94,10 @@ export async function benchIdle(ctx: Ctx): Promise<IdleResult> {
     log(`idle: hub reports ${fmt(seen)} MQTT connections; settling ${k.idleSettle} s`);
     await sleep(k.idleSettle * 1000);
     const rssWith = await hub.call<RssReport>('rss');
+    log(`idle: hub RSS ${fmt(mb(rssWith.rss), 1)} MB; idle for ${k.idleSteady} s more`);
+    await sleep(k.idleSteady * 1000);
+    const rssSteady = await hub.call<RssReport>('rss');
+    const steadyConnections = Number((await health(httpUrl)).mqttConnections ?? 0);
     const connected = conn.connected;
     const result: IdleResult = {
       devices: n,
@@ -100,6 +112,10 @@ export async function benchIdle(ctx: Ctx): Promise<IdleResult> {
       hubReportedConnections: seen,
       rssBefore,
       rssWith,
+      rssSteady,
+      settleSeconds: k.idleSettle,
+      steadyAfterSeconds: k.idleSettle + k.idleSteady,
+      steadyConnections,
       perConnectionBytes: connected ? (rssWith.rss - rssBefore.rss) / connected : Number.NaN,
       perConnectionBytesNoGc: connected
         ? (rssWith.rssBeforeGc - rssBefore.rssBeforeGc) / connected
@@ -108,7 +124,9 @@ export async function benchIdle(ctx: Ctx): Promise<IdleResult> {
     };
     log(
       `idle: hub RSS with ${fmt(connected)} connections ${fmt(mb(rssWith.rss), 1)} MB ` +
-        `(${fmt(result.perConnectionBytes / 1024, 1)} KiB per connection; heap ${fmt(mb(rssWith.heapUsed), 1)} MB)`,
+        `(${fmt(result.perConnectionBytes / 1024, 1)} KiB per connection; heap ${fmt(mb(rssWith.heapUsed), 1)} MB); ` +
+        `${result.steadyAfterSeconds} s after connecting ${fmt(mb(rssSteady.rss), 1)} MB ` +
+        `with ${fmt(steadyConnections)} connections (heap ${fmt(mb(rssSteady.heapUsed), 1)} MB)`,
     );
     await fleet.stop();
     fleet = undefined;

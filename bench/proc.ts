@@ -1,5 +1,5 @@
 // Child processes for the benchmark: the hub (or the bare broker) and the load generators each run in
-// their own Node process, started through tsx, talking to the orchestrator over IPC with a tiny
+// their own Node process, loaded as the hub is (bin/run-ts.mjs), talking to the orchestrator over IPC with a tiny
 // request/response protocol. Every child exits by itself when its parent goes away.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -23,6 +23,9 @@ interface Notice {
 }
 
 const TSX = import.meta.resolve('tsx');
+const RUN_TS = fileURLToPath(new URL('../bin/run-ts.mjs', import.meta.url));
+/** How a child loads its TypeScript: bundled as `gridhub start` runs (bin/run-ts.mjs), or `BENCH_CHILD_LOADER=tsx`. */
+const CHILD_LOADER: string[] = process.env.BENCH_CHILD_LOADER === 'tsx' ? ['--import', TSX] : [RUN_TS];
 const live = new Set<ChildProcess>();
 const liveChildren = new Set<Child>();
 
@@ -92,7 +95,7 @@ export interface Child {
 }
 
 /**
- * Starts `entry` (a .ts file under bench/) in a new Node process through tsx. `nofile` raises the
+ * Starts `entry` (a .ts file under bench/) in a new Node process, loaded as the hub is (CHILD_LOADER). `nofile` raises the
  * child's open-file limit (a shell `ulimit -n` before exec); `cpu` pins it with taskset.
  */
 export function startChild(
@@ -103,7 +106,7 @@ export function startChild(
 ): Child {
   if (aborted) throw new Error('the benchmark is stopping');
   const file = fileURLToPath(new URL(entry, import.meta.url));
-  const node = [process.execPath, '--import', TSX, '--expose-gc', ...(opts.nodeArgs ?? []), file];
+  const node = [process.execPath, '--expose-gc', ...(opts.nodeArgs ?? []), ...CHILD_LOADER, file];
   const argv = opts.cpu !== undefined && hasTaskset() ? ['taskset', '-c', String(opts.cpu), ...node] : node;
   const script = opts.nofile
     ? `ulimit -n ${opts.nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"`

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Entry for `npx gridhub …` and the npm scripts: TypeScript runs through tsx, so a fresh
-// clone needs no build step.
-import { register } from 'tsx/esm/api';
+// Entry for `npx gridhub …` and the npm scripts. A fresh clone needs no build step: the TypeScript is
+// bundled on first start and cached (./run-ts.mjs), or run through tsx where that cannot be written.
+import { importTs } from './run-ts.mjs';
 
-register();
-await import('../cli/main.ts');
+await importTs(new URL('../cli/main.ts', import.meta.url).pathname);

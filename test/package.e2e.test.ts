@@ -31,6 +31,7 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
   let work: string;
   let app: string;
   let packed: string[];
+  let bundle: string;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'gridhub-pack-'));
@@ -52,6 +53,9 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
       cwd: app,
       maxBuffer: 16 * 1024 * 1024,
     });
+    // As the Dockerfile: the hub's bundle is built while node_modules is writable (bin/run-ts.mjs).
+    const built = await run(process.execPath, ['bin/run-ts.mjs', '--build', 'cli/main.ts'], { cwd: app });
+    bundle = built.stdout.trim();
   }, 300_000);
 
   afterAll(() => {
@@ -70,6 +74,8 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
   });
 
   it('starts the hub with production dependencies only, answers health, stops on SIGTERM', async () => {
+    expect(bundle.startsWith(join(app, 'node_modules', '.cache', 'gridhub'))).toBe(true);
+    const bundleBuilt = statSync(bundle).mtimeMs;
     const child: ChildProcess = spawn(process.execPath, ['bin/gridhub.js', 'start'], {
       cwd: app,
       env: {
@@ -112,5 +118,7 @@ describe('the image file set (Dockerfile: npm pack + npm ci --omit=dev)', () => 
     const code = await Promise.race([exited, timeout]);
     if (code === 'timeout') child.kill('SIGKILL');
     expect(code, out).toBe(0);
+    // The prebuilt bundle was still fresh, so the hub ran it as built (not rebuilt, no tsx).
+    expect(statSync(bundle).mtimeMs).toBe(bundleBuilt);
   }, 180_000);
 });
