@@ -17,7 +17,7 @@
 // falls back to tsx's loader: slower to start and heavier, never broken.
 
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -34,6 +34,20 @@ function stamp(file) {
   }
 }
 
+/**
+ * The cache holds code the hub will run, so it is trusted only as a folder owned by this user (or by
+ * root: the image builds it before dropping to its user) that no group or other user may write
+ * (GRIDHUB_TS_CACHE may point anywhere, /tmp included); otherwise this throws and the caller falls
+ * back to tsx.
+ */
+function ownCache() {
+  mkdirSync(CACHE, { recursive: true, mode: 0o700 });
+  const st = statSync(CACHE);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid && st.uid !== 0) || (st.mode & 0o022) !== 0)
+    throw new Error(`${CACHE} is not a folder that only this user (or root) can write`);
+}
+
 function fresh(manifestFile) {
   let manifest;
   try {
@@ -41,7 +55,12 @@ function fresh(manifestFile) {
   } catch {
     return false;
   }
-  if (manifest?.esbuild !== esbuildVersion() || typeof manifest.inputs !== 'object') return false;
+  if (
+    manifest?.esbuild !== esbuildVersion() ||
+    manifest.node !== process.versions.node ||
+    typeof manifest.inputs !== 'object'
+  )
+    return false;
   for (const [file, was] of Object.entries(manifest.inputs))
     if (stamp(join(ROOT, file)) !== was) return false;
   return true;
@@ -86,12 +105,20 @@ export async function bundleOf(entry) {
   const base = join(CACHE, `${rel.replace(/[^A-Za-z0-9]+/g, '-')}-${key}`);
   const out = `${base}.mjs`;
   const manifestFile = `${base}.json`;
+  ownCache();
   if (fresh(manifestFile)) return out;
 
   const { build } = await import('esbuild');
-  mkdirSync(CACHE, { recursive: true });
   // Written under a temporary name and renamed: two processes starting at once each get a whole file.
   const tmp = `${base}.${process.pid}.${Date.now()}`;
+  try {
+    return await buildInto(build, abs, tmp, out, manifestFile);
+  } finally {
+    for (const f of [`${tmp}.mjs`, `${tmp}.mjs.map`, `${tmp}.json`]) rmSync(f, { force: true });
+  }
+}
+
+async function buildInto(build, abs, tmp, out, manifestFile) {
   const result = await build({
     entryPoints: [abs],
     outfile: `${tmp}.mjs`,
@@ -123,7 +150,10 @@ export async function bundleOf(entry) {
   writeFileSync(`${tmp}.mjs`, code);
   renameSync(`${tmp}.mjs.map`, `${out}.map`);
   renameSync(`${tmp}.mjs`, out);
-  writeFileSync(`${tmp}.json`, JSON.stringify({ esbuild: esbuildVersion(), inputs }));
+  writeFileSync(
+    `${tmp}.json`,
+    JSON.stringify({ esbuild: esbuildVersion(), node: process.versions.node, inputs }),
+  );
   renameSync(`${tmp}.json`, manifestFile);
   return out;
 }

@@ -2,7 +2,16 @@
 // RSS): each case runs a real `node bin/run-ts.mjs` child on a small project written to a temp folder.
 
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -117,6 +126,18 @@ describe('bin/run-ts.mjs', () => {
     const out = JSON.parse(r.stdout);
     expect(out.value).toBe(1);
     expect(out.here).toBe(pathToFileURL(join(src, 'beside.ts')).href);
+  });
+
+  it('does not trust a cache folder others can write: runs through tsx and leaves it empty', async () => {
+    mkdirSync(cache);
+    chmodSync(cache, 0o777);
+    const r = await run([join(src, 'entry.ts')], env());
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).value).toBe(1);
+    expect(readdirSync(cache)).toEqual([]);
+    chmodSync(cache, 0o755);
+    await run([join(src, 'entry.ts')], env());
+    expect(bundles()).toHaveLength(1);
   });
 
   it('refuses to run without an entry', async () => {
