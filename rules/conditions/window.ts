@@ -45,17 +45,20 @@ interface Step {
 }
 
 /**
- * The window steps of each message object, by window signature. Keyed weakly by the message, so
- * a step lives as long as the message does; a hit only ever returns what `WindowSamples.add` would
- * have returned for the same previous samples, time and value.
+ * The window steps of the message being evaluated, by window signature, so rules that share a window
+ * add a reading to it once. The rules of one message run one after another (rules/runtime.ts), so one
+ * slot serves them: a message object other than the slot's empties it. A hit only ever returns what
+ * `WindowSamples.add` would have returned for the same previous samples, time and value, so a miss
+ * (another engine in the process, a message with several timestamps) only costs the add. Issue 13: it
+ * was a WeakMap keyed by the message, an entry and a Map per message and ephemerons for the GC.
  */
-const stepsOfMessage = new WeakMap<RuleInput, Map<string, Step>>();
+let stepsInput: RuleInput | undefined;
+const steps = new Map<string, Step>();
 
 function stepsOf(input: RuleInput): Map<string, Step> {
-  let steps = stepsOfMessage.get(input);
-  if (steps === undefined) {
-    steps = new Map();
-    stepsOfMessage.set(input, steps);
+  if (input !== stepsInput) {
+    steps.clear();
+    stepsInput = input;
   }
   return steps;
 }
