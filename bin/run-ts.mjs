@@ -18,12 +18,15 @@
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** GRIDHUB_TS_CACHE moves the cache (an install whose node_modules is read-only, the tests). */
-const CACHE = resolve(process.env.GRIDHUB_TS_CACHE || join(ROOT, 'node_modules', '.cache', 'gridhub'));
+/**
+ * GRIDHUB_TS_CACHE moves the cache (the tests do), relative to the project. It must stay inside the
+ * project: the bundle's package imports resolve from where it lies, up to the project's node_modules.
+ */
+const CACHE = resolve(ROOT, process.env.GRIDHUB_TS_CACHE || join('node_modules', '.cache', 'gridhub'));
 
 function stamp(file) {
   try {
@@ -37,10 +40,13 @@ function stamp(file) {
 /**
  * The cache holds code the hub will run, so it is trusted only as a folder owned by this user (or by
  * root: the image builds it before dropping to its user) that no group or other user may write
- * (GRIDHUB_TS_CACHE may point anywhere, /tmp included); otherwise this throws and the caller falls
- * back to tsx.
+ * (GRIDHUB_TS_CACHE may name another folder of the project); otherwise this throws and the caller
+ * falls back to tsx.
  */
 function ownCache() {
+  const inside = relative(ROOT, CACHE);
+  if (inside.startsWith('..') || isAbsolute(inside))
+    throw new Error(`${CACHE} is outside ${ROOT}: the bundle's package imports would not resolve there`);
   mkdirSync(CACHE, { recursive: true, mode: 0o700 });
   const st = statSync(CACHE);
   const uid = process.getuid?.();
@@ -83,7 +89,7 @@ const keepModuleUrls = {
   name: 'gridhub-module-urls',
   setup(b) {
     b.onLoad({ filter: /\.(ts|mts|js|mjs)$/ }, (args) => {
-      if (args.path.includes(`${join('node_modules', '')}`)) return undefined;
+      // Only the project's files reach here: packages stay imports (`packages: 'external'`).
       const source = readFileSync(args.path, 'utf8');
       const url = JSON.stringify(pathToFileURL(args.path).href);
       return {

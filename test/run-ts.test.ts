@@ -18,6 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const RUN_TS = fileURLToPath(new URL('../bin/run-ts.mjs', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -44,7 +45,9 @@ describe('bin/run-ts.mjs', () => {
   const env = () => ({ GRIDHUB_TS_CACHE: cache });
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gridhub-run-ts-'));
+    // Inside the project, as a cache must be: the bundle's package imports resolve from there.
+    mkdirSync(join(ROOT, 'node_modules', '.cache'), { recursive: true });
+    dir = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'gridhub-run-ts-test-'));
     cache = join(dir, 'cache');
     src = join(dir, 'src');
     mkdirSync(src);
@@ -60,9 +63,10 @@ describe('bin/run-ts.mjs', () => {
     writeFileSync(
       join(src, 'entry.ts'),
       "import { fail, here, Named as Other, value } from './beside.ts';\n" +
+        "import { z } from 'zod';\n" +
         'class Named {}\n' +
         'if (process.argv.includes("--fail")) fail();\n' +
-        'console.log(JSON.stringify({ here, mine: import.meta.url, value, names: [Named.name, Other.name], argv: process.argv.slice(1) }));\n',
+        'console.log(JSON.stringify({ here, mine: import.meta.url, value, names: [Named.name, Other.name], argv: process.argv.slice(1), pkg: z.string().parse("ok") }));\n',
     );
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,6 +82,7 @@ describe('bin/run-ts.mjs', () => {
       value: 1,
       names: ['Named', 'Named'],
       argv: [join(src, 'entry.ts'), 'a', '--b'],
+      pkg: 'ok',
     });
     expect(bundles()).toHaveLength(1);
     const manifest = JSON.parse(readFileSync(join(cache, bundles()[0]!.replace(/\.mjs$/, '.json')), 'utf8'));
@@ -138,6 +143,18 @@ describe('bin/run-ts.mjs', () => {
     chmodSync(cache, 0o755);
     await run([join(src, 'entry.ts')], env());
     expect(bundles()).toHaveLength(1);
+  });
+
+  it('does not put the cache outside the project (package imports would not resolve): runs through tsx', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'gridhub-run-ts-outside-'));
+    try {
+      const r = await run([join(src, 'entry.ts')], { GRIDHUB_TS_CACHE: outside });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).pkg).toBe('ok');
+      expect(readdirSync(outside)).toEqual([]);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   it('refuses to run without an entry', async () => {
