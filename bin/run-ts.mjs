@@ -13,8 +13,9 @@
 // reads beside itself (package.json, the PGlite worker, the ffmpeg launcher, the dashboard's sources)
 // are found where they are.
 //
-// When the cache cannot be written (an install on a read-only disk) or esbuild is missing, the caller
-// falls back to tsx's loader: slower to start and heavier, never broken.
+// When the cache cannot be written (an install on a read-only disk), is not safe to run code from (see
+// ownCache) or esbuild is missing, the caller falls back to tsx's loader: slower to start and heavier,
+// never broken.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -64,7 +65,9 @@ function fresh(manifestFile) {
   if (
     manifest?.esbuild !== esbuildVersion() ||
     manifest.node !== process.versions.node ||
-    typeof manifest.inputs !== 'object'
+    typeof manifest.inputs !== 'object' ||
+    manifest.inputs === null ||
+    Object.keys(manifest.inputs).length === 0
   )
     return false;
   for (const [file, was] of Object.entries(manifest.inputs))

@@ -100,13 +100,26 @@ describe('bin/run-ts.mjs', () => {
     expect(JSON.parse(again.stdout).value).toBe(1);
     expect(statSync(file).mtimeMs).toBe(built);
 
+    // A damaged manifest is a stale one: rebuilt, not trusted and not a failure.
+    const manifest = file.replace(/\.mjs$/, '.json');
+    const intact = readFileSync(manifest, 'utf8');
+    for (const damaged of ['{"inputs":null}', '{"inputs":{}}', '{', 'null']) {
+      writeFileSync(manifest, damaged);
+      const r = await run([join(src, 'entry.ts')], env());
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(manifest, 'utf8')).not.toBe(damaged);
+    }
+    expect(JSON.parse(readFileSync(manifest, 'utf8')).inputs).toEqual(JSON.parse(intact).inputs);
+    const rebuilt = statSync(file).mtimeMs;
+    expect(rebuilt).toBeGreaterThan(built);
+
     writeFileSync(
       join(src, 'beside.ts'),
       readFileSync(join(src, 'beside.ts'), 'utf8').replace('value = 1', 'value = 22'),
     );
     const edited = await run([join(src, 'entry.ts')], env());
     expect(JSON.parse(edited.stdout).value).toBe(22);
-    expect(statSync(file).mtimeMs).toBeGreaterThan(built);
+    expect(statSync(file).mtimeMs).toBeGreaterThan(rebuilt);
   });
 
   it('maps stack traces to the .ts sources', async () => {
