@@ -103,7 +103,16 @@ describe('bin/run-ts.mjs', () => {
     // A damaged manifest is a stale one: rebuilt, not trusted and not a failure.
     const manifest = file.replace(/\.mjs$/, '.json');
     const intact = readFileSync(manifest, 'utf8');
-    for (const damaged of ['{"inputs":null}', '{"inputs":{}}', '{', 'null']) {
+    const versions = JSON.parse(intact) as { esbuild: string; node: string };
+    const damages = [
+      // Versions right, inputs missing: only the inputs check can refuse these.
+      JSON.stringify({ esbuild: versions.esbuild, node: versions.node, inputs: null }),
+      JSON.stringify({ esbuild: versions.esbuild, node: versions.node, inputs: {} }),
+      JSON.stringify({ esbuild: versions.esbuild, node: versions.node }),
+      '{',
+      'null',
+    ];
+    for (const damaged of damages) {
       writeFileSync(manifest, damaged);
       const r = await run([join(src, 'entry.ts')], env());
       expect(r.code, r.stderr).toBe(0);
