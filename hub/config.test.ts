@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../kernel/index.ts';
 import { loadConfig } from './config.ts';
 
@@ -14,6 +14,17 @@ const problems = (fn: () => unknown) => {
   }
   throw new Error('expected a ConfigError');
 };
+
+/** Config files' folders, removed after each test (they were left in /tmp before). */
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gridhub-cfg-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('configuration', () => {
   it('has the contract defaults', () => {
@@ -29,7 +40,7 @@ describe('configuration', () => {
     expect(c.databaseUrl).toBeUndefined();
   });
   it('env wins over the file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gridhub-cfg-'));
+    const dir = tempDir();
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ mqttPort: 1999, httpPort: 9000, ingest: { batchSize: 10 } }));
     const c = loadConfig({ file, env: { GRIDHUB_MQTT_PORT: '0', DATABASE_URL: 'postgres://u@127.0.0.1/x' } });
@@ -57,7 +68,7 @@ describe('configuration', () => {
   });
   it('rejects out-of-range ports, unknown file keys and a lone TLS file', () => {
     expect(problems(() => loadConfig({ env: { GRIDHUB_HTTP_PORT: '70000' } }))[0]).toMatch(/^httpPort/);
-    const dir = mkdtempSync(join(tmpdir(), 'gridhub-cfg-'));
+    const dir = tempDir();
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ mqttPrt: 1 }));
     expect(problems(() => loadConfig({ file, env: {} }))[0]).toMatch(/mqttPrt/);

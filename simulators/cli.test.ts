@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runSimulateCommand } from './cli.ts';
 import { parseDurationArg, parseSimulateArgs, resolveAdminToken, USAGE } from './simulate-args.ts';
 
@@ -19,6 +19,17 @@ function io(env: NodeJS.ProcessEnv = {}) {
     },
   };
 }
+
+/** Temp folders of a test, removed after it (they were left in /tmp before). */
+const dirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('parseDurationArg', () => {
   it('reads durations with units, and bare numbers in the given unit', () => {
@@ -119,7 +130,7 @@ describe('parseSimulateArgs', () => {
 
 describe('resolveAdminToken', () => {
   it('takes the flag, then GRIDHUB_ADMIN_TOKEN, then the data folder file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sim-token-'));
+    const dir = tempDir('sim-token-');
     writeFileSync(join(dir, 'admin-token'), 'from-file\n');
     expect(resolveAdminToken('flag', { GRIDHUB_ADMIN_TOKEN: 'env', GRIDHUB_DATA_DIR: dir })).toBe('flag');
     expect(resolveAdminToken(undefined, { GRIDHUB_ADMIN_TOKEN: 'env', GRIDHUB_DATA_DIR: dir })).toBe('env');
@@ -142,7 +153,7 @@ describe('runSimulateCommand', () => {
   });
 
   it('exits 2 naming the place of a problem in the fleet file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sim-fleet-'));
+    const dir = tempDir('sim-fleet-');
     const file = join(dir, 'fleet.json');
     writeFileSync(
       file,
@@ -173,7 +184,7 @@ describe('runSimulateCommand', () => {
   });
 
   it('exits 2 without a token', async () => {
-    const t = io({ GRIDHUB_DATA_DIR: mkdtempSync(join(tmpdir(), 'sim-none-')) });
+    const t = io({ GRIDHUB_DATA_DIR: tempDir('sim-none-') });
     const cwd = process.cwd();
     process.chdir(tmpdir());
     try {

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   FleetFileError,
   fleetFileDevices,
@@ -25,6 +25,17 @@ function problems(text: string): string[] {
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2);
+
+/** Temp folders of a test, removed after it (they were left in /tmp before). */
+const dirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('parseFleetFile', () => {
   it('accepts devices, gateways and their children', () => {
@@ -145,7 +156,7 @@ describe('parseFleetFile', () => {
   });
 
   it('reads a file, and says so when there is none', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fleet-file-'));
+    const dir = tempDir('fleet-file-');
     const path = join(dir, 'fleet.json');
     writeFileSync(path, json({ devices: [{ id: 'a', profile: 'camera', location: here }] }));
     expect(loadFleetFile(path).devices).toHaveLength(1);

@@ -1,7 +1,7 @@
 // `gridhub simulate` as a user runs it: a child process (`node bin/gridhub.js simulate …`) against a
 // real hub (real broker, embedded store), checked through the hub's API.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,7 @@ describe('gridhub simulate', () => {
   });
   afterAll(async () => {
     await t?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const series = async (id: string, key: string, from: number) =>
