@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../kernel/index.ts';
+import { tempDirs } from '../test/support/temp.ts';
 import { loadConfig } from './config.ts';
 
 const problems = (fn: () => unknown) => {
@@ -15,16 +15,9 @@ const problems = (fn: () => unknown) => {
   throw new Error('expected a ConfigError');
 };
 
-/** Config files' folders, removed after each test (they were left in /tmp before). */
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gridhub-cfg-'));
-  dirs.push(dir);
-  return dir;
-};
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+/** Config files' folders, removed after each test. */
+const made = tempDirs();
+const tempDir = () => made('gridhub-cfg-');
 
 describe('configuration', () => {
   it('has the contract defaults', () => {

@@ -1,11 +1,11 @@
 // The write-ahead spool of issue 8 on a real file system: frames survive a reopen, a frame torn
 // by a crash is cut, the quota holds, batches come back oldest first.
-import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../kernel/index.ts';
 import { emptyWriteSet, type WriteSet } from '../store/index.ts';
+import { tempDirs } from '../test/support/temp.ts';
 import { encodeFrame, openSpool } from './spool.ts';
 
 const batch = (n: number): WriteSet => {
@@ -13,15 +13,8 @@ const batch = (n: number): WriteSet => {
   w.telemetry = { ts: [n], deviceId: ['d'], key: ['k'], value: [n] };
   return w;
 };
-const dirs: string[] = [];
-const tmp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'gridhub-spool-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs();
+const tmp = () => tempDir('gridhub-spool-');
 
 describe('write-ahead spool', () => {
   it('appends concurrently (group fsync), replays oldest first after a reopen, removes what was replayed', async () => {

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../test/support/temp.ts';
 import { runSimulateCommand } from './cli.ts';
 import { parseDurationArg, parseSimulateArgs, resolveAdminToken, USAGE } from './simulate-args.ts';
 
@@ -20,16 +21,8 @@ function io(env: NodeJS.ProcessEnv = {}) {
   };
 }
 
-/** Temp folders of a test, removed after it (they were left in /tmp before). */
-const dirs: string[] = [];
-const tempDir = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-};
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+/** Temp folders of a test, removed after it. */
+const tempDir = tempDirs();
 
 describe('parseDurationArg', () => {
   it('reads durations with units, and bare numbers in the given unit', () => {

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempDirs } from '../test/support/temp.ts';
 import {
   FleetFileError,
   fleetFileDevices,
@@ -26,16 +26,8 @@ function problems(text: string): string[] {
 
 const json = (v: unknown) => JSON.stringify(v, null, 2);
 
-/** Temp folders of a test, removed after it (they were left in /tmp before). */
-const dirs: string[] = [];
-const tempDir = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-};
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+/** Temp folders of a test, removed after it. */
+const tempDir = tempDirs();
 
 describe('parseFleetFile', () => {
   it('accepts devices, gateways and their children', () => {
