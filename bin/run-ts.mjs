@@ -128,6 +128,7 @@ export async function bundleOf(entry) {
 }
 
 async function buildInto(build, abs, tmp, out, manifestFile) {
+  const started = Date.now();
   const result = await build({
     entryPoints: [abs],
     outfile: `${tmp}.mjs`,
@@ -146,9 +147,17 @@ async function buildInto(build, abs, tmp, out, manifestFile) {
     // walks up to the project's node_modules as the sources would.
   });
   const inputs = {};
+  // A source written while esbuild read it (or dated in the future) may not be what the bundle holds:
+  // the bundle serves this start, but no manifest vouches for it, so the next start builds again.
+  let settled = true;
   for (const file of Object.keys(result.metafile.inputs)) {
     const p = resolve(file);
     inputs[relative(ROOT, p)] = stamp(p);
+    try {
+      if (statSync(p).mtimeMs >= started) settled = false;
+    } catch {
+      settled = false;
+    }
   }
   inputs['tsconfig.json'] = stamp(join(ROOT, 'tsconfig.json'));
   // The map names its sources relative to the cache folder, so it only moves with the bundle.
@@ -159,6 +168,10 @@ async function buildInto(build, abs, tmp, out, manifestFile) {
   writeFileSync(`${tmp}.mjs`, code);
   renameSync(`${tmp}.mjs.map`, `${out}.map`);
   renameSync(`${tmp}.mjs`, out);
+  if (!settled) {
+    rmSync(manifestFile, { force: true });
+    return out;
+  }
   writeFileSync(
     `${tmp}.json`,
     JSON.stringify({ esbuild: esbuildVersion(), node: process.versions.node, inputs }),

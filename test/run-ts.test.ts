@@ -10,6 +10,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,6 +130,16 @@ describe('bin/run-ts.mjs', () => {
     const edited = await run([join(src, 'entry.ts')], env());
     expect(JSON.parse(edited.stdout).value).toBe(22);
     expect(statSync(file).mtimeMs).toBeGreaterThan(rebuilt);
+  });
+
+  it('a source changed during the build (here: dated in the future) gets no manifest: built again next start', async () => {
+    const future = new Date(Date.now() + 3_600_000);
+    utimesSync(join(src, 'beside.ts'), future, future);
+    const r = await run([join(src, 'entry.ts')], env());
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).value).toBe(1);
+    expect(bundles()).toHaveLength(1);
+    expect(readdirSync(cache).filter((f) => f.endsWith('.json'))).toEqual([]);
   });
 
   it('maps stack traces to the .ts sources', async () => {
