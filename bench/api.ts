@@ -66,6 +66,8 @@ export interface IngestMetrics {
   flushSeconds: number;
   flushes: number;
   pushback: number;
+  /** Batches written twice because they held a reading already stored. */
+  redelivered: number;
   queueDepth: number;
   /** The hub's longest event-loop stall over its last 10 s window, in ms. */
   loopMaxMs: number;
@@ -77,6 +79,7 @@ export async function ingestMetrics(httpUrl: string): Promise<IngestMetrics> {
     flushSeconds: m.get('gridhub_flush_seconds_sum') ?? 0,
     flushes: m.get('gridhub_flush_seconds_count') ?? 0,
     pushback: m.get('gridhub_ingest_pushback_total') ?? 0,
+    redelivered: m.get('gridhub_redelivered_batches_total') ?? 0,
     queueDepth: m.get('gridhub_write_queue_depth') ?? 0,
     loopMaxMs: (m.get('gridhub_event_loop_delay_seconds{quantile="1"}') ?? 0) * 1000,
   };

@@ -61,6 +61,8 @@ export interface IngestRun {
     /** Share of wall time inside a batch write; near 1 means the one-write-at-a-time flush is the limit. */
     busyFraction: number;
     pushbacks: number;
+    /** Batches that held a reading already stored, so were written twice (the second time with ON CONFLICT). */
+    redeliveredBatches: number;
   };
   hubPid?: number;
   loadPids?: number[];
@@ -220,6 +222,7 @@ export async function runTarget(
       flushSeconds: 0,
       flushes: 0,
       pushback: 0,
+      redelivered: 0,
       queueDepth: 0,
       loopMaxMs: 0,
     };
@@ -344,6 +347,7 @@ export async function runTarget(
             meanFlushMs: whole.meanFlushMs,
             busyFraction: whole.writerBusy,
             pushbacks: last.hm.pushback - first.hm.pushback,
+            redeliveredBatches: last.hm.redelivered - first.hm.redelivered,
           }
         : undefined,
       hubPid: started.pid,

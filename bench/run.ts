@@ -170,7 +170,7 @@ function table(r: Results): string {
         const w = run.writer;
         rows.push([
           '    store writer: flushes/s × readings, ms',
-          `${fmt(w.flushesPerSec, 1)} × ${fmt(w.readingsPerFlush)}, ${fmt(w.meanFlushMs, 1)} ms (busy ${fmt(100 * w.busyFraction)} %)`,
+          `${fmt(w.flushesPerSec, 1)} × ${fmt(w.readingsPerFlush)}, ${fmt(w.meanFlushMs, 1)} ms (busy ${fmt(100 * w.busyFraction)} %)${w.redeliveredBatches ? `, ${fmt(w.redeliveredBatches)} written twice (a stored reading)` : ''}`,
           '',
           '',
         ]);

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { type Clock, createTurnBudget, type Logger, type Metrics } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import {
+  createBatchWriter,
   type Db,
   describeRow,
   describeStoreError,
@@ -24,7 +25,6 @@ import {
   sliceWriteSet,
   storableText,
   type WriteSet,
-  writeBatch,
   writeSetSize,
 } from '../store/index.ts';
 import type { IngestConfig } from './config.ts';
@@ -153,6 +153,10 @@ export function createIngest(deps: {
       'gridhub_redeliveries_total',
       'QoS 1 redeliveries (DUP, same packet id and payload) recognised and stored once',
     ),
+    redeliveredBatches: metrics.counter(
+      'gridhub_redelivered_batches_total',
+      'Batches holding a reading already stored, written again skipping it',
+    ),
     rows: metrics.counter('gridhub_rows_written_total', 'Rows written to the store, by table'),
     flushes: metrics.histogram(
       'gridhub_flush_seconds',
@@ -210,7 +214,9 @@ export function createIngest(deps: {
   const flights = new Set<Promise<void>>();
   const maxFlights = db.driver === 'pg' ? 2 : 1;
   /** PostgreSQL: the writer's own connections, apart from the API's (issue 13). */
-  const writer = db.writer ?? db;
+  const writer = createBatchWriter(db.writer ?? db, {
+    onRedelivered: () => m.redeliveredBatches.inc(),
+  });
   let stopping = false;
   let failures = 0;
   let failingSince: number | undefined;
@@ -696,7 +702,7 @@ export function createIngest(deps: {
     for (let attempt = 0; todo.length > 0; ) {
       const part = todo[todo.length - 1]!;
       try {
-        const written = await writeBatch(writer, part);
+        const written = await writer.write(part);
         todo.pop();
         for (const [table, n] of Object.entries(written)) m.rows.inc({ table }, n);
         if (failures > 0) log.info({ failures }, 'store writes recovered');
