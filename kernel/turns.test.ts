@@ -53,6 +53,17 @@ describe('turn budget', () => {
     expect(ran).toEqual(['under', 'at']);
   });
 
+  it('a budget smaller than the time between two clock readings still runs one piece per turn', async () => {
+    // A real clock moves between two readings: a 0.001 ms budget is spent before the first piece.
+    let t = 0;
+    const b = createTurnBudget({ sliceMs: 0.001, now: () => (t += 0.01), onError: () => {} });
+    const ran: number[] = [];
+    for (let i = 0; i < 5; i++) b.run(() => ran.push(i));
+    expect(ran).toEqual([0]);
+    for (let i = 0; i < 20 && b.waiting() > 0; i++) await turn();
+    expect(ran).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('sliceMs 0 never queues', () => {
     const clock = fakeNow();
     const b = createTurnBudget({ sliceMs: 0, now: clock.now, onError: () => {} });

@@ -46,7 +46,11 @@ export function createTurnBudget(opts: {
   function endOfTurn() {
     turnScheduled = false;
     turnStart = now();
-    while (head < queue.length && now() - turnStart < sliceMs) runOne();
+    // At least one per turn, however small the budget: a slice shorter than one piece of work still
+    // moves the queue on (a tiny sliceMs must not stall ingest).
+    if (head < queue.length)
+      do runOne();
+      while (head < queue.length && now() - turnStart < sliceMs);
     turnStart = -1;
     if (head === queue.length) {
       queue = [];
