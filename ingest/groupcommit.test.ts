@@ -239,4 +239,79 @@ describe('group commit in the ingest writer', () => {
     expect(errors).toHaveLength(1);
     await ingest.stop();
   });
+
+  it("the next batch is written while the last one's acknowledgements are still being released", async () => {
+    // Like a device whose next message follows its PUBACK: each acknowledgement of the first batch
+    // sends one more message. With the writer free as soon as the store has committed, the second
+    // batch's write begins before the first batch's last acknowledgement has left; acknowledgements
+    // still leave in arrival order.
+    const c = counting(db);
+    const ingest = createIngest({
+      db: c.db,
+      registry,
+      clock: systemClock(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+      // Slices of 32 acknowledgements (the least a slice takes) with a turn between them.
+      options: {
+        ...ingestConfigSchema.parse({}),
+        flushIntervalMs: 600_000,
+        sliceMs: 1,
+        embeddedTransactionRows: 100_000,
+      },
+    });
+    const n = 2000;
+    const events: string[] = [];
+    /** Per telemetry write: acknowledgements released when it began, and the readings it held. */
+    const writes: { at: number; rows: number }[] = [];
+    const wrapped = c.db.query;
+    c.db.query = (sql, params) => {
+      if (/^\s*WITH\b/i.test(sql)) writes.push({ at: events.length, rows: (params![0] as number[]).length });
+      return wrapped(sql, params);
+    };
+    const followUps: Promise<void>[] = [];
+    const first = Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise<void>((resolve, reject) =>
+          ingest.telemetry(msg(`gc-overlap-${i % 100}`, { n: i }), (err) => {
+            if (err) return reject(err);
+            events.push(`ack ${i}`);
+            // An acknowledgement costs the broker a PUBACK and the next read: 50 µs here, so a
+            // batch's acknowledgements take several slices.
+            for (const t = performance.now(); performance.now() - t < 0.05; );
+            followUps.push(
+              new Promise<void>((res, rej) =>
+                ingest.telemetry(msg(`gc-overlap-${i % 100}`, { n: n + i }), (e) => {
+                  if (e) return rej(e);
+                  events.push(`ack ${n + i}`);
+                  res();
+                }),
+              ),
+            );
+            resolve();
+          }),
+        ),
+    );
+    await Promise.all(first);
+    await Promise.all(followUps);
+    await ingest.stop();
+    expect(events).toHaveLength(2 * n);
+    // Every acknowledgement in arrival order.
+    expect(events).toEqual(Array.from({ length: 2 * n }, (_, i) => `ack ${i}`));
+    // One reading per message, acknowledged in order: write k's acknowledgements are those after
+    // the readings of the writes before it. Some write began before its predecessor's were all out.
+    expect(writes.reduce((sum, w) => sum + w.rows, 0)).toBe(2 * n);
+    let before = 0;
+    const overlapped = writes.filter((w, k) => {
+      const prevEnd = before;
+      before += w.rows;
+      return k > 0 && w.at < prevEnd;
+    });
+    expect(overlapped.length).toBeGreaterThan(0);
+    const rows = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM telemetry WHERE device_id LIKE 'gc-overlap-%'`,
+    );
+    expect(rows[0]!.n).toBe(String(2 * n));
+  });
 });

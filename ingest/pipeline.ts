@@ -517,24 +517,30 @@ export function createIngest(deps: {
 
   const hasData = () => buffered > 0 || ws.rejected.length > 0 || ws.events.length > 0;
 
-  /** Writes what is buffered. Resolves when that batch (or, with nothing buffered, every batch in flight) is written. */
+  /**
+   * Writes what is buffered. Resolves when that batch is written and its acknowledgements released
+   * (with nothing buffered: when every batch begun so far is).
+   */
   function flush(): Promise<void> {
-    if (!hasData()) return Promise.all(flights).then(() => undefined);
+    if (!hasData()) return Promise.all(flights).then(() => ackedInOrder);
     if (flights.size >= maxFlights) return Promise.race(flights).then(() => flush());
-    const flight = writeOnce()
-      .catch((err) => log.error({ err }, 'batch write failed unexpectedly'))
-      .finally(() => {
-        flights.delete(flight);
-        if (hasData()) schedule();
-      });
+    const { committed, released } = writeOnce();
+    // The writer is free again once the store has committed, while this batch's acknowledgements
+    // are still being released (in slices, over several turns): the next batch is written meanwhile,
+    // so the embedded store's one connection does not wait for the main thread (issue 13).
+    const flight = committed.finally(() => {
+      flights.delete(flight);
+      if (hasData()) schedule();
+    });
     flights.add(flight);
-    return flight;
+    return released;
   }
 
-  /** Resolves once the acknowledgements of the last write begun have been released. */
+  /** Acknowledgements released in order: resolves once those of the last write begun have been. */
   let ackedInOrder: Promise<void> = Promise.resolve();
 
-  async function writeOnce() {
+  /** Takes the buffered batch and writes it: `committed` once it is durable, `released` once acknowledged. */
+  function writeOnce(): { committed: Promise<void>; released: Promise<void> } {
     const batch = ws;
     const batchAcks = acks;
     const batchLatest = latest;
@@ -545,29 +551,34 @@ export function createIngest(deps: {
     buffered = 0;
     retrying += count;
     batch.latest = [...batchLatest.values()];
-    // Two writes may overlap on PostgreSQL and the second may commit first; acknowledgements still
-    // leave in arrival order (PUBACKs in the order of the PUBLISHes, MQTT 3.1.1 [MQTT-4.6.0-2]),
-    // and an acknowledgement means everything that arrived before it is in the store.
+    // Two writes may overlap and the second may commit first; acknowledgements still leave in
+    // arrival order (PUBACKs in the order of the PUBLISHes, MQTT 3.1.1 [MQTT-4.6.0-2]), and an
+    // acknowledgement means everything that arrived before it is in the store.
     const before = ackedInOrder;
-    let acked = () => {};
-    ackedInOrder = new Promise<void>((r) => {
-      acked = r;
-    });
-    try {
-      const t0 = performance.now();
-      let ok = true;
-      try {
-        ok = await commit(batch);
-      } finally {
-        retrying -= count;
-      }
+    const t0 = performance.now();
+    const committed = commit(batch).finally(() => {
+      retrying -= count;
       m.flushes.observe((performance.now() - t0) / 1000);
+    });
+    const released = (async () => {
+      let ok = false;
+      try {
+        ok = await committed;
+      } catch (err) {
+        log.error({ err }, 'batch write failed unexpectedly');
+      }
       await before;
       await release(batchAcks, ok);
       while (held.length && hasRoom()) held.shift()!();
-    } finally {
-      acked();
-    }
+    })();
+    ackedInOrder = released;
+    return {
+      committed: committed.then(
+        () => undefined,
+        () => undefined,
+      ),
+      released,
+    };
   }
 
   /**
@@ -913,6 +924,7 @@ export function createIngest(deps: {
     timer = undefined;
     // Flush on stop: everything accepted is written (or spooled) before the store closes.
     while (flights.size > 0 || hasData()) await flush();
+    await ackedInOrder;
     for (const h of held.splice(0)) h();
     // What the replay has not written yet stays in the spool for the next start.
     await replaying;
