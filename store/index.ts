@@ -2,7 +2,7 @@ import type { Logger } from '../kernel/index.ts';
 import type { Db, Dialect } from './db.ts';
 import { type MigrateOptions, migrate } from './migrate.ts';
 import { createPgDb } from './pg-driver.ts';
-import { openPglite, type PgliteLike, wrapPglite } from './pglite-driver.ts';
+import { openPglite, type PgliteLike, pgliteIsDurable, wrapPglite } from './pglite-driver.ts';
 import { openPgliteWorker } from './pglite-proxy.ts';
 
 export type { Db, Dialect, Queryable, StoreHealth } from './db.ts';
@@ -60,10 +60,21 @@ export async function openStore(opts: {
     // The same folder either way: a store written by one opens in the other.
     const dir = `${opts.dataDir.replace(/\/$/, '')}/pglite`;
     const sharedBuffersMb = opts.embeddedSharedBuffersMb;
-    db =
-      opts.embeddedWorker === false
-        ? wrapPglite(await openPglite(dir, { sharedBuffersMb }))
-        : await openPgliteWorker(dir, { sharedBuffersMb });
+    let durable: boolean;
+    if (opts.embeddedWorker === false) {
+      const pglite = await openPglite(dir, { sharedBuffersMb });
+      durable = pgliteIsDurable(pglite);
+      db = wrapPglite(pglite);
+    } else {
+      const worker = await openPgliteWorker(dir, { sharedBuffersMb });
+      durable = worker.durable;
+      db = worker;
+    }
+    if (!durable)
+      opts.logger.warn(
+        { dir },
+        'embedded store: this PGlite build cannot fsync, so a commit survives a crash of the hub but not of the machine',
+      );
   }
   try {
     const { dialect } = await migrate(db, opts.migrate, opts.logger);

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import type { Db, Queryable } from './db.ts';
+import { durableStartParams, enableFsync, syncTree } from './pglite-fsync.mjs';
 
 /** The part of a PGlite instance we use; both the official build and the TimescaleDB test build fit. */
 export interface PgliteLike {
@@ -20,12 +21,25 @@ export async function openPglite(
   opts: { sharedBuffersMb?: number } = {},
 ): Promise<PgliteLike> {
   const { PGlite } = await import('@electric-sql/pglite');
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const inMemory = dataDir.startsWith('memory://');
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  // fsync on, as in the worker (store/pglite-fsync.mjs).
+  const params = durableStartParams(PGlite.defaultStartParams);
   const startParams = opts.sharedBuffersMb
-    ? [...PGlite.defaultStartParams, '-c', `shared_buffers=${opts.sharedBuffersMb}MB`]
-    : undefined;
-  return (await PGlite.create({ dataDir, startParams })) as unknown as PgliteLike;
+    ? [...params, '-c', `shared_buffers=${opts.sharedBuffersMb}MB`]
+    : params;
+  const pglite = await PGlite.create({ dataDir, startParams });
+  if (!inMemory) {
+    enableFsync(pglite);
+    syncTree(dataDir);
+  }
+  return pglite as unknown as PgliteLike;
 }
+
+/** Whether this PGlite's commits are fsync'd (store/pglite-fsync.mjs). */
+export const pgliteIsDurable = (pglite: unknown): boolean =>
+  (pglite as { mod?: { NODEFS?: { stream_ops?: { gridhubFsync?: boolean } } } })?.mod?.NODEFS?.stream_ops
+    ?.gridhubFsync === true;
 
 export function wrapPglite(pglite: PgliteLike): Db {
   return {

@@ -19,6 +19,8 @@ import type { Db, Queryable, StoreHealth } from './db.ts';
  */
 export interface WorkerDb extends Db {
   health(): StoreHealth;
+  /** Commits are fsync'd (store/pglite-fsync.mjs): false in memory, or with a PGlite build it cannot patch. */
+  readonly durable: boolean;
 }
 
 interface StoreErrorFields {
@@ -32,6 +34,7 @@ interface Reply {
   rows?: unknown[];
   error?: StoreErrorFields;
   ready?: boolean;
+  durable?: boolean;
 }
 
 const WORKER_URL = new URL('./pglite-worker.mjs', import.meta.url);
@@ -91,9 +94,14 @@ export async function openPgliteWorker(dataDir: string, opts: PgliteWorkerOption
   let dead: Error | undefined;
   let closing = false;
 
+  let durable = false;
   const ready = new Promise<void>((resolve, reject) => {
     pending.set(0, {
-      resolve: (r) => (r.error ? reject(toError(r.error)) : resolve()),
+      resolve: (r) => {
+        if (r.error) return reject(toError(r.error));
+        durable = r.durable === true;
+        resolve();
+      },
       reject,
     });
   });
@@ -167,6 +175,7 @@ export async function openPgliteWorker(dataDir: string, opts: PgliteWorkerOption
   const health = (): StoreHealth => (dead && !closing ? { ok: false, reason: dead.message } : { ok: true });
   return {
     driver: 'pglite',
+    durable,
     ...inLane(undefined),
     // The ingest writer's view (issue 13): same connection, the write lane. Closed with this Db.
     writer: { driver: 'pglite', ...inLane('write'), close: async () => {}, health },

@@ -25,6 +25,7 @@
 import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { durableStartParams, enableFsync, syncTree } from './pglite-fsync.mjs';
 
 const { dataDir, sharedBuffersMb, initOnly } = workerData;
 
@@ -52,11 +53,13 @@ function describe(err) {
 }
 
 /**
- * PGlite's own start parameters, with the size of PostgreSQL's buffer cache: PostgreSQL's default
- * (128 MB) is written through at start, so it is resident from the first query (issue 13, memory).
+ * PGlite's start parameters: fsync on (store/pglite-fsync.mjs), and the size of PostgreSQL's buffer
+ * cache: PostgreSQL's default (128 MB) is written through at start, so it is resident from the first
+ * query (issue 13, memory).
  */
 function startParams(mb) {
-  return mb ? [...PGlite.defaultStartParams, '-c', `shared_buffers=${Number(mb)}MB`] : undefined;
+  const params = durableStartParams(PGlite.defaultStartParams);
+  return mb ? [...params, '-c', `shared_buffers=${Number(mb)}MB`] : params;
 }
 
 /** Open transactions by id: the PGlite transaction object and how to end it. */
@@ -143,7 +146,11 @@ try {
   // A new data folder: initdb ran in this thread and its memory stays with the thread; the caller
   // starts a fresh worker for the store itself (store/pglite-proxy.ts).
   if (initOnly) await pglite.close();
-  parentPort.postMessage({ id: 0, ready: true });
+  const inMemory = dataDir.startsWith('memory://');
+  const durable = !inMemory && enableFsync(pglite);
+  // What PostgreSQL wrote while starting (initdb, crash recovery) was written before fsync was on.
+  if (!inMemory) syncTree(dataDir);
+  parentPort.postMessage({ id: 0, ready: true, durable });
 } catch (err) {
   parentPort.postMessage({ id: 0, error: describe(err) });
   process.exit(1);
