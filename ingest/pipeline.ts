@@ -6,7 +6,7 @@
  * Why one file: one closure over the state every step shares on the hot path — the buffered batch,
  * the acknowledgements waiting on it, the redelivery window and the writer's single flight — so that a
  * message costs no indirection; parsing, validation, the spool and the store's batch writer live in
- * their own files (parse.ts, validate.ts, spool.ts, store/telemetry.ts).
+ * their own files (parse.ts, validate.ts, spool.ts, store/batch-writer.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { type Clock, createTurnBudget, type Logger, type Metrics } from '../kernel/index.ts';

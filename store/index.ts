@@ -5,6 +5,7 @@ import { createPgDb } from './pg-driver.ts';
 import { openPglite, type PgliteLike, pgliteIsDurable, wrapPglite } from './pglite-driver.ts';
 import { openPgliteWorker } from './pglite-proxy.ts';
 
+export * from './batch-writer.ts';
 export type { Db, Dialect, Queryable, StoreHealth } from './db.ts';
 export { describeStoreError, isRetryable, sqlState } from './errors.ts';
 export { type MigrateOptions, migrate } from './migrate.ts';

@@ -4,11 +4,12 @@
 // path a batch takes, every reading is stored exactly once, the first value kept.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPgDatabase, pgSkipReason } from '../test/support/pg.ts';
+import { createBatchWriter, REDELIVERY_WINDOW_MS } from './batch-writer.ts';
 import type { Db } from './db.ts';
 import { migrate } from './migrate.ts';
 import { createPgDb } from './pg-driver.ts';
 import { openPglite, wrapPglite } from './pglite-driver.ts';
-import { createBatchWriter, emptyWriteSet, REDELIVERY_WINDOW_MS, type WriteSet } from './telemetry.ts';
+import { emptyWriteSet, type WriteSet } from './telemetry.ts';
 
 const T0 = Date.UTC(2026, 11, 6, 8, 0, 0);
 
