@@ -44,6 +44,9 @@ export async function openTimescalePglite(dataDir?: string) {
  * `pg` uses a fresh database on the shared PostgreSQL 15 test cluster; without PostgreSQL on a
  * laptop it falls back to the embedded store and says so (CI has no fallback: global setup fails).
  */
+/** Data folders startTestHub made (not the caller's own), until a stop without keepData removes them. */
+const madeHere = new Set<string>();
+
 export async function startTestHub(
   opts: {
     store?: StoreKind;
@@ -55,6 +58,7 @@ export async function startTestHub(
 ): Promise<TestHub> {
   let store = opts.store ?? 'pglite';
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gridhub-test-'));
+  if (!opts.dataDir) madeHere.add(dataDir);
   let databaseUrl = opts.databaseUrl;
   if (store === 'pg' && !databaseUrl) {
     databaseUrl = await freshPgDatabase();
@@ -115,7 +119,8 @@ export async function startTestHub(
       await hub.stop(); // the store closes the PGlite instance it was given
       if (deps.pglite && !opts.deps?.pglite)
         await (deps.pglite as { close(): Promise<void> }).close().catch(() => {});
-      if (!stopOpts.keepData && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      // A folder this helper made is removed at the last stop, also when a restart reused it.
+      if (!stopOpts.keepData && madeHere.delete(dataDir)) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
