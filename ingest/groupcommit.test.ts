@@ -314,4 +314,40 @@ describe('group commit in the ingest writer', () => {
     );
     expect(rows[0]!.n).toBe(String(2 * n));
   });
+
+  it('a held acknowledgement that throws does not hold back the others, nor the next batches', async () => {
+    // A buffer of one reading: while the first message's batch is written, QoS 0 messages are held;
+    // the first held one's connection is gone (its callback throws).
+    const errors: unknown[] = [];
+    const logger = silentLogger();
+    const ingest = createIngest({
+      db,
+      registry,
+      clock: systemClock(),
+      logger: Object.assign(Object.create(logger), {
+        error: (o: unknown) => errors.push(o),
+      }) as typeof logger,
+      metrics: new Metrics(),
+      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, maxBuffered: 1 },
+    });
+    const acked: string[] = [];
+    const ack = (name: string, m: Inbound, fail = false) =>
+      new Promise<void>((resolve, reject) =>
+        ingest.telemetry(m, (err) => {
+          if (err) return reject(err);
+          resolve();
+          if (fail) throw new Error('socket gone');
+          acked.push(name);
+        }),
+      );
+    const first = ack('first', msg('gc-held-1', { n: 1 }));
+    const thrower = ack('thrower', { ...msg('gc-held-2', { n: 2 }), qos: 0 }, true);
+    const after = ack('after', { ...msg('gc-held-3', { n: 3 }), qos: 0 });
+    await Promise.all([first, thrower, after]);
+    // A later durable message is still written and acknowledged: the chain of releases holds.
+    await ack('later', msg('gc-held-4', { n: 4 }));
+    expect(acked).toEqual(['first', 'after', 'later']);
+    expect(errors).toHaveLength(1);
+    await ingest.stop();
+  });
 });

@@ -560,6 +560,7 @@ export function createIngest(deps: {
       retrying -= count;
       m.flushes.observe((performance.now() - t0) / 1000);
     });
+    // Never rejects: the next batch's acknowledgements wait for it.
     const released = (async () => {
       let ok = false;
       try {
@@ -569,7 +570,7 @@ export function createIngest(deps: {
       }
       await before;
       await release(batchAcks, ok);
-      while (held.length && hasRoom()) held.shift()!();
+      releaseHeld(false);
     })();
     ackedInOrder = released;
     return {
@@ -579,6 +580,18 @@ export function createIngest(deps: {
       ),
       released,
     };
+  }
+
+  /** Acknowledgements held while the buffer was full: while there is room again (or all, at stop). */
+  function releaseHeld(all: boolean) {
+    while (held.length && (all || hasRoom())) {
+      try {
+        held.shift()!();
+      } catch (err) {
+        // One connection's failure must not hold back the acknowledgements behind it.
+        log.error({ err }, 'releasing an acknowledgement failed');
+      }
+    }
   }
 
   /**
@@ -925,7 +938,7 @@ export function createIngest(deps: {
     // Flush on stop: everything accepted is written (or spooled) before the store closes.
     while (flights.size > 0 || hasData()) await flush();
     await ackedInOrder;
-    for (const h of held.splice(0)) h();
+    releaseHeld(true);
     // What the replay has not written yet stays in the spool for the next start.
     await replaying;
     await deps.spool?.close();
