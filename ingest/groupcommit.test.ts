@@ -32,6 +32,10 @@ function counting(db: Db) {
       if (/^\s*(WITH|INSERT)\b/i.test(sql)) tx.count++;
       return db.query(sql, params);
     },
+    run: (statement, params) => {
+      tx.count++;
+      return db.run(statement, params);
+    },
     exec: (sql) => db.exec(sql),
     close: () => db.close(),
     transaction<T>(fn: (q: Queryable) => Promise<T>) {
@@ -264,10 +268,10 @@ describe('group commit in the ingest writer', () => {
     const events: string[] = [];
     /** Per telemetry write: acknowledgements released when it began, and the readings it held. */
     const writes: { at: number; rows: number }[] = [];
-    const wrapped = c.db.query;
-    c.db.query = (sql, params) => {
-      if (/^\s*WITH\b/i.test(sql)) writes.push({ at: events.length, rows: (params![0] as number[]).length });
-      return wrapped(sql, params);
+    const wrapped = c.db.run;
+    c.db.run = (statement, params) => {
+      writes.push({ at: events.length, rows: params[0]!.length });
+      return wrapped(statement, params);
     };
     const followUps: Promise<void>[] = [];
     const first = Array.from(

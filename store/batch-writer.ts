@@ -2,9 +2,9 @@
  * The store's batch writer: the ingest pipeline's one way into the telemetry tables. A batch (a
  * WriteSet, store/telemetry.ts) is written in one statement or one transaction, idempotently.
  */
-import type { Db } from './db.ts';
+import type { Db, Prepared } from './db.ts';
 import { sqlState } from './errors.ts';
-import { float8ArrayParam, textArrayParam } from './pg-binary.ts';
+import { float8ArrayParam, textArrayParam } from './pg-binary.mjs';
 import type { LatestRow, WriteSet } from './telemetry.ts';
 
 // Epoch milliseconds travel as float8 and become timestamptz in SQL: no Date objects or ISO
@@ -64,20 +64,18 @@ export function createBatchWriter(
     ) {
       const l = w.latest;
       try {
-        await db.query(
-          `WITH t AS (
-             INSERT INTO telemetry (ts, device_id, key, value)
-             SELECT ${TS}, d, k, v FROM unnest($1::float8[], $2::text[], $3::text[], $4::float8[]) AS u(t, d, k, v)
-             ${skip})
-           ${LATEST_AFTER_TELEMETRY}`,
-          [
-            a.float8(w.telemetry.ts),
-            a.text(w.telemetry.deviceId),
-            a.text(w.telemetry.key),
-            a.float8(w.telemetry.value),
-            ...latestParams(l, a),
-          ],
-        );
+        // Prepared once per connection: bound and executed only (store/db.ts, Db.run).
+        await db.run(careful ? TELEMETRY_AND_LATEST_CAREFUL : TELEMETRY_AND_LATEST, [
+          w.telemetry.ts,
+          w.telemetry.deviceId,
+          w.telemetry.key,
+          w.telemetry.value,
+          l.map((r) => r.deviceId),
+          l.map((r) => r.key),
+          l.map((r) => r.ts),
+          l.map((r) => r.value),
+          l.map((r) => r.json),
+        ]);
         return { telemetry: w.telemetry.ts.length };
       } catch (err) {
         // A store that cannot run it (an extension refusing INSERT in WITH: SQLSTATE 0A000) gets
@@ -185,7 +183,19 @@ const latestUpsert = (first: number) => {
      WHERE telemetry_latest.ts <= excluded.ts`;
 };
 const LATEST_ALONE = latestUpsert(1);
-const LATEST_AFTER_TELEMETRY = latestUpsert(5);
+
+/** Telemetry and latest values in one statement (see writeOnce), with or without ON CONFLICT. */
+const telemetryAndLatest = (careful: boolean): Prepared => ({
+  name: careful ? 'gridhub_telemetry_latest_careful' : 'gridhub_telemetry_latest',
+  sql: `WITH t AS (
+     INSERT INTO telemetry (ts, device_id, key, value)
+     SELECT ${TS}, d, k, v FROM unnest($1::float8[], $2::text[], $3::text[], $4::float8[]) AS u(t, d, k, v)
+     ${careful ? 'ON CONFLICT DO NOTHING' : ''})
+   ${latestUpsert(5)}`,
+  types: ['float8[]', 'text[]', 'text[]', 'float8[]', 'text[]', 'text[]', 'float8[]', 'float8[]', 'text[]'],
+});
+const TELEMETRY_AND_LATEST = telemetryAndLatest(false);
+const TELEMETRY_AND_LATEST_CAREFUL = telemetryAndLatest(true);
 const latestParams = (rows: LatestRow[], a: ArrayParams) => [
   a.text(rows.map((r) => r.deviceId)),
   a.text(rows.map((r) => r.key)),

@@ -7,8 +7,30 @@ export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+/** The parameter types a prepared write takes: arrays, sent in PostgreSQL's binary format. */
+export type ArrayParamType = 'float8[]' | 'text[]';
+
+/**
+ * A write statement of the hot path (see Db.run). Its name is unique to its text: a connection
+ * prepares it under that name once.
+ */
+export interface Prepared {
+  readonly name: string;
+  readonly sql: string;
+  /** One per parameter, in order. */
+  readonly types: readonly ArrayParamType[];
+}
+
 export interface Db extends Queryable {
   readonly driver: 'pg' | 'pglite';
+  /**
+   * Runs a statement that returns no rows, each parameter a JavaScript array of its type. It is
+   * parsed and planned once per connection, then only bound and executed (issue 13: on the
+   * embedded store, PGlite's query() parses, describes and plans every statement in six calls into
+   * its WebAssembly — three quarters of a one-reading write), and its arrays travel in binary.
+   * Not inside a transaction.
+   */
+  run(statement: Prepared, params: readonly (readonly unknown[])[]): Promise<void>;
   /** Runs several statements separated by semicolons, without parameters (migrations). */
   exec(sql: string): Promise<void>;
   /** Runs fn in one transaction on one connection; rolls back when it throws. */

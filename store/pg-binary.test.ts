@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freshPgDatabase, pgSkipReason } from '../test/support/pg.ts';
-import { float8ArrayParam, textArrayParam } from './pg-binary.ts';
+import { float8ArrayParam, textArrayParam } from './pg-binary.mjs';
 
 describe('binary array parameters on PostgreSQL', () => {
   let client: pg.Client | undefined;

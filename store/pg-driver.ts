@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../kernel/index.ts';
 import type { Db, Queryable } from './db.ts';
 import { describeStoreError, isRetryable } from './errors.ts';
+import { binaryParams } from './pg-binary.mjs';
 
 // timestamptz comes back as Date (the default); int8 and numeric stay strings and are converted
 // by the repositories, so a count over 2^53 is never silently rounded here.
@@ -47,6 +48,14 @@ function poolDb(pool: pg.Pool, close: () => Promise<void>): Db {
     async query<T>(sql: string, params?: unknown[]) {
       const r = await pool.query(sql, params as unknown[]);
       return r.rows as T[];
+    },
+    async run(statement, params) {
+      // A named query: node-postgres sends Parse once per connection, then only Bind and Execute.
+      await pool.query({
+        name: statement.name,
+        text: statement.sql,
+        values: binaryParams(statement, params),
+      });
     },
     async exec(sql: string) {
       await pool.query(sql);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Db, Queryable } from './db.ts';
 import { durableStartParams, enableFsync, syncTree } from './pglite-fsync.mjs';
+import { preparedRunner } from './pglite-run.mjs';
 
 /** The part of a PGlite instance we use; both the official build and the TimescaleDB test build fit. */
 export interface PgliteLike {
@@ -42,10 +43,16 @@ export const pgliteIsDurable = (pglite: unknown): boolean =>
     ?.gridhubFsync === true;
 
 export function wrapPglite(pglite: PgliteLike): Db {
+  // A build without the protocol calls prepared writes need runs them as queries.
+  const prepared = preparedRunner(pglite);
   return {
     driver: 'pglite',
     async query<T>(sql: string, params?: unknown[]) {
       return (await pglite.query<T>(sql, params)).rows;
+    },
+    async run(statement, params) {
+      if (prepared) await prepared(statement, params);
+      else await pglite.query(statement.sql, params as unknown[]);
     },
     async exec(sql: string) {
       await pglite.exec(sql);

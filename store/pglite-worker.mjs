@@ -5,6 +5,7 @@
 //
 // Protocol (store/pglite-proxy.ts is the other side), one message per request, one answer per id:
 //   { id, op: 'query', sql, params, tx?, lane? }  → { id, rows }
+//   { id, op: 'run', statement, params, lane? } → { id }   (a prepared write: store/pglite-run.mjs)
 //   { id, op: 'exec', sql }                → { id }
 //   { id, op: 'begin', tx }                → { id } once the transaction holds the connection
 //   { id, op: 'commit' | 'rollback', tx }  → { id } once it has ended
@@ -26,6 +27,7 @@ import { mkdirSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { durableStartParams, enableFsync, syncTree } from './pglite-fsync.mjs';
+import { preparedRunner } from './pglite-run.mjs';
 
 const { dataDir, sharedBuffersMb, initOnly } = workerData;
 
@@ -65,6 +67,8 @@ function startParams(mb) {
 /** Open transactions by id: the PGlite transaction object and how to end it. */
 const open = new Map();
 let pglite;
+/** Prepared writes (store/pglite-run.mjs); query() where this build cannot run them. */
+let run;
 
 async function begin(txId) {
   let settle;
@@ -120,6 +124,10 @@ async function handle(msg) {
       }
       return { rows: (await pglite.query(msg.sql, msg.params)).rows };
     }
+    case 'run':
+      if (run) await run(msg.statement, msg.params);
+      else await pglite.query(msg.statement.sql, msg.params);
+      return {};
     case 'exec':
       await pglite.exec(msg.sql);
       return {};
@@ -146,6 +154,7 @@ try {
   // A new data folder: initdb ran in this thread and its memory stays with the thread; the caller
   // starts a fresh worker for the store itself (store/pglite-proxy.ts).
   if (initOnly) await pglite.close();
+  run = preparedRunner(pglite);
   const inMemory = dataDir.startsWith('memory://');
   const durable = !inMemory && enableFsync(pglite);
   // What PostgreSQL wrote while starting (initdb, crash recovery) was written before fsync was on.

@@ -10,14 +10,16 @@
  * int32 byte length (-1 for NULL) and the element's own binary form: float8 is the IEEE 754 double,
  * big-endian (float8recv); text is its UTF-8 bytes (textrecv).
  *
- * Only for the `pg` driver: PGlite serialises a Uint8Array parameter as bytea text.
+ * Used by the `pg` driver for every batch, and by PGlite's prepared writes (store/pglite-run.mjs):
+ * there a Uint8Array parameter of a Bind message is binary too. Plain JavaScript: the embedded
+ * store's worker thread, which has no TypeScript loader, imports it.
  */
 
 const FLOAT8_OID = 701;
 const TEXT_OID = 25;
 const HEADER = 20;
 
-function header(buf: Buffer, n: number, hasNulls: boolean, oid: number): void {
+function header(buf, n, hasNulls, oid) {
   buf.writeInt32BE(1, 0); // ndim
   buf.writeInt32BE(hasNulls ? 1 : 0, 4);
   buf.writeInt32BE(oid, 8);
@@ -26,7 +28,7 @@ function header(buf: Buffer, n: number, hasNulls: boolean, oid: number): void {
 }
 
 /** A float8[] parameter; null and undefined elements are NULL. */
-export function float8ArrayParam(values: readonly (number | null | undefined)[]): Buffer {
+export function float8ArrayParam(values) {
   let nulls = 0;
   for (const v of values) if (v === null || v === undefined) nulls++;
   const n = values.length;
@@ -51,7 +53,7 @@ export function float8ArrayParam(values: readonly (number | null | undefined)[])
  * A text[] parameter; null and undefined elements are NULL. The strings must be text the store can
  * hold (no NUL: storableText), as for any text parameter.
  */
-export function textArrayParam(values: readonly (string | null | undefined)[]): Buffer {
+export function textArrayParam(values) {
   const n = values.length;
   let size = HEADER;
   let nulls = 0;
@@ -93,8 +95,27 @@ export function textArrayParam(values: readonly (string | null | undefined)[]): 
 }
 
 /** UTF-8 length of a string: its length when short and ASCII, else the encoder's count. */
-function utf8Length(v: string): number {
+function utf8Length(v) {
   if (v.length > 64) return Buffer.byteLength(v, 'utf8');
   for (let j = 0; j < v.length; j++) if (v.charCodeAt(j) > 0x7f) return Buffer.byteLength(v, 'utf8');
   return v.length;
+}
+
+const ENCODE = { 'float8[]': float8ArrayParam, 'text[]': textArrayParam };
+
+/**
+ * The parameters of a prepared write (store/db.ts, Prepared), each encoded for its declared type.
+ * Throws, naming the statement, when they do not fit it.
+ */
+export function binaryParams(statement, params) {
+  if (!Array.isArray(params) || params.length !== statement.types.length)
+    throw new Error(
+      `${statement.name}: ${Array.isArray(params) ? params.length : 'no'} parameters given, the statement takes ${statement.types.length}`,
+    );
+  return statement.types.map((type, i) => {
+    const encode = ENCODE[type];
+    if (!encode) throw new Error(`${statement.name}: no binary encoding for parameter type ${type}`);
+    if (!Array.isArray(params[i])) throw new Error(`${statement.name}: parameter $${i + 1} is not an array`);
+    return encode(params[i]);
+  });
 }
