@@ -101,6 +101,23 @@ describe.each(stores)('the batch writer on %s', (name, open) => {
     expect(await latestOf(d)).toEqual([['pm25', 2]]);
   });
 
+  it('latest values alone (the last parts of a batch written in parts) are upserted; an older one never wins', async (ctx) => {
+    if (!db) return ctx.skip();
+    const d = fresh();
+    const onlyLatest = (ts: number, value: number) => {
+      const w = emptyWriteSet();
+      w.latest = [{ deviceId: d, key: 'pm25', ts, value, json: null }];
+      return w;
+    };
+    expect(await writer.write(onlyLatest(T0 + 2000, 7))).toEqual({});
+    expect(await latestOf(d)).toEqual([['pm25', 7]]);
+    await writer.write(onlyLatest(T0 + 1000, 6)); // older: kept out
+    expect(await latestOf(d)).toEqual([['pm25', 7]]);
+    await writer.write(onlyLatest(T0 + 3000, 8));
+    expect(await latestOf(d)).toEqual([['pm25', 8]]);
+    expect(await stored(d)).toEqual([]);
+  });
+
   it('the same reading twice in one batch is stored once', async (ctx) => {
     if (!db) return ctx.skip();
     const d = fresh();

@@ -51,6 +51,14 @@ export function createBatchWriter(
 
   async function writeOnce(w: WriteSet, careful: boolean): Promise<Record<string, number>> {
     const skip = careful ? 'ON CONFLICT DO NOTHING' : '';
+    const onlyLatest =
+      !w.telemetry.ts.length && !w.values.ts.length && !w.events.length && !w.rejected.length;
+    // Latest values alone (the last parts of a batch the embedded store writes in parts): one
+    // prepared statement, atomic on its own, where a transaction took BEGIN, the upsert and COMMIT.
+    if (onlyLatest) {
+      if (w.latest.length) await db.run(LATEST_PREPARED, latestArrays(w.latest));
+      return {};
+    }
     // The common batch — numeric readings and their latest values — is one statement: one round
     // trip and one commit, where BEGIN, two INSERTs and COMMIT are four (issue 13: a device with one
     // message in flight waits for all of them). A data-modifying WITH runs to completion whether or
@@ -70,11 +78,7 @@ export function createBatchWriter(
           w.telemetry.deviceId,
           w.telemetry.key,
           w.telemetry.value,
-          l.map((r) => r.deviceId),
-          l.map((r) => r.key),
-          l.map((r) => r.ts),
-          l.map((r) => r.value),
-          l.map((r) => r.json),
+          ...latestArrays(l),
         ]);
         return { telemetry: w.telemetry.ts.length };
       } catch (err) {
@@ -183,6 +187,18 @@ const latestUpsert = (first: number) => {
      WHERE telemetry_latest.ts <= excluded.ts`;
 };
 const LATEST_ALONE = latestUpsert(1);
+const LATEST_PREPARED: Prepared = {
+  name: 'gridhub_latest',
+  sql: LATEST_ALONE,
+  types: ['text[]', 'text[]', 'float8[]', 'float8[]', 'text[]'],
+};
+const latestArrays = (rows: LatestRow[]) => [
+  rows.map((r) => r.deviceId),
+  rows.map((r) => r.key),
+  rows.map((r) => r.ts),
+  rows.map((r) => r.value),
+  rows.map((r) => r.json),
+];
 
 /** Telemetry and latest values in one statement (see writeOnce), with or without ON CONFLICT. */
 const telemetryAndLatest = (careful: boolean): Prepared => ({
