@@ -252,8 +252,20 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
       drain: () => cases.stopRetrying(),
       stop: () => cases.stop(),
     });
+    // The write-ahead spool (issue 8): QoS 1 stays acknowledged through a database outage.
+    // Opened before the rules: what it holds from before a stop is not in telemetry yet, and the
+    // rules read their windows back from both (replayed once ingest starts).
+    const spool = await life.build('ingest', () =>
+      config.ingest.spoolMaxMb > 0
+        ? openSpool(join(config.dataDir, 'spool'), {
+            maxBytes: config.ingest.spoolMaxMb * 1024 * 1024,
+            logger: logger.child({ module: 'spool' }),
+          })
+        : undefined,
+    );
     const rules = createRulesEngine({
       db: store.db,
+      unwritten: spool ? (visit) => spool.scan((batch) => visit(batch.telemetry)) : undefined,
       registry,
       cases,
       clock,
@@ -266,15 +278,6 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     engine = rules;
     // Saves rule state on stop, after ingest has handed over its last readings.
     await life.start('rules', rules);
-    // The write-ahead spool (issue 8): QoS 1 stays acknowledged through a database outage.
-    const spool = await life.build('ingest', () =>
-      config.ingest.spoolMaxMb > 0
-        ? openSpool(join(config.dataDir, 'spool'), {
-            maxBytes: config.ingest.spoolMaxMb * 1024 * 1024,
-            logger: logger.child({ module: 'spool' }),
-          })
-        : undefined,
-    );
     const ingest = createIngest({
       spool,
       db: store.db,

@@ -42,6 +42,26 @@ describe('write-ahead spool', () => {
     await b.close();
   });
 
+  it('scan visits every batch not yet replayed, oldest first, and leaves them in place', async () => {
+    const dir = tmp();
+    const a = await openSpool(dir, { maxBytes: 1 << 20, logger: silentLogger() });
+    for (const n of [1, 2, 3]) await a.append(batch(n));
+    await a.close();
+    const b = await openSpool(dir, { maxBytes: 1 << 20, logger: silentLogger() });
+    await b.append(batch(4)); // a second segment, still being appended to
+    const scanned: number[] = [];
+    await b.scan((w) => scanned.push(w.telemetry.value[0]!));
+    expect(scanned).toEqual([1, 2, 3, 4]);
+    expect(b.frames()).toBe(4);
+    const seg = await b.takeOldest();
+    expect(seg!.batches.map((w) => w.telemetry.value[0])).toEqual([1, 2, 3]);
+    await seg!.remove();
+    scanned.length = 0;
+    await b.scan((w) => scanned.push(w.telemetry.value[0]!));
+    expect(scanned).toEqual([4]);
+    await b.close();
+  });
+
   it('cuts a frame torn by a crash (never acknowledged) and keeps the sound ones', async () => {
     const dir = tmp();
     const a = await openSpool(dir, { maxBytes: 1 << 20, logger: silentLogger() });

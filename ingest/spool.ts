@@ -26,6 +26,12 @@ export interface Spool {
   frames(): number;
   /** Appends a batch and fsyncs; false (nothing written) when it would exceed the quota. */
   append(batch: WriteSet): Promise<boolean>;
+  /**
+   * Calls `visit` with every batch not yet replayed, oldest first, leaving them in place: at start
+   * the rules read back their windows from these as from the store (they were acknowledged, and
+   * the rules saw them, but the store has not). One segment in memory at a time.
+   */
+  scan(visit: (batch: WriteSet) => void): Promise<void>;
   /** The oldest segment's batches, sealing the newest segment first if it is the only one. */
   takeOldest(): Promise<{ batches: WriteSet[]; remove(): Promise<void> } | undefined>;
   close(): Promise<void>;
@@ -156,6 +162,16 @@ export async function openSpool(dir: string, opts: { maxBytes: number; logger: L
       return new Promise<boolean>((resolve, reject) => {
         queue.push({ frame, resolve, reject });
         void drainQueue();
+      });
+    },
+    scan(visit) {
+      return serial(async () => {
+        for (const seg of [...segments]) {
+          if (seg.frames === 0) continue;
+          // Read up to what this process counted: a group being appended is not scanned half.
+          const buf = await readFile(join(dir, segName(seg.seq)));
+          for (const b of parseFrames(buf.subarray(0, seg.bytes)).batches) visit(b);
+        }
       });
     },
     takeOldest() {

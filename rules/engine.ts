@@ -13,7 +13,7 @@ import type { AcceptedReadings } from '../ingest/index.ts';
 import type { Clock, EventBus, Logger, Metrics } from '../kernel/index.ts';
 import { badRequest, notFound } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
-import type { Db } from '../store/index.ts';
+import type { Db, TelemetryBatch } from '../store/index.ts';
 import { BACKTEST_MAX_ROWS, backtest } from './backtest.ts';
 import {
   type Evaluation,
@@ -30,6 +30,7 @@ import { builtInRules } from './templates.ts';
 import {
   FILL_LIMIT,
   fillWindow,
+  mergeNewest,
   samplesOf,
   toSaved,
   type WindowToFill,
@@ -76,6 +77,12 @@ export function createRulesEngine(deps: {
   evaluator?: Evaluator;
   /** Where rule state is held in process (default: in memory, this process). */
   stateStore?: RuleStateStore;
+  /**
+   * Readings acknowledged but not in telemetry yet (ingest's spool after a store outage, replayed
+   * only once ingest starts): windows read back at start take them too, as the rules had seen them
+   * before the stop. Calls `visit` with each batch's numeric readings.
+   */
+  unwritten?: (visit: (t: TelemetryBatch) => void) => Promise<void>;
 }): RulesEngine & ReturnType<typeof management> {
   const { registry, cases, clock, events } = deps;
   const repo = createRulesRepo(deps.db);
@@ -284,10 +291,12 @@ export function createRulesEngine(deps: {
    * Reads the samples of saved windows back from telemetry: one query per key and span for up to
    * FILL_CHUNK devices (at most FILL_CHUNK × FILL_LIMIT rows in memory at once). Returns the
    * samples read. A failure leaves those windows empty (logged): they fill again from the next
-   * readings, as after a rule change.
+   * readings, as after a rule change. `unwritten` (by key, then device: readings not in telemetry
+   * yet, see deps.unwritten) is added to what the store holds, a reading in both counted once.
    */
   async function fillWindows(
     list: { state: RuleState; deviceId: string; w: WindowToFill }[],
+    unwritten: Map<string, Map<string, [number, number][]>>,
   ): Promise<number> {
     const groups = new Map<string, typeof list>();
     for (const item of list) {
@@ -326,6 +335,12 @@ export function createRulesEngine(deps: {
           'rule windows could not be read back from telemetry; they start empty',
         );
       }
+      const pending = unwritten.get(group[0]!.w.key);
+      if (pending)
+        for (const [deviceId, since] of after) {
+          const extra = pending.get(deviceId)?.filter((p) => p[0] > since);
+          if (extra?.length) byDevice.set(deviceId, mergeNewest(byDevice.get(deviceId) ?? [], extra));
+        }
       // Windows of one device with the same key, span and aggregate share one view, as in memory.
       const views = new Map<string, WindowSamples | null>();
       for (const { state, deviceId, w } of group) {
@@ -349,6 +364,40 @@ export function createRulesEngine(deps: {
     runtime.forgetRule(rule.id);
   }
 
+  /** The readings of deps.unwritten the windows to fill need: by key, then device. */
+  async function unwrittenFor(toFill: { deviceId: string; w: WindowToFill }[]) {
+    const out = new Map<string, Map<string, [number, number][]>>();
+    if (!deps.unwritten || toFill.length === 0) return out;
+    const wanted = new Map<string, Set<string>>();
+    for (const { deviceId, w } of toFill) {
+      const devices = wanted.get(w.key) ?? new Set<string>();
+      devices.add(deviceId);
+      wanted.set(w.key, devices);
+    }
+    try {
+      await deps.unwritten((t) => {
+        for (let i = 0; i < t.ts.length; i++) {
+          const key = t.key[i]!;
+          const deviceId = t.deviceId[i]!;
+          if (!wanted.get(key)?.has(deviceId)) continue;
+          let byDevice = out.get(key);
+          if (!byDevice) {
+            byDevice = new Map();
+            out.set(key, byDevice);
+          }
+          const pairs = byDevice.get(deviceId);
+          const pair: [number, number] = [t.ts[i]!, t.value[i]!];
+          if (pairs) pairs.push(pair);
+          else byDevice.set(deviceId, [pair]);
+        }
+      });
+    } catch (err) {
+      // The store's part is still read back; only what waits in the spool is missing.
+      log.error({ err }, 'readings not yet stored could not be read for the rule windows');
+    }
+    return out;
+  }
+
   async function start() {
     await load();
     const toFill: { state: RuleState; deviceId: string; w: WindowToFill }[] = [];
@@ -360,7 +409,7 @@ export function createRulesEngine(deps: {
         for (const w of windowsToFill(l.rule, state)) toFill.push({ state, deviceId: s.device_id, w });
       states.set(s.rule_id, s.device_id, state);
     }
-    const filled = await fillWindows(toFill);
+    const filled = await fillWindows(toFill, await unwrittenFor(toFill));
     log.info(
       { rules: rules.size, states: states.size, windows: toFill.length, samples: filled },
       'rules loaded',

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { MIN, MONDAY_UTC, mkCtx, mkRule, runSteps } from '../test/support/rules.ts';
 import { evaluate, type RuleState, WINDOW_MAX_SAMPLES, WindowSamples } from './evaluate.ts';
 import { builtInRules } from './templates.ts';
-import { fillWindow, samplesOf, toSaved, windowsToFill } from './window-state.ts';
+import { FILL_LIMIT, fillWindow, mergeNewest, samplesOf, toSaved, windowsToFill } from './window-state.ts';
 
 const T = MONDAY_UTC;
 const pm10Rule = builtInRules().find((r) => r.id === 'site-pm10-daily')!;
@@ -121,5 +121,37 @@ describe('saved window state', () => {
     expect(restored.active).toBe(true);
     const ev = evaluate(window15, restored, { ts: T + MIN, values: { pm10: 10 }, events: [] }, mkCtx());
     expect([ev.active, ev.transition, ev.observed]).toEqual([false, 'clear', { pm10_avg_15m: 10 }]);
+  });
+});
+
+describe('readings read back from the store and the spool, merged', () => {
+  it('a time in both counts once with the stored value; the result is oldest first', () => {
+    expect(
+      mergeNewest(
+        [
+          [3, 30],
+          [1, 10],
+        ],
+        [
+          [3, 99],
+          [2, 20],
+          [4, 40],
+          [4, 41],
+        ],
+      ),
+    ).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+      [4, 40],
+    ]);
+  });
+
+  it('keeps at most FILL_LIMIT readings, the newest', () => {
+    const stored = Array.from({ length: FILL_LIMIT }, (_, i): [number, number] => [i, i]);
+    const merged = mergeNewest(stored, [[FILL_LIMIT + 5, 1]]);
+    expect(merged).toHaveLength(FILL_LIMIT);
+    expect(merged[0]).toEqual([1, 1]);
+    expect(merged.at(-1)).toEqual([FILL_LIMIT + 5, 1]);
   });
 });

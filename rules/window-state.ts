@@ -89,6 +89,23 @@ const MAX_TIME_MS = 8.64e15;
 /** Readings a window is filled with at most (its own limit). */
 export const FILL_LIMIT = WINDOW_MAX_SAMPLES;
 
+/**
+ * Readings read back from the store and readings not stored yet, as one list of `[ts, value]`: a
+ * time in both counts once (the store's value: the first one written), at most FILL_LIMIT, the
+ * newest kept, oldest first.
+ */
+export function mergeNewest(stored: [number, number][], extra: [number, number][]): [number, number][] {
+  const seen = new Set(stored.map((p) => p[0]));
+  const all = [...stored];
+  for (const p of extra)
+    if (!seen.has(p[0])) {
+      seen.add(p[0]);
+      all.push(p);
+    }
+  all.sort((a, b) => a[0] - b[0]);
+  return all.length > FILL_LIMIT ? all.slice(all.length - FILL_LIMIT) : all;
+}
+
 /** A window view of readings read back from telemetry (`[ts, value]`, any order); null when none. */
 export function samplesOf(pairs: [number, number][], agg: WindowCondition['agg']): WindowSamples | null {
   const inOrder = pairs.every((p, i) => i === 0 || p[0] > pairs[i - 1]![0]);
