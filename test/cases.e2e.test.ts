@@ -558,129 +558,120 @@ describe('restart safety', () => {
     }
   });
 
+  /**
+   * A hub on a manual clock with one air-quality device in grid A that publishes pm10 at minute i
+   * after t0; restart() stops it keeping its data, runs `between`, and starts it again.
+   */
+  async function pm10Hub(store: 'pg' | 'pglite' | 'timescale', t0: number, deviceId: string) {
+    const first = await startTestHub({ store, overrides: { clock: 'manual' } });
+    const s = { t: first, c: undefined as unknown as MqttClient };
+    const { dataDir } = first;
+    const databaseUrl = first.hub.config.databaseUrl;
+    await first.api('POST', '/api/clock', { set: new Date(t0).toISOString() });
+    await first.api('PUT', '/api/grids', { type: 'FeatureCollection', features: [cell(GRID_A, 120, 30)] });
+    const token = await first.device({ id: deviceId, profile: 'air-quality', location: IN_A });
+    s.c = await first.connect(token);
+    return {
+      get t() {
+        return s.t;
+      },
+      dataDir,
+      async publish(i: number, pm10: number) {
+        await s.t.api('POST', '/api/clock', { set: new Date(t0 + i * MIN).toISOString() });
+        const payload = JSON.stringify({ ts: t0 + i * MIN, values: { pm10 } });
+        await s.c.publishAsync('v1/devices/me/telemetry', payload, { qos: 1 });
+      },
+      async restart(between?: () => Promise<void>) {
+        await s.t.hub.parts.rules.idle();
+        await s.t.stop({ keepData: true });
+        await between?.();
+        s.t = await startTestHub({ store, dataDir, databaseUrl, overrides: { clock: 'manual' } });
+        s.c = await s.t.connect(token);
+      },
+      /** The device's cases opened by the 15-minute pm10 rule, once the rules are idle. */
+      async pm10Cases() {
+        await s.t.hub.parts.rules.idle();
+        return (await s.t.api('GET', `/api/cases?deviceId=${deviceId}`)).body.items.filter(
+          (x: any) => x.ruleId === 'site-pm10-15min',
+        );
+      },
+      stop: () => s.t.stop(),
+    };
+  }
+
   for (const store of ['pg', 'pglite', 'timescale'] as const)
     it(`${store}: a moving window is read back from telemetry after a restart, and the saved state holds no samples`, async () => {
       const t0 = Date.parse('2026-03-02T02:00:00Z');
-      let t = await startTestHub({ store, overrides: { clock: 'manual' } });
-      const dataDir = t.dataDir;
-      const databaseUrl = t.hub.config.databaseUrl;
+      const h = await pm10Hub(store, t0, 'aq-w');
       try {
-        await t.api('POST', '/api/clock', { set: new Date(t0).toISOString() });
-        await t.api('PUT', '/api/grids', { type: 'FeatureCollection', features: [cell(GRID_A, 120, 30)] });
-        const token = await t.device({ id: 'aq-w', profile: 'air-quality', location: IN_A });
-        let c = await t.connect(token);
-        const publish = async (i: number, pm10: number) => {
-          await t.api('POST', '/api/clock', { set: new Date(t0 + i * MIN).toISOString() });
-          await c.publishAsync(
-            'v1/devices/me/telemetry',
-            JSON.stringify({ ts: t0 + i * MIN, values: { pm10 } }),
-            {
-              qos: 1,
-            },
-          );
-        };
         // Six minutes at 70 µg/m³: the 15-minute average stays under 80.
-        for (let i = 0; i < 6; i++) await publish(i, 70);
-        await t.hub.parts.rules.idle();
-        await t.stop({ keepData: true });
-
-        t = await startTestHub({ store, dataDir, databaseUrl, overrides: { clock: 'manual' } });
+        for (let i = 0; i < 6; i++) await h.publish(i, 70);
+        await h.restart();
         // The saved state, as the restarted hub read it (it saves again only after new readings).
-        const rows = await t.hub.parts.store.db.query<{ text: string; node: any }>(
+        const rows = await h.t.hub.parts.store.db.query<{ text: string; node: any }>(
           "SELECT state::text AS text, state->'nodes'->'0' AS node FROM rule_state WHERE rule_id = 'site-pm10-15min' AND device_id = 'aq-w'",
         );
         expect(rows).toHaveLength(1);
         expect(rows[0]!.node).not.toHaveProperty('s');
         expect(rows[0]!.node.sw).toEqual({ n: 6, from: t0, to: t0 + 5 * MIN });
         expect(rows[0]!.text.length).toBeLessThan(600);
-        c = await t.connect(token);
         // 100 after the restart: with the six 70s read back the average is 74.3, no case. An empty
         // window would have opened one here (100 > 80).
-        await publish(6, 100);
-        await t.hub.parts.rules.idle();
-        const open = async () =>
-          (await t.api('GET', '/api/cases?deviceId=aq-w')).body.items.filter(
-            (x: any) => x.ruleId === 'site-pm10-15min',
-          );
-        expect(await open()).toEqual([]);
+        await h.publish(6, 100);
+        expect(await h.pm10Cases()).toEqual([]);
         // (6 × 70 + k × 100) / (6 + k) > 80 first at k = 4: minute 9.
-        for (let i = 7; i <= 9; i++) await publish(i, 100);
-        await t.hub.parts.rules.idle();
-        expect(await open()).toEqual([
+        for (let i = 7; i <= 9; i++) await h.publish(i, 100);
+        expect(await h.pm10Cases()).toEqual([
           expect.objectContaining({ openedAt: new Date(t0 + 9 * MIN).toISOString() }),
         ]);
       } finally {
-        await t.stop();
+        await h.stop();
       }
     });
 
   it('readings still in the spool at a restart (acknowledged, not yet stored) count in the windows read back', async () => {
     const t0 = Date.parse('2026-03-02T04:00:00Z');
-    let t = await startTestHub({ store: 'pglite', overrides: { clock: 'manual' } });
-    const dataDir = t.dataDir;
+    const h = await pm10Hub('pglite', t0, 'aq-sp');
     try {
-      await t.api('POST', '/api/clock', { set: new Date(t0).toISOString() });
-      await t.api('PUT', '/api/grids', { type: 'FeatureCollection', features: [cell(GRID_A, 120, 30)] });
-      const token = await t.device({ id: 'aq-sp', profile: 'air-quality', location: IN_A });
-      let c = await t.connect(token);
-      const publish = async (i: number, pm10: number) => {
-        await t.api('POST', '/api/clock', { set: new Date(t0 + i * MIN).toISOString() });
-        await c.publishAsync(
-          'v1/devices/me/telemetry',
-          JSON.stringify({ ts: t0 + i * MIN, values: { pm10 } }),
-          {
-            qos: 1,
-          },
-        );
-      };
       // Minutes 0-2 at 70 reach the store; the rule state is saved at stop.
-      for (let i = 0; i < 3; i++) await publish(i, 70);
-      await t.hub.parts.rules.idle();
-      await t.stop({ keepData: true });
-      // Minutes 3-5 at 70 were acknowledged into the spool while the store was away (and minute 2
-      // again: a batch spooled after its write had landed); the hub stopped before replaying them.
-      const spool = await openSpool(join(dataDir, 'spool'), {
-        maxBytes: 1 << 20,
-        logger: silentLogger(),
+      for (let i = 0; i < 3; i++) await h.publish(i, 70);
+      await h.restart(async () => {
+        // Minutes 3-5 at 70 were acknowledged into the spool while the store was away (and minute
+        // 2 again: a batch spooled after its write had landed); the hub stopped before replaying.
+        const spool = await openSpool(join(h.dataDir, 'spool'), {
+          maxBytes: 1 << 20,
+          logger: silentLogger(),
+        });
+        const w = emptyWriteSet();
+        for (const i of [2, 3, 4, 5]) {
+          w.telemetry.ts.push(t0 + i * MIN);
+          w.telemetry.deviceId.push('aq-sp');
+          w.telemetry.key.push('pm10');
+          w.telemetry.value.push(70);
+        }
+        expect(await spool.append(w)).toBe(true);
+        await spool.close();
       });
-      const w = emptyWriteSet();
-      for (const i of [2, 3, 4, 5]) {
-        w.telemetry.ts.push(t0 + i * MIN);
-        w.telemetry.deviceId.push('aq-sp');
-        w.telemetry.key.push('pm10');
-        w.telemetry.value.push(70);
-      }
-      expect(await spool.append(w)).toBe(true);
-      await spool.close();
-
-      t = await startTestHub({ store: 'pglite', dataDir, overrides: { clock: 'manual' } });
-      c = await t.connect(token);
       // Two at 100: with the six 70s (three stored, three spooled) the average is 77.5, no case;
       // a window of the three stored ones alone would be at 82 and open one at minute 7.
-      await publish(6, 100);
-      await publish(7, 100);
-      await t.hub.parts.rules.idle();
-      const open = async () =>
-        (await t.api('GET', '/api/cases?deviceId=aq-sp')).body.items.filter(
-          (x: any) => x.ruleId === 'site-pm10-15min',
-        );
-      expect(await open()).toEqual([]);
+      await h.publish(6, 100);
+      await h.publish(7, 100);
+      expect(await h.pm10Cases()).toEqual([]);
       // (6 × 70 + k × 100) / (6 + k) > 80 first at k = 4: minute 9.
-      for (let i = 8; i <= 9; i++) await publish(i, 100);
-      await t.hub.parts.rules.idle();
-      expect(await open()).toEqual([
+      for (let i = 8; i <= 9; i++) await h.publish(i, 100);
+      expect(await h.pm10Cases()).toEqual([
         expect.objectContaining({ openedAt: new Date(t0 + 9 * MIN).toISOString() }),
       ]);
       // The spool was replayed into the store meanwhile, minute 2 stored once.
       const stored = await eventually(async () => {
-        const rows = await t.hub.parts.store.db.query<{ n: number }>(
+        const rows = await h.t.hub.parts.store.db.query<{ n: number }>(
           "SELECT count(*)::int AS n FROM telemetry WHERE device_id = 'aq-sp' AND key = 'pm10'",
         );
         return rows[0]!.n === 10 ? rows[0]!.n : undefined;
       }, 10_000);
       expect(stored).toBe(10);
     } finally {
-      await t.stop();
+      await h.stop();
     }
   });
 
