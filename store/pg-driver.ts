@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../kernel/index.ts';
 import type { Db, Queryable } from './db.ts';
-import { describeStoreError, isRetryable } from './errors.ts';
+import { describeStoreError, isRetryable, sqlState } from './errors.ts';
 import { binaryParams } from './pg-binary.mjs';
 
 // timestamptz comes back as Date (the default); int8 and numeric stay strings and are converted
@@ -21,10 +21,14 @@ export async function createPgDb(
   // requests never holds up the commit the devices' acknowledgements wait for.
   // Same application_name: operators (and the fault tests) find every connection of the hub by it.
   const writePool = newPool(url, WRITER_CONNECTIONS, opts.logger);
-  const db = poolDb(pool, async () => {
-    await Promise.all([pool.end(), writePool.end()]);
-  });
-  return { ...db, writer: poolDb(writePool, () => writePool.end()) };
+  const db = poolDb(
+    pool,
+    async () => {
+      await Promise.all([pool.end(), writePool.end()]);
+    },
+    opts.logger,
+  );
+  return { ...db, writer: poolDb(writePool, () => writePool.end(), opts.logger) };
 }
 
 function newPool(url: string, max: number, logger: Logger | undefined): pg.Pool {
@@ -42,7 +46,16 @@ function newPool(url: string, max: number, logger: Logger | undefined): pg.Pool 
   return pool;
 }
 
-function poolDb(pool: pg.Pool, close: () => Promise<void>): Db {
+/**
+ * SQLSTATEs of a named statement the server does not hold as the client thinks it does: a pooler
+ * between (PgBouncer in transaction mode before 1.21 sends Bind to another server connection than
+ * Parse: 26000), or the statement dropped behind the client's back (DISCARD ALL).
+ */
+const PREPARED_LOST = new Set(['26000', '42P05']);
+
+function poolDb(pool: pg.Pool, close: () => Promise<void>, logger?: Logger): Db {
+  /** Cleared when named statements do not survive here (see PREPARED_LOST): plain queries from then on. */
+  let named = true;
   const db: Db = {
     driver: 'pg',
     async query<T>(sql: string, params?: unknown[]) {
@@ -50,12 +63,23 @@ function poolDb(pool: pg.Pool, close: () => Promise<void>): Db {
       return r.rows as T[];
     },
     async run(statement, params) {
-      // A named query: node-postgres sends Parse once per connection, then only Bind and Execute.
-      await pool.query({
-        name: statement.name,
-        text: statement.sql,
-        values: binaryParams(statement, params),
-      });
+      const values = binaryParams(statement, params);
+      if (named)
+        try {
+          // A named query: node-postgres sends Parse once per connection, then only Bind and Execute.
+          await pool.query({ name: statement.name, text: statement.sql, values });
+          return;
+        } catch (err) {
+          // Not the data's fault, so not a reason to refuse the batch: the statement did not run.
+          const state = sqlState(err);
+          if (!state || !PREPARED_LOST.has(state)) throw err;
+          named = false;
+          logger?.warn(
+            { err: describeStoreError(err), statement: statement.name },
+            'prepared statements do not survive on this connection (a pooler in transaction mode?); writing without them',
+          );
+        }
+      await pool.query(statement.sql, values);
     },
     async exec(sql: string) {
       await pool.query(sql);

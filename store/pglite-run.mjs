@@ -32,18 +32,15 @@ export function preparedRunner(pglite) {
   return (statement, params) => {
     // Encoded before the lock: a bad parameter fails this call alone.
     const values = binaryParams(statement, params);
-    return exclusive(async () => {
-      if (!prepared.has(statement.name)) {
-        // On its own, so a failure here (bad SQL, a missing table) leaves nothing prepared.
-        await pglite.execProtocol(
-          concat([serialize.parse({ name: statement.name, text: statement.sql }), serialize.sync()]),
-          { throwOnError: true },
-        );
-        prepared.add(statement.name);
-      }
-      // A failing Bind or Execute is answered with its error, and PostgreSQL skips to the Sync:
-      // the statement stays prepared and the connection usable.
-      await pglite.execProtocol(
+    const prepare = () =>
+      pglite.execProtocol(
+        concat([serialize.parse({ name: statement.name, text: statement.sql }), serialize.sync()]),
+        { throwOnError: true },
+      );
+    // A failing Bind or Execute is answered with its error, and PostgreSQL skips to the Sync: the
+    // statement stays prepared and the connection usable.
+    const bindAndExecute = () =>
+      pglite.execProtocol(
         concat([
           serialize.bind({ statement: statement.name, values }),
           serialize.execute({}),
@@ -51,6 +48,22 @@ export function preparedRunner(pglite) {
         ]),
         { throwOnError: true },
       );
+    return exclusive(async () => {
+      if (!prepared.has(statement.name)) {
+        // On its own, so a failure here (bad SQL, a missing table) leaves nothing prepared.
+        await prepare();
+        prepared.add(statement.name);
+      }
+      try {
+        await bindAndExecute();
+      } catch (err) {
+        // Dropped behind this runner's back (DEALLOCATE, DISCARD ALL): prepared again, once.
+        if (err?.code !== '26000') throw err;
+        prepared.delete(statement.name);
+        await prepare();
+        prepared.add(statement.name);
+        await bindAndExecute();
+      }
     });
   };
 }

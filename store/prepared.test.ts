@@ -149,3 +149,40 @@ describe('prepared writes on the in-process PGlite and transactions', () => {
     expect(await db.query('SELECT k, s FROM p ORDER BY k')).toEqual([{ k: 'by-run', s: 'kept' }]);
   });
 });
+
+// PostgreSQL with one connection, so the DEALLOCATE reaches the connection that prepared it.
+const oneConnection: [name: string, open: () => Promise<Db | undefined>][] = [
+  [
+    'PostgreSQL',
+    async () => {
+      const url = await freshPgDatabase();
+      return url ? createPgDb(url, { poolSize: 1 }) : undefined;
+    },
+  ],
+  ...stores.slice(1),
+];
+
+describe.each(oneConnection)('prepared writes on %s when the statement is lost', (name, open) => {
+  it('a statement gone behind the client (a pooler, DISCARD) is still written, not refused as bad data', async (ctx) => {
+    const reason = name === 'PostgreSQL' ? pgSkipReason() : undefined;
+    if (reason) {
+      if (process.env.CI === 'true') throw new Error(reason);
+      return ctx.skip(reason);
+    }
+    const db = (await open())!;
+    try {
+      await db.exec('CREATE TABLE p (k text PRIMARY KEY, v float8, s text)');
+      await db.run(INSERT, [['before'], [1], ['prepared']]);
+      await db.exec(`DEALLOCATE ${INSERT.name}`);
+      await db.run(INSERT, [['after'], [2], ['again']]);
+      await db.run(INSERT, [['later'], [3], ['still']]);
+      expect(await db.query('SELECT k, s FROM p ORDER BY v')).toEqual([
+        { k: 'before', s: 'prepared' },
+        { k: 'after', s: 'again' },
+        { k: 'later', s: 'still' },
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+});
