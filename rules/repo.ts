@@ -34,6 +34,8 @@ export interface StateToSave {
 export type RulesRepo = ReturnType<typeof createRulesRepo>;
 
 export function createRulesRepo(db: Db) {
+  // State saves are background writes: on the embedded store no API read waits behind one.
+  const background = db.background ?? db;
   return {
     async countRules(): Promise<number> {
       const count = await db.query<{ n: number | string }>('SELECT count(*) AS n FROM rules');
@@ -83,7 +85,7 @@ export function createRulesRepo(db: Db) {
 
     /** Upserts states in one statement. */
     async saveStates(rows: StateToSave[]): Promise<void> {
-      await db.query(
+      await background.query(
         `INSERT INTO rule_state (rule_id, device_id, rule_version, state, updated_at)
          SELECT r, d, v, s::jsonb, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS u(r, d, v, s)
          ON CONFLICT (rule_id, device_id) DO UPDATE SET rule_version = excluded.rule_version, state = excluded.state, updated_at = now()`,

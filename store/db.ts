@@ -42,6 +42,12 @@ export interface Db extends Queryable {
    * uses this Db. Closed with it.
    */
   readonly writer?: Db;
+  /**
+   * Background writes no request should wait behind (the rules' state saves). The embedded store:
+   * its write lane, where waiting reads go first (store/pglite-worker.mjs). Absent (PostgreSQL,
+   * whose pool serves reads on other connections): this Db.
+   */
+  readonly background?: Db;
   /** Drivers that can fail apart from a query (the embedded store's worker thread) say so here. */
   health?(): StoreHealth;
 }

@@ -111,7 +111,7 @@ describe('PGlite in a worker thread', () => {
     expect(await outside).toBe(2); // ran after the commit, saw both rows
   });
 
-  it("serves waiting reads before the ingest writer's queued writes (issue 13)", async () => {
+  it("serves waiting reads before the ingest writer's and the background's queued writes (issue 13)", async () => {
     const writer = db.writer!;
     let release = () => {};
     const gate = new Promise<void>((r) => {
@@ -128,8 +128,11 @@ describe('PGlite in a worker thread', () => {
       await q.query('INSERT INTO u VALUES (100)');
     });
     await entered;
+    // Ingest writes and a background write (the rules' state saves) queued in the write lane.
     const writes = [1, 2, 3].map((i) =>
-      writer.query('INSERT INTO u VALUES ($1)', [100 + i]).then(() => order.push(`write ${i}`)),
+      (i === 2 ? db.background! : writer)
+        .query('INSERT INTO u VALUES ($1)', [100 + i])
+        .then(() => order.push(`write ${i}`)),
     );
     await new Promise((r) => setTimeout(r, 20)); // the writes are queued first
     const read = db

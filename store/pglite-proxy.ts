@@ -178,12 +178,15 @@ export async function openPgliteWorker(dataDir: string, opts: PgliteWorkerOption
   }
 
   const health = (): StoreHealth => (dead && !closing ? { ok: false, reason: dead.message } : { ok: true });
+  const writeLane: Db = { driver: 'pglite', ...inLane('write'), close: async () => {}, health };
   return {
     driver: 'pglite',
     durable,
     ...inLane(undefined),
     // The ingest writer's view (issue 13): same connection, the write lane. Closed with this Db.
-    writer: { driver: 'pglite', ...inLane('write'), close: async () => {}, health },
+    writer: writeLane,
+    // The rules' state saves (tens of ms each on the embedded store) wait behind reads there too.
+    background: writeLane,
     async close() {
       if (closing) return;
       closing = true;
