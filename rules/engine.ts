@@ -28,11 +28,13 @@ import { type ActiveRule, createRuleRuntime, type Evaluator } from './runtime.ts
 import { createMemoryRuleStateStore, type RuleStateStore } from './state-store.ts';
 import { builtInRules } from './templates.ts';
 import {
+  collectUnwritten,
   FILL_LIMIT,
   fillWindow,
   mergeNewest,
   samplesOf,
   toSaved,
+  type Unwritten,
   type WindowToFill,
   windowsToFill,
 } from './window-state.ts';
@@ -296,7 +298,7 @@ export function createRulesEngine(deps: {
    */
   async function fillWindows(
     list: { state: RuleState; deviceId: string; w: WindowToFill }[],
-    unwritten: Map<string, Map<string, [number, number][]>>,
+    unwritten: Unwritten,
   ): Promise<number> {
     const groups = new Map<string, typeof list>();
     for (const item of list) {
@@ -364,40 +366,6 @@ export function createRulesEngine(deps: {
     runtime.forgetRule(rule.id);
   }
 
-  /** The readings of deps.unwritten the windows to fill need: by key, then device. */
-  async function unwrittenFor(toFill: { deviceId: string; w: WindowToFill }[]) {
-    const out = new Map<string, Map<string, [number, number][]>>();
-    if (!deps.unwritten || toFill.length === 0) return out;
-    const wanted = new Map<string, Set<string>>();
-    for (const { deviceId, w } of toFill) {
-      const devices = wanted.get(w.key) ?? new Set<string>();
-      devices.add(deviceId);
-      wanted.set(w.key, devices);
-    }
-    try {
-      await deps.unwritten((t) => {
-        for (let i = 0; i < t.ts.length; i++) {
-          const key = t.key[i]!;
-          const deviceId = t.deviceId[i]!;
-          if (!wanted.get(key)?.has(deviceId)) continue;
-          let byDevice = out.get(key);
-          if (!byDevice) {
-            byDevice = new Map();
-            out.set(key, byDevice);
-          }
-          const pairs = byDevice.get(deviceId);
-          const pair: [number, number] = [t.ts[i]!, t.value[i]!];
-          if (pairs) pairs.push(pair);
-          else byDevice.set(deviceId, [pair]);
-        }
-      });
-    } catch (err) {
-      // The store's part is still read back; only what waits in the spool is missing.
-      log.error({ err }, 'readings not yet stored could not be read for the rule windows');
-    }
-    return out;
-  }
-
   async function start() {
     await load();
     const toFill: { state: RuleState; deviceId: string; w: WindowToFill }[] = [];
@@ -409,7 +377,14 @@ export function createRulesEngine(deps: {
         for (const w of windowsToFill(l.rule, state)) toFill.push({ state, deviceId: s.device_id, w });
       states.set(s.rule_id, s.device_id, state);
     }
-    const filled = await fillWindows(toFill, await unwrittenFor(toFill));
+    let unwritten: Unwritten = new Map();
+    try {
+      if (deps.unwritten) unwritten = await collectUnwritten(toFill, deps.unwritten);
+    } catch (err) {
+      // The store's part is still read back; only what waits in the spool is missing.
+      log.error({ err }, 'readings not yet stored could not be read for the rule windows');
+    }
+    const filled = await fillWindows(toFill, unwritten);
     log.info(
       { rules: rules.size, states: states.size, windows: toFill.length, samples: filled },
       'rules loaded',

@@ -5,7 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { MIN, MONDAY_UTC, mkCtx, mkRule, runSteps } from '../test/support/rules.ts';
 import { evaluate, type RuleState, WINDOW_MAX_SAMPLES, WindowSamples } from './evaluate.ts';
 import { builtInRules } from './templates.ts';
-import { FILL_LIMIT, fillWindow, mergeNewest, samplesOf, toSaved, windowsToFill } from './window-state.ts';
+import {
+  collectUnwritten,
+  FILL_LIMIT,
+  fillWindow,
+  mergeNewest,
+  samplesOf,
+  toSaved,
+  windowsToFill,
+} from './window-state.ts';
 
 const T = MONDAY_UTC;
 const pm10Rule = builtInRules().find((r) => r.id === 'site-pm10-daily')!;
@@ -153,5 +161,41 @@ describe('readings read back from the store and the spool, merged', () => {
     expect(merged).toHaveLength(FILL_LIMIT);
     expect(merged[0]).toEqual([1, 1]);
     expect(merged.at(-1)).toEqual([FILL_LIMIT + 5, 1]);
+  });
+});
+
+describe('readings not stored yet, for the windows to fill', () => {
+  it('keeps only the keys and devices of the windows to fill, in scan order', async () => {
+    const w = (key: string) => ({ path: '0', key, ms: 15 * MIN, agg: 'avg' as const, after: 0 });
+    const got = await collectUnwritten(
+      [
+        { deviceId: 'a', w: w('pm10') },
+        { deviceId: 'b', w: w('noise') },
+      ],
+      async (visit) => {
+        visit({
+          ts: [1, 2, 3],
+          deviceId: ['a', 'b', 'a'],
+          key: ['pm10', 'pm10', 'noise'],
+          value: [10, 20, 30],
+        });
+        visit({ ts: [4, 5], deviceId: ['a', 'b'], key: ['pm10', 'noise'], value: [40, 50] });
+      },
+    );
+    expect([...got.entries()].map(([k, m]) => [k, [...m.entries()]])).toEqual([
+      [
+        'pm10',
+        [
+          [
+            'a',
+            [
+              [1, 10],
+              [4, 40],
+            ],
+          ],
+        ],
+      ],
+      ['noise', [['b', [[5, 50]]]]],
+    ]);
   });
 });

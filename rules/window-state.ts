@@ -106,6 +106,46 @@ export function mergeNewest(stored: [number, number][], extra: [number, number][
   return all.length > FILL_LIMIT ? all.slice(all.length - FILL_LIMIT) : all;
 }
 
+/** Readings not in telemetry yet (`[ts, value]`), by key, then device. */
+export type Unwritten = Map<string, Map<string, [number, number][]>>;
+
+/**
+ * The readings of `scan` (batches acknowledged but not stored yet: ingest's spool) that the windows
+ * to fill need, by key, then device.
+ */
+export async function collectUnwritten(
+  toFill: { deviceId: string; w: WindowToFill }[],
+  scan: (
+    visit: (t: { ts: number[]; deviceId: string[]; key: string[]; value: number[] }) => void,
+  ) => Promise<void>,
+): Promise<Unwritten> {
+  const out: Unwritten = new Map();
+  if (toFill.length === 0) return out;
+  const wanted = new Map<string, Set<string>>();
+  for (const { deviceId, w } of toFill) {
+    const devices = wanted.get(w.key) ?? new Set<string>();
+    devices.add(deviceId);
+    wanted.set(w.key, devices);
+  }
+  await scan((t) => {
+    for (let i = 0; i < t.ts.length; i++) {
+      const key = t.key[i]!;
+      const deviceId = t.deviceId[i]!;
+      if (!wanted.get(key)?.has(deviceId)) continue;
+      let byDevice = out.get(key);
+      if (!byDevice) {
+        byDevice = new Map();
+        out.set(key, byDevice);
+      }
+      const pair: [number, number] = [t.ts[i]!, t.value[i]!];
+      const pairs = byDevice.get(deviceId);
+      if (pairs) pairs.push(pair);
+      else byDevice.set(deviceId, [pair]);
+    }
+  });
+  return out;
+}
+
 /** A window view of readings read back from telemetry (`[ts, value]`, any order); null when none. */
 export function samplesOf(pairs: [number, number][], agg: WindowCondition['agg']): WindowSamples | null {
   const inOrder = pairs.every((p, i) => i === 0 || p[0] > pairs[i - 1]![0]);
