@@ -212,7 +212,8 @@ describe('group commit in the ingest writer', () => {
     expect(whole.seenAt.at(-1)! - whole.seenAt[0]!).toBe(0);
     expect(whole.waitingAfterSend).toBe(0);
   });
-  it('an acknowledgement that throws does not hold back the others of its batch', async () => {
+  /** An ingest whose flush timer never fires, keeping what it logs as errors. */
+  function recordingErrors(options: Partial<ReturnType<typeof ingestConfigSchema.parse>> = {}) {
     const errors: unknown[] = [];
     const logger = silentLogger();
     const ingest = createIngest({
@@ -223,8 +224,13 @@ describe('group commit in the ingest writer', () => {
         error: (o: unknown) => errors.push(o),
       }) as typeof logger,
       metrics: new Metrics(),
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000 },
+      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, ...options },
     });
+    return { ingest, errors };
+  }
+
+  it('an acknowledgement that throws does not hold back the others of its batch', async () => {
+    const { ingest, errors } = recordingErrors();
     const acked: number[] = [];
     // One batch: all ten arrive in the same turn. The third connection's callback throws.
     const all = Array.from(
@@ -322,18 +328,7 @@ describe('group commit in the ingest writer', () => {
   it('a held acknowledgement that throws does not hold back the others, nor the next batches', async () => {
     // A buffer of one reading: while the first message's batch is written, QoS 0 messages are held;
     // the first held one's connection is gone (its callback throws).
-    const errors: unknown[] = [];
-    const logger = silentLogger();
-    const ingest = createIngest({
-      db,
-      registry,
-      clock: systemClock(),
-      logger: Object.assign(Object.create(logger), {
-        error: (o: unknown) => errors.push(o),
-      }) as typeof logger,
-      metrics: new Metrics(),
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, maxBuffered: 1 },
-    });
+    const { ingest, errors } = recordingErrors({ maxBuffered: 1 });
     const acked: string[] = [];
     const ack = (name: string, m: Inbound, fail = false) =>
       new Promise<void>((resolve, reject) =>
