@@ -198,4 +198,34 @@ describe('readings not stored yet, for the windows to fill', () => {
       ['noise', [['b', [[5, 50]]]]],
     ]);
   });
+
+  it('keeps only readings after the oldest window start, and at most the newest FILL_LIMIT', async () => {
+    const w = { path: '0', key: 'pm10', ms: 15 * MIN, agg: 'avg' as const, after: 100 };
+    const n = 3 * FILL_LIMIT;
+    const got = await collectUnwritten(
+      [
+        { deviceId: 'a', w },
+        { deviceId: 'a', w: { ...w, after: 50 } },
+      ],
+      async (visit) => {
+        visit({
+          ts: [10, 50, 51],
+          deviceId: ['a', 'a', 'a'],
+          key: ['pm10', 'pm10', 'pm10'],
+          value: [1, 2, 3],
+        });
+        for (let i = 0; i < n; i++) visit({ ts: [1000 + i], deviceId: ['a'], key: ['pm10'], value: [i] });
+      },
+    );
+    const pairs = mergeNewest([], got.get('pm10')!.get('a')!);
+    expect(pairs).toHaveLength(FILL_LIMIT);
+    expect(pairs[0]).toEqual([1000 + n - FILL_LIMIT, n - FILL_LIMIT]);
+    expect(pairs.at(-1)).toEqual([1000 + n - 1, n - 1]);
+    expect(got.get('pm10')!.get('a')!.length).toBeLessThan(2 * FILL_LIMIT);
+    // Before the cap took the old ones out: 51 was after the oldest start (50), 10 and 50 were not.
+    const few = await collectUnwritten([{ deviceId: 'a', w: { ...w, after: 50 } }], async (visit) =>
+      visit({ ts: [10, 50, 51], deviceId: ['a', 'a', 'a'], key: ['pm10', 'pm10', 'pm10'], value: [1, 2, 3] }),
+    );
+    expect(few.get('pm10')!.get('a')).toEqual([[51, 3]]);
+  });
 });

@@ -111,7 +111,9 @@ export type Unwritten = Map<string, Map<string, [number, number][]>>;
 
 /**
  * The readings of `scan` (batches acknowledged but not stored yet: ingest's spool) that the windows
- * to fill need, by key, then device.
+ * to fill need, by key, then device: only those after the oldest window start of that key and
+ * device, and at most the newest FILL_LIMIT of them (a spool may hold hundreds of MB after a long
+ * outage; this holds what the windows can use).
  */
 export async function collectUnwritten(
   toFill: { deviceId: string; w: WindowToFill }[],
@@ -121,26 +123,39 @@ export async function collectUnwritten(
 ): Promise<Unwritten> {
   const out: Unwritten = new Map();
   if (toFill.length === 0) return out;
-  const wanted = new Map<string, Set<string>>();
+  /** By key, then device: the oldest time a window to fill still takes. */
+  const since = new Map<string, Map<string, number>>();
   for (const { deviceId, w } of toFill) {
-    const devices = wanted.get(w.key) ?? new Set<string>();
-    devices.add(deviceId);
-    wanted.set(w.key, devices);
+    let devices = since.get(w.key);
+    if (!devices) {
+      devices = new Map();
+      since.set(w.key, devices);
+    }
+    devices.set(deviceId, Math.min(devices.get(deviceId) ?? Number.POSITIVE_INFINITY, w.after));
   }
   await scan((t) => {
     for (let i = 0; i < t.ts.length; i++) {
       const key = t.key[i]!;
       const deviceId = t.deviceId[i]!;
-      if (!wanted.get(key)?.has(deviceId)) continue;
+      const ts = t.ts[i]!;
+      const after = since.get(key)?.get(deviceId);
+      if (after === undefined || !(ts > after)) continue;
       let byDevice = out.get(key);
       if (!byDevice) {
         byDevice = new Map();
         out.set(key, byDevice);
       }
-      const pair: [number, number] = [t.ts[i]!, t.value[i]!];
+      const pair: [number, number] = [ts, t.value[i]!];
       const pairs = byDevice.get(deviceId);
-      if (pairs) pairs.push(pair);
-      else byDevice.set(deviceId, [pair]);
+      if (!pairs) byDevice.set(deviceId, [pair]);
+      else {
+        pairs.push(pair);
+        // Bounded as it grows: the newest FILL_LIMIT are all a window can use.
+        if (pairs.length >= 2 * FILL_LIMIT) {
+          pairs.sort((a, b) => a[0] - b[0]);
+          pairs.splice(0, pairs.length - FILL_LIMIT);
+        }
+      }
     }
   });
   return out;
