@@ -197,6 +197,8 @@ describe.each(stores)('the batch writer on %s', (name, open) => {
     await writer.write(mixed(2, '"changed"', 0.1, 'second'));
     expect(redelivered).toBe(before + 1);
     expect(await stored(d)).toEqual([['level', T0, 1]]);
+    // Its latest value went through the transaction's upsert: the redelivery's equal time wins.
+    expect(await latestOf(d)).toEqual([['level', 2]]);
     const values = await db.query<{ value: unknown }>(
       'SELECT value FROM telemetry_values WHERE device_id = $1',
       [d],

@@ -212,10 +212,10 @@ const telemetryAndLatest = (careful: boolean): Prepared => ({
 });
 const TELEMETRY_AND_LATEST = telemetryAndLatest(false);
 const TELEMETRY_AND_LATEST_CAREFUL = telemetryAndLatest(true);
-const latestParams = (rows: LatestRow[], a: ArrayParams) => [
-  a.text(rows.map((r) => r.deviceId)),
-  a.text(rows.map((r) => r.key)),
-  a.float8(rows.map((r) => r.ts)),
-  a.float8(rows.map((r) => r.value)),
-  a.text(rows.map((r) => r.json)),
-];
+/** The latest-value columns for a transaction's query: latestArrays, each encoded for its type. */
+const latestParams = (rows: LatestRow[], a: ArrayParams) =>
+  latestArrays(rows).map((col, i) =>
+    LATEST_PREPARED.types[i] === 'float8[]'
+      ? a.float8(col as (number | null)[])
+      : a.text(col as (string | null)[]),
+  );
