@@ -8,14 +8,24 @@
 // the missing fsync, on the file's own descriptor. A commit then returns once its WAL is on disk,
 // and a checkpoint once its data files are, as on a PostgreSQL server.
 //
+// `wal_init_zero=off`: PostgreSQL fills each new 16 MB WAL segment with zeros before its first
+// record. On this store that write happens inside the commit that crosses into the segment (one
+// backend, no WAL writer) — about once a second under full ingest, it held that write for 70–130 ms
+// instead of 6–10, and every API read waiting behind it (issue 13). The segment is made by writing
+// its last byte instead; its blocks are allocated as the WAL fills them, and fsync (not fdatasync)
+// persists that allocation with each commit, so durability is the same.
+//
 // Plain JavaScript: imported by the store's worker thread (pglite-worker.mjs), which has no
 // TypeScript loader, and by the in-process driver (pglite-driver.ts).
 import fs from 'node:fs';
 import { join } from 'node:path';
 
-/** PGlite's start parameters with fsync on, and WAL flushed with fsync(). */
+/** PGlite's start parameters with fsync on, WAL flushed with fsync(), new WAL segments not zero-filled. */
 export function durableStartParams(defaults) {
-  return [...defaults.filter((p) => p !== '-F'), '-c', 'fsync=on', '-c', 'wal_sync_method=fsync'];
+  return [
+    ...defaults.filter((p) => p !== '-F'),
+    ...['-c', 'fsync=on', '-c', 'wal_sync_method=fsync', '-c', 'wal_init_zero=off'],
+  ];
 }
 
 /**

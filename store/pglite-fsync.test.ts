@@ -48,6 +48,36 @@ describe('fsync on the embedded store', () => {
     }
   });
 
+  it('a new WAL segment is not filled with zeros first (a 16 MB write that held a write for ~100 ms)', async () => {
+    const dir = join(tempDir('gridhub-pglite-fsync-'), 'pglite');
+    const pglite = await openPglite(dir);
+    const db = wrapPglite(pglite);
+    try {
+      await db.exec('CREATE TABLE t (v int)');
+      const written = new Map<string, number>();
+      const real = fs.writeSync as (...a: unknown[]) => number;
+      vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, ...rest: unknown[]) => {
+        const n = real(fd, ...rest);
+        const p = pathOf(fd);
+        if (p.includes('/pg_wal/')) written.set(p, (written.get(p) ?? 0) + n);
+        return n;
+      }) as typeof fs.writeSync);
+      // Each switch makes the next commit open a segment PostgreSQL has never used.
+      for (let i = 0; i < 3; i++) {
+        await db.query('SELECT pg_switch_wal()');
+        await db.query('INSERT INTO t VALUES ($1)', [i]);
+      }
+      // A new segment is made under a temporary name, then renamed into place.
+      const made = [...written].filter(([p]) => p.includes('/pg_wal/xlogtemp'));
+      expect(made.length).toBeGreaterThanOrEqual(1);
+      // Zero-filled, each would have taken 16 MiB of writes before its first record.
+      for (const [p, bytes] of made) expect(bytes, p).toBeLessThan(1024 * 1024);
+      expect(await db.query('SHOW wal_init_zero')).toEqual([{ wal_init_zero: 'off' }]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('in the worker: fsync on, WAL flushed with fsync(), the store says it is durable', async () => {
     const dir = join(tempDir('gridhub-pglite-fsync-'), 'pglite');
     const db = await openPgliteWorker(dir);
@@ -55,6 +85,7 @@ describe('fsync on the embedded store', () => {
       expect(db.durable).toBe(true);
       expect(await db.query('SHOW fsync')).toEqual([{ fsync: 'on' }]);
       expect(await db.query('SHOW wal_sync_method')).toEqual([{ wal_sync_method: 'fsync' }]);
+      expect(await db.query('SHOW wal_init_zero')).toEqual([{ wal_init_zero: 'off' }]);
       await db.exec('CREATE TABLE t (v int); INSERT INTO t VALUES (1)');
       expect(await db.query('SELECT v FROM t')).toEqual([{ v: 1 }]);
     } finally {
