@@ -69,7 +69,9 @@ export interface IngestMetrics {
   /** Batches written twice because they held a reading already stored. */
   redelivered: number;
   queueDepth: number;
-  /** The hub's longest event-loop stall over its last 10 s window, in ms. */
+  /** The hub's event-loop delay over its last 10 s window, in ms: median, p99, longest stall. */
+  loopP50Ms: number;
+  loopP99Ms: number;
   loopMaxMs: number;
 }
 export async function ingestMetrics(httpUrl: string): Promise<IngestMetrics> {
@@ -81,6 +83,8 @@ export async function ingestMetrics(httpUrl: string): Promise<IngestMetrics> {
     pushback: m.get('gridhub_ingest_pushback_total') ?? 0,
     redelivered: m.get('gridhub_redelivered_batches_total') ?? 0,
     queueDepth: m.get('gridhub_write_queue_depth') ?? 0,
+    loopP50Ms: (m.get('gridhub_event_loop_delay_seconds{quantile="0.5"}') ?? 0) * 1000,
+    loopP99Ms: (m.get('gridhub_event_loop_delay_seconds{quantile="0.99"}') ?? 0) * 1000,
     loopMaxMs: (m.get('gridhub_event_loop_delay_seconds{quantile="1"}') ?? 0) * 1000,
   };
 }

@@ -224,6 +224,8 @@ export async function runTarget(
       pushback: 0,
       redelivered: 0,
       queueDepth: 0,
+      loopP50Ms: 0,
+      loopP99Ms: 0,
       loopMaxMs: 0,
     };
     const sample = async () => {
@@ -244,12 +246,14 @@ export async function runTarget(
         readingsPerFlush: flushes ? (b.rows - a.rows) / flushes : Number.NaN,
         /** Share of the wall time the (single) store writer spent inside a batch write. */
         writerBusy: (b.hm.flushSeconds - a.hm.flushSeconds) / s,
+        loopP50Ms: b.hm.loopP50Ms,
+        loopP99Ms: b.hm.loopP99Ms,
         loopMaxMs: b.hm.loopMaxMs,
       };
     };
     const describe = (r: ReturnType<typeof rate>) =>
       (isHub
-        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %, loop stall ≤ ${fmt(r.loopMaxMs)} ms`
+        ? `${fmt(r.stored)} readings/s stored, ${fmt(r.acked)} acked · ${fmt(r.flushesPerSec, 1)} flushes/s of ${fmt(r.readingsPerFlush)}, ${fmt(r.meanFlushMs, 1)} ms each, writer busy ${fmt(100 * r.writerBusy)} %, loop delay p50 ${fmt(r.loopP50Ms)} / p99 ${fmt(r.loopP99Ms)} / max ${fmt(r.loopMaxMs)} ms`
         : `${fmt(r.acked)} readings/s acked`) +
       ` · cores: ${target === 'bare' ? 'broker' : 'hub'} ${fmt(r.cpu.hub, 2)}, load ${fmt(r.cpu.load, 2)}, postgres ${fmt(r.cpu.postgres, 2)}, other ${fmt(r.cpu.other, 2)}`;
 

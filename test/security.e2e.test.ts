@@ -249,6 +249,24 @@ describe('HTTP access control', () => {
       expect((await rawRequest(t.httpUrl, 'GET', `http://x/%61pi/events`)).status).toBe(401);
     });
 
+    it('request timings in /metrics are labelled by route template: no id, query or unknown path becomes a label', async () => {
+      expect((await t.api('GET', '/api/devices/bin-a?probe=label-from-query')).status).toBe(200);
+      expect((await rawRequest(t.httpUrl, 'GET', '/%61pi/label-from-path')).status).toBe(404);
+      expect((await rawRequest(t.httpUrl, 'GET', '/api/label-from-unknown-path')).status).toBe(404);
+      const text = await (await fetch(`${t.httpUrl}/metrics`)).text();
+      const count = (route: string) =>
+        Number(
+          new RegExp(
+            `^gridhub_http_request_duration_seconds_count\\{method="GET",route="${route.replace(/[/:]/g, '\\$&')}"\\} (\\d+)$`,
+            'm',
+          ).exec(text)?.[1] ?? 0,
+        );
+      expect(count('/api/devices/:id')).toBeGreaterThanOrEqual(1);
+      expect(count('none')).toBeGreaterThanOrEqual(1);
+      for (const leak of ['bin-a', 'label-from-query', 'label-from-path', 'label-from-unknown-path'])
+        expect(text).not.toContain(leak);
+    });
+
     it('finding 2: a viewer cannot change devices, grids or rules; a unit cannot switch off a monitor', async () => {
       const v = 'view1';
       expect((await api('POST', '/api/devices/bin-a/token', undefined, v)).status).toBe(403);

@@ -110,8 +110,15 @@ export async function createWeb(deps: WebDeps): Promise<App> {
   app.setSerializerCompiler(serializerCompiler);
 
   const counted = deps.metrics.counter('gridhub_http_requests_total', 'HTTP requests, by status class');
+  const duration = deps.metrics.histogram(
+    'gridhub_http_request_duration_seconds',
+    'HTTP requests: from the request read to the response sent, by method and route template (none: no route matched)',
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
   app.addHook('onResponse', async (req, reply) => {
     counted.inc({ status: `${Math.floor(reply.statusCode / 100)}xx` });
+    // Route templates only (a bounded set of label values), never the URL as sent.
+    duration.observe(reply.elapsedTime / 1000, { method: req.method, route: req.routeOptions.url ?? 'none' });
     // A refused WebSocket upgrade: its socket left the HTTP server's keeping when it asked to
     // upgrade, so nothing would ever close it (and the hub could not stop). Close it here.
     if (reply.statusCode >= 400 && req.headers.upgrade) req.raw.socket?.destroySoon?.();
