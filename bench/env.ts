@@ -24,6 +24,8 @@ export function readKnobs() {
   return {
     /** Measurement window of each ingest run, seconds. */
     seconds: num('BENCH_SECONDS', 15),
+    /** Measurement window of each api run, seconds: long enough that p99 is not one or two requests. */
+    apiSeconds: num('BENCH_API_SECONDS', 30),
     /** Publishing before the window opens, seconds. */
     warmup: num('BENCH_WARMUP', 5),
     /** Devices (= MQTT connections) of the ingest runs. */

@@ -274,7 +274,7 @@ export async function runTarget(
     await fleet.mark();
     const first = await sample();
     prev = first;
-    const end = first.t + k.seconds * 1000;
+    const end = first.t + (opts.probeApi ? k.apiSeconds : k.seconds) * 1000;
     const probing =
       opts.probeApi && isHub
         ? probeApi(
