@@ -79,4 +79,14 @@ describe('configuration', () => {
         /^ingest\.sliceMs \(GRIDHUB_INGEST_SLICE_MS\)/,
       );
   });
+  it('the group-commit gather is 0..100 ms, 2 by default; outside that the variable is named', () => {
+    expect(loadConfig({ env: {} }).ingest.gatherMs).toBe(2);
+    expect(loadConfig({ env: { GRIDHUB_INGEST_GATHER_MS: '0' } }).ingest.gatherMs).toBe(0);
+    expect(loadConfig({ env: { GRIDHUB_INGEST_GATHER_MS: '100' } }).ingest.gatherMs).toBe(100);
+    expect(loadConfig({ env: { GRIDHUB_INGEST_GATHER_MS: '0.5' } }).ingest.gatherMs).toBe(0.5);
+    for (const bad of ['101', '-1', 'soon'])
+      expect(problems(() => loadConfig({ env: { GRIDHUB_INGEST_GATHER_MS: bad } }))[0]).toMatch(
+        /^ingest\.gatherMs \(GRIDHUB_INGEST_GATHER_MS\)/,
+      );
+  });
 });

@@ -181,6 +181,10 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
     path: ['ingest', 'sliceMs'],
     doc: 'most ms of device work per event-loop turn, so the API is served in between under full load (default 2; 0: no limit)',
   },
+  GRIDHUB_INGEST_GATHER_MS: {
+    path: ['ingest', 'gatherMs'],
+    doc: 'group commit: when the last write held several messages and few readings wait, the next write waits up to this long for more (default 2; 0: never)',
+  },
   GRIDHUB_MQTT_MAX_PACKET: {
     path: ['gateway', 'maxPacketBytes'],
     doc: 'largest MQTT packet in bytes after CONNECT (default 2097152)',

@@ -23,6 +23,12 @@ export const ingestConfigSchema = z
      * of the event loop; the API, database answers and timers are served in between (0: no limit).
      */
     sliceMs: z.coerce.number().min(0).max(1000).default(2),
+    /**
+     * Group commit under concurrent load: when the last write held several devices' messages and
+     * few readings wait, the next write waits up to this long for more (0: never waits). A lone
+     * device's message is written at once.
+     */
+    gatherMs: z.coerce.number().min(0).max(100).default(2),
     /** Readings further ahead of the hub's clock are rejected (contract: default 10 minutes). */
     maxClockSkew: duration.default(10 * 60_000),
     /** Write-ahead spool quota in MiB (0 = no spool): QoS 1 is acknowledged once spooled while the store is down. */

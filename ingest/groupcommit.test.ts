@@ -83,6 +83,68 @@ describe('group commit in the ingest writer', () => {
     await ingest.stop();
   });
 
+  it("after a write of several devices' messages the next small one gathers for gatherMs; a lone device is never held", async () => {
+    const GATHER = 1000;
+    const setup = (gatherMs: number) => {
+      const c = counting(db);
+      const ingest = createIngest({
+        db: c.db,
+        registry,
+        clock: systemClock(),
+        logger: silentLogger(),
+        metrics: new Metrics(),
+        options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, gatherMs },
+      });
+      /** Sends the messages in one turn; resolves with ms until the last acknowledgement. */
+      const send = async (items: { id: string; payload: Record<string, number> }[]) => {
+        const t0 = performance.now();
+        await Promise.all(
+          items.map(
+            ({ id, payload }) =>
+              new Promise<void>((resolve, reject) =>
+                ingest.telemetry(msg(id, payload), (err) => (err ? reject(err) : resolve())),
+              ),
+          ),
+        );
+        return performance.now() - t0;
+      };
+      const many = (prefix: string) =>
+        Array.from({ length: 6 }, (_, i) => ({ id: `${prefix}-${i}`, payload: { n: i } }));
+      return { c, ingest, send, many };
+    };
+    const { c, ingest, send, many } = setup(GATHER);
+    // A lone device: written at once (the write before it held nothing).
+    expect(await send([{ id: 'gc-g-lone', payload: { n: 1 } }])).toBeLessThan(GATHER / 2);
+    // Six devices in one turn: one write, at once (the write before held one message).
+    const writes = c.tx.count;
+    expect(await send(many('gc-g-a'))).toBeLessThan(GATHER / 2);
+    expect(c.tx.count).toBe(writes + 1);
+    // After that write, a small batch waits for company: the whole gather time, then one write.
+    expect(await send([{ id: 'gc-g-next', payload: { n: 2 } }])).toBeGreaterThanOrEqual(GATHER * 0.9);
+    // That write held one message: the next is written at once again.
+    expect(await send([{ id: 'gc-g-next', payload: { n: 3 } }])).toBeLessThan(GATHER / 2);
+    // Enough readings waiting end the gather early: 500 readings in the next turn.
+    await send(many('gc-g-b'));
+    const t0 = performance.now();
+    const small = send([{ id: 'gc-g-c', payload: { n: 4 } }]);
+    await new Promise((r) => setImmediate(r));
+    const big = Object.fromEntries(Array.from({ length: 100 }, (_, k) => [`k${k}`, k]));
+    await send(Array.from({ length: 5 }, (_, i) => ({ id: `gc-g-big-${i}`, payload: big })));
+    await small;
+    expect(performance.now() - t0).toBeLessThan(GATHER / 2);
+    await ingest.stop();
+    const rows = await db.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM telemetry WHERE device_id LIKE 'gc-g-%'`,
+    );
+    expect(rows[0]!.n).toBe(String(1 + 6 + 1 + 1 + 6 + 1 + 500));
+
+    // gatherMs 0: never waits.
+    const off = setup(0);
+    await off.send(off.many('gc-g0-a'));
+    expect(await off.send([{ id: 'gc-g0-next', payload: { n: 1 } }])).toBeLessThan(GATHER / 2);
+    await off.ingest.stop();
+  });
+
   it('messages arriving while a write runs go together into the next write', async () => {
     const c = counting(db);
     const ingest = createIngest({
