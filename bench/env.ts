@@ -55,13 +55,15 @@ export function readKnobs() {
     /** 1 (default): TCP_NODELAY on the load generator's sockets. */
     noDelay: num('BENCH_NODELAY', 1) === 1,
     /** Whole-run watchdog, seconds: everything is stopped and the run fails past it. */
-    timeout: num('BENCH_TIMEOUT', 600),
+    timeout: num('BENCH_TIMEOUT', 1800),
     out: process.env.BENCH_OUT || 'bench/results/latest.json',
     /** A directory: the ingest runs' hub/broker processes write V8 CPU profiles there (--cpu-prof). */
     hubProf: process.env.BENCH_HUB_PROF || undefined,
     /** Extra node options for the ingest/api hub (and bare broker) processes, space-separated, to compare V8 settings. */
     /** Messages/s: run only the paced pair (PostgreSQL hub and bare broker) at this rate, no closed-loop runs. */
     pace: num('BENCH_PACE', 0),
+    /** Messages/s of a second paced pair, a moderate load (many small writes); 0: none. */
+    paceModerate: num('BENCH_PACE_MODERATE', 5000),
     hubNodeArgs: (process.env.BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     /** Seconds of each phase of the single-connection round trip (closed loop, then half capacity). */
     rtSeconds: Math.max(1, num('BENCH_RT_SECONDS', 5)),

@@ -128,6 +128,8 @@ export interface IngestResult {
    * write), so this compares both doing the same work per second.
    */
   cpuRatioAtHubRate?: number;
+  /** The same at `BENCH_PACE_MODERATE` messages/s (information: no target). */
+  cpuRatioModerate?: number;
   /** Embedded ingest with the store in its worker ÷ on the main thread, same run (issue 13: ≥ 1.5). */
   embeddedWorkerGain?: number;
 }
@@ -432,9 +434,8 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
   // half of the hub's closed-loop rate (a broker's CPU per message falls as its load rises, so the
   // closed-loop figures compare the hub at ~25k messages/s with the broker at ~60k).
   const pgRun = runs.find((r) => r.target === 'pg');
-  let cpuRatioAtHubRate: number | undefined;
-  if (ctx.knobs.pace > 0 || (bare && pgRun && pgRun.messagesPerSec > 0)) {
-    const pace = ctx.knobs.pace > 0 ? ctx.knobs.pace : Math.round(pgRun!.messagesPerSec / 2);
+  /** The PostgreSQL hub and the bare broker paced at `pace`: bare's CPU per message ÷ the hub's. */
+  const pacedPair = async (pace: number): Promise<number | undefined> => {
     const paced: Partial<Record<'pg' | 'bare', IngestRun>> = {};
     for (const t of ['pg', 'bare'] as const) {
       try {
@@ -445,9 +446,19 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
         errors.push({ target: t, error: `paced: ${String((err as Error).message ?? err)}` });
       }
     }
-    if (paced.pg && paced.bare && paced.pg.cpuMicrosPerMessage.hubProcess > 0)
-      cpuRatioAtHubRate = paced.bare.cpuMicrosPerMessage.hubProcess / paced.pg.cpuMicrosPerMessage.hubProcess;
-  }
+    return paced.pg && paced.bare && paced.pg.cpuMicrosPerMessage.hubProcess > 0
+      ? paced.bare.cpuMicrosPerMessage.hubProcess / paced.pg.cpuMicrosPerMessage.hubProcess
+      : undefined;
+  };
+  let cpuRatioAtHubRate: number | undefined;
+  if (ctx.knobs.pace > 0 || (bare && pgRun && pgRun.messagesPerSec > 0))
+    cpuRatioAtHubRate = await pacedPair(
+      ctx.knobs.pace > 0 ? ctx.knobs.pace : Math.round(pgRun!.messagesPerSec / 2),
+    );
+  // And at a moderate load, where writes are small and many (group commit's per-write cost).
+  let cpuRatioModerate: number | undefined;
+  if (ctx.knobs.pace <= 0 && ctx.knobs.paceModerate > 0 && bare && pgRun)
+    cpuRatioModerate = await pacedPair(ctx.knobs.paceModerate);
   const ratios: IngestResult['ratios'] = {};
   const cpuRatios: IngestResult['cpuRatios'] = {};
   for (const r of runs) {
@@ -462,7 +473,16 @@ export async function benchIngest(ctx: Ctx): Promise<IngestResult> {
     worker && mainThread && mainThread.readingsPerSec > 0
       ? worker.readingsPerSec / mainThread.readingsPerSec
       : undefined;
-  return { layout, runs, errors, ratios, cpuRatios, cpuRatioAtHubRate, embeddedWorkerGain };
+  return {
+    layout,
+    runs,
+    errors,
+    ratios,
+    cpuRatios,
+    cpuRatioAtHubRate,
+    cpuRatioModerate,
+    embeddedWorkerGain,
+  };
 }
 
 function hubTarget(s: string): HubTarget {

@@ -5,12 +5,12 @@
 // starts (PostgreSQL cluster, hubs, load generators) is stopped at the end, on Ctrl-C and by a watchdog.
 //
 // Knobs (environment): BENCH_SECONDS (15), BENCH_WARMUP (5), BENCH_DEVICES (1000), BENCH_INFLIGHT (10),
-// BENCH_API_SECONDS (30), BENCH_LOAD_PROCS (1), BENCH_INGEST_STORES (pg,pglite,pglite-main), BENCH_IDLE_DEVICES (10000), BENCH_IDLE_PROCS (2),
+// BENCH_API_SECONDS (30), BENCH_PACE_MODERATE (5000), BENCH_LOAD_PROCS (1), BENCH_INGEST_STORES (pg,pglite,pglite-main), BENCH_IDLE_DEVICES (10000), BENCH_IDLE_PROCS (2),
 // BENCH_IDLE_SETTLE (5), BENCH_IDLE_KEEPALIVE (60), BENCH_REGISTER_CONCURRENCY (20),
 // BENCH_CONNECT_CONCURRENCY (100), BENCH_SERIES_DAYS (30), BENCH_SERIES_REQUESTS (200),
 // BENCH_SERIES_WARMUP (20), BENCH_SERIES_STORES (pg,pglite,timescale), BENCH_PIN (0: 1 pins the hub to
 // CPU 0 and the load to CPU 1), BENCH_RULES (keep; off deletes the hub's rules before the ingest runs),
-// BENCH_NODELAY (1), BENCH_TIMEOUT (600 s), BENCH_OUT
+// BENCH_NODELAY (1), BENCH_TIMEOUT (1800 s), BENCH_OUT
 // (bench/results/latest.json), BENCH_HUB_PROF (a directory: CPU profiles of the ingest runs' hub and
 // bare-broker processes), BENCH_RT_SECONDS (5, each round-trip phase), BENCH_PG_DURABLE (1: fsync and
 // synchronous_commit on). The hub's own GRIDHUB_INGEST_* and GRIDHUB_EMBEDDED_* variables reach the hub under test.
@@ -193,6 +193,13 @@ function table(r: Results): string {
         `${fmt(1 / ing.cpuRatioAtHubRate, 2)} ×`,
         `≤ ${TARGETS.cpuPerMessageRatio} ×`,
         yes(1 / ing.cpuRatioAtHubRate <= TARGETS.cpuPerMessageRatio),
+      ]);
+    if (ing.cpuRatioModerate !== undefined)
+      rows.push([
+        `    CPU per message, PostgreSQL hub ÷ bare, both at ${fmt(r.knobs.paceModerate)} messages/s`,
+        `${fmt(1 / ing.cpuRatioModerate, 2)} ×`,
+        '',
+        '',
       ]);
     for (const e of ing.errors) rows.push([`1 ingest ${names[e.target]}`, 'FAILED', '', '']);
     if (ing.embeddedWorkerGain !== undefined)

@@ -536,7 +536,7 @@ export function createIngest(deps: {
     // round trip, the acknowledgements' release): at a few thousand messages/s from many devices,
     // writing the moment the writer is free made ~900 writes/s of 5 messages. When the last write
     // held several messages, more are on their way: wait up to gatherMs for them (or until enough
-    // readings wait). A lone device's message (the last write held one or two) is written at once.
+    // readings wait). A lone device's message (the last write held fewer than four) goes at once.
     if (
       options.gatherMs > 0 &&
       lastBatchMessages >= GATHER_MIN_MESSAGES &&
