@@ -6,7 +6,7 @@ import { Metrics, silentLogger, systemClock } from '../kernel/index.ts';
 import type { Device, Registry } from '../registry/index.ts';
 import { type Db, migrate, type Queryable, wrapPglite } from '../store/index.ts';
 import { openPglite } from '../store/pglite-driver.ts';
-import { ingestConfigSchema } from './config.ts';
+import { type IngestConfig, ingestConfigSchema } from './config.ts';
 import { createIngest, type Inbound } from './pipeline.ts';
 
 const registry = { presence: { seen() {} } } as unknown as Registry;
@@ -21,6 +21,17 @@ const msg = (deviceId: string, payload: unknown): Inbound => ({
   qos: 1,
   messageId: (++packetId % 65535) + 1,
 });
+
+/** An ingest whose flush timer (10 minutes) never fires: an acknowledgement that waited for it would time the test out. */
+const ingestOn = (on: Db, options: Partial<IngestConfig> = {}, logger = silentLogger()) =>
+  createIngest({
+    db: on,
+    registry,
+    clock: systemClock(),
+    logger,
+    metrics: new Metrics(),
+    options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, ...options },
+  });
 
 /** The store, counting its writes: transactions, and single-statement writes outside one. */
 function counting(db: Db) {
@@ -58,15 +69,7 @@ describe('group commit in the ingest writer', () => {
 
   it('a durable QoS 1 message is written and acknowledged at once, not after the flush timer', async () => {
     const c = counting(db);
-    const ingest = createIngest({
-      db: c.db,
-      registry,
-      clock: systemClock(),
-      logger: silentLogger(),
-      metrics: new Metrics(),
-      // A timer of 10 minutes: an acknowledgement that waited for it would time the test out.
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000 },
-    });
+    const ingest = ingestOn(c.db);
     const t0 = performance.now();
     for (let i = 0; i < 20; i++)
       await new Promise<void>((resolve, reject) =>
@@ -87,14 +90,7 @@ describe('group commit in the ingest writer', () => {
     const GATHER = 1000;
     const setup = (gatherMs: number) => {
       const c = counting(db);
-      const ingest = createIngest({
-        db: c.db,
-        registry,
-        clock: systemClock(),
-        logger: silentLogger(),
-        metrics: new Metrics(),
-        options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, gatherMs },
-      });
+      const ingest = ingestOn(c.db, { gatherMs });
       /** Sends the messages in one turn; resolves with ms until the last acknowledgement. */
       const send = async (items: { id: string; payload: Record<string, number> }[]) => {
         const t0 = performance.now();
@@ -147,14 +143,7 @@ describe('group commit in the ingest writer', () => {
 
   it('messages arriving while a write runs go together into the next write', async () => {
     const c = counting(db);
-    const ingest = createIngest({
-      db: c.db,
-      registry,
-      clock: systemClock(),
-      logger: silentLogger(),
-      metrics: new Metrics(),
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000 },
-    });
+    const ingest = ingestOn(c.db);
     const acks: Promise<void>[] = [];
     for (let i = 0; i < 200; i++)
       acks.push(
@@ -175,14 +164,7 @@ describe('group commit in the ingest writer', () => {
 
   it('on the embedded store one transaction holds at most embeddedTransactionRows rows', async () => {
     const c = counting(db);
-    const ingest = createIngest({
-      db: c.db,
-      registry,
-      clock: systemClock(),
-      logger: silentLogger(),
-      metrics: new Metrics(),
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, embeddedTransactionRows: 25 },
-    });
+    const ingest = ingestOn(c.db, { embeddedTransactionRows: 25 });
     const acks: Promise<void>[] = [];
     // 100 messages of 1 reading from 10 devices in one turn: 100 telemetry rows + 10 latest rows.
     for (let i = 0; i < 100; i++)
@@ -210,14 +192,7 @@ describe('group commit in the ingest writer', () => {
    * timer had fired by then: a release in one task shows one count for every acknowledgement.
    */
   async function releaseTurns(sliceMs: number, n: number, prefix: string) {
-    const ingest = createIngest({
-      db,
-      registry,
-      clock: systemClock(),
-      logger: silentLogger(),
-      metrics: new Metrics(),
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, batchSize: 100_000, sliceMs },
-    });
+    const ingest = ingestOn(db, { batchSize: 100_000, sliceMs });
     let ticks = 0;
     let ticking = true;
     const tick = () => {
@@ -278,16 +253,13 @@ describe('group commit in the ingest writer', () => {
   function recordingErrors(options: Partial<ReturnType<typeof ingestConfigSchema.parse>> = {}) {
     const errors: unknown[] = [];
     const logger = silentLogger();
-    const ingest = createIngest({
+    const ingest = ingestOn(
       db,
-      registry,
-      clock: systemClock(),
-      logger: Object.assign(Object.create(logger), {
+      options,
+      Object.assign(Object.create(logger), {
         error: (o: unknown) => errors.push(o),
       }) as typeof logger,
-      metrics: new Metrics(),
-      options: { ...ingestConfigSchema.parse({}), flushIntervalMs: 600_000, ...options },
-    });
+    );
     return { ingest, errors };
   }
 
@@ -318,20 +290,7 @@ describe('group commit in the ingest writer', () => {
     // batch's write begins before the first batch's last acknowledgement has left; acknowledgements
     // still leave in arrival order.
     const c = counting(db);
-    const ingest = createIngest({
-      db: c.db,
-      registry,
-      clock: systemClock(),
-      logger: silentLogger(),
-      metrics: new Metrics(),
-      // Slices of 32 acknowledgements (the least a slice takes) with a turn between them.
-      options: {
-        ...ingestConfigSchema.parse({}),
-        flushIntervalMs: 600_000,
-        sliceMs: 1,
-        embeddedTransactionRows: 100_000,
-      },
-    });
+    const ingest = ingestOn(c.db, { sliceMs: 1, embeddedTransactionRows: 100_000 });
     const n = 2000;
     const events: string[] = [];
     /** Per telemetry write: acknowledgements released when it began, and the readings it held. */
