@@ -157,6 +157,11 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
     loop ??= watchEventLoop(metrics);
     try {
       let store: Store | undefined;
+      const storeCalls = metrics.histogram(
+        'gridhub_store_call_seconds',
+        'Store calls: from the call to its answer as the caller waited, by lane (read, write: ingest, background: rule state saves)',
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      );
       await life.start('store', {
         start: async () => {
           store = await openStore({
@@ -169,6 +174,7 @@ export function createHub(config: Config, deps: HubDeps = {}): Hub {
             embeddedSharedBuffersMb: config.store.embeddedSharedBuffersMb,
             migrate: config.store,
             logger: logger.child({ module: 'store' }),
+            onCall: (lane, seconds) => storeCalls.observe(seconds, { lane }),
           });
         },
         stop: () => store?.close(),

@@ -4,6 +4,7 @@ import { type MigrateOptions, migrate } from './migrate.ts';
 import { createPgDb } from './pg-driver.ts';
 import { openPglite, type PgliteLike, pgliteIsDurable, wrapPglite } from './pglite-driver.ts';
 import { openPgliteWorker } from './pglite-proxy.ts';
+import { type StoreLane, timedDb } from './timed.ts';
 
 export * from './batch-writer.ts';
 export type { Db, Dialect, Queryable, StoreHealth } from './db.ts';
@@ -23,6 +24,7 @@ export { DEVICE_TABLES, deleteInChunks, removeDeviceData, type TableSpec } from 
 export { createRetention, type Retention, type RetentionOptions } from './retention.ts';
 export * from './telemetry.ts';
 export { formatTs, jsonProblem, storableText, textProblem } from './text.ts';
+export type { StoreLane } from './timed.ts';
 
 export interface Store {
   db: Db;
@@ -48,6 +50,8 @@ export async function openStore(opts: {
   logger: Logger;
   /** Aborts the wait for a database that is not up yet. */
   signal?: AbortSignal;
+  /** Each call's wait once the store is open, by lane (store/timed.ts). */
+  onCall?: (lane: StoreLane, seconds: number) => void;
 }): Promise<Store> {
   let db: Db;
   if (opts.pglite) db = wrapPglite(opts.pglite);
@@ -80,7 +84,7 @@ export async function openStore(opts: {
   try {
     const { dialect } = await migrate(db, opts.migrate, opts.logger);
     opts.logger.info({ driver: db.driver, dialect }, 'store ready');
-    return { db, dialect, close: () => db.close() };
+    return { db: opts.onCall ? timedDb(db, opts.onCall) : db, dialect, close: () => db.close() };
   } catch (err) {
     await db.close().catch(() => {});
     throw err;

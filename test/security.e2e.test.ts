@@ -249,7 +249,7 @@ describe('HTTP access control', () => {
       expect((await rawRequest(t.httpUrl, 'GET', `http://x/%61pi/events`)).status).toBe(401);
     });
 
-    it('request timings in /metrics are labelled by route template: no id, query or unknown path becomes a label', async () => {
+    it('request timings in /metrics are labelled by route template (no id, query or unknown path becomes a label), store waits by lane', async () => {
       expect((await t.api('GET', '/api/devices/bin-a?probe=label-from-query')).status).toBe(200);
       expect((await rawRequest(t.httpUrl, 'GET', '/%61pi/label-from-path')).status).toBe(404);
       expect((await rawRequest(t.httpUrl, 'GET', '/api/label-from-unknown-path')).status).toBe(404);
@@ -263,6 +263,16 @@ describe('HTTP access control', () => {
         );
       expect(count('/api/devices/:id')).toBeGreaterThanOrEqual(1);
       expect(count('none')).toBeGreaterThanOrEqual(1);
+      // The store's waits by lane: the API read it, ingest wrote the bin's readings.
+      for (const lane of ['read', 'write'])
+        expect(
+          Number(
+            new RegExp(`^gridhub_store_call_seconds_count\\{lane="${lane}"\\} (\\d+)$`, 'm').exec(
+              text,
+            )?.[1] ?? 0,
+          ),
+          lane,
+        ).toBeGreaterThanOrEqual(1);
       for (const leak of ['bin-a', 'label-from-query', 'label-from-path', 'label-from-unknown-path'])
         expect(text).not.toContain(leak);
     });
