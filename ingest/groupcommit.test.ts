@@ -88,9 +88,9 @@ describe('group commit in the ingest writer', () => {
 
   it("after a write of several devices' messages the next small one gathers for gatherMs; a lone device is never held", async () => {
     const GATHER = 1000;
-    const setup = (gatherMs: number) => {
+    const setup = (gatherMs: number, batchSize = 5000) => {
       const c = counting(db);
-      const ingest = ingestOn(c.db, { gatherMs });
+      const ingest = ingestOn(c.db, { gatherMs, batchSize });
       /** Sends the messages in one turn; resolves with ms until the last acknowledgement. */
       const send = async (items: { id: string; payload: Record<string, number> }[]) => {
         const t0 = performance.now();
@@ -133,6 +133,18 @@ describe('group commit in the ingest writer', () => {
       `SELECT count(*)::text AS n FROM telemetry WHERE device_id LIKE 'gc-g-%'`,
     );
     expect(rows[0]!.n).toBe(String(1 + 6 + 1 + 1 + 6 + 1 + 500));
+
+    // A batchSize under 500 ends the gather at batchSize readings.
+    const small50 = setup(GATHER, 50);
+    await small50.send(small50.many('gc-g50-a'));
+    const t50 = performance.now();
+    const lone = small50.send([{ id: 'gc-g50-b', payload: { n: 1 } }]);
+    await new Promise((r) => setImmediate(r));
+    const fifty = Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${k}`, k]));
+    await small50.send([{ id: 'gc-g50-c', payload: fifty }]);
+    await lone;
+    expect(performance.now() - t50).toBeLessThan(GATHER / 2);
+    await small50.ingest.stop();
 
     // gatherMs 0: never waits.
     const off = setup(0);

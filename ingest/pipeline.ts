@@ -72,7 +72,7 @@ const REDELIVERY_WINDOW_MS = 3_600_000;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** Group commit's gather: a write waits for more only after one that held this many messages… */
 const GATHER_MIN_MESSAGES = 4;
-/** …and only while fewer readings than this wait (under full load batches fill on their own). */
+/** …and only while fewer readings than this (or than a write's batchSize) wait: under full load batches fill on their own. */
 const GATHER_ENOUGH_READINGS = 500;
 /** Consecutive failed writes after which health says `degraded`. */
 const DEGRADED_AFTER_FAILURES = 3;
@@ -489,8 +489,9 @@ export function createIngest(deps: {
   /** Messages in the buffer, and in the batch written last (the evidence of concurrent devices). */
   let bufferedMessages = 0;
   let lastBatchMessages = 0;
-  /** A write waiting up to `gatherMs` for more messages to join it. */
+  /** A write waiting up to `gatherMs` for more messages to join it, until this many readings wait. */
   let gathering: NodeJS.Timeout | undefined;
+  const gatherEnough = Math.min(GATHER_ENOUGH_READINGS, options.batchSize);
   function schedule() {
     if (stopping) return;
     // Group commit (issue 13): a write starts as soon as the writer is free and takes everything
@@ -499,7 +500,7 @@ export function createIngest(deps: {
     // messages read from every socket in the same turn join the same batch.
     if (flights.size < maxFlights) {
       if (gathering) {
-        if (buffered < GATHER_ENOUGH_READINGS) return;
+        if (buffered < gatherEnough) return;
         clearTimeout(gathering);
         gathering = undefined;
       }
@@ -540,7 +541,7 @@ export function createIngest(deps: {
     if (
       options.gatherMs > 0 &&
       lastBatchMessages >= GATHER_MIN_MESSAGES &&
-      buffered < GATHER_ENOUGH_READINGS &&
+      buffered < gatherEnough &&
       !gathering
     ) {
       gathering = setTimeout(() => {
