@@ -33,7 +33,7 @@
 import type { Rule } from '../domain/index.ts';
 import { evaluateNode, isObj, obsOf, textOf } from './conditions/node.ts';
 import { planOf } from './conditions/registry.ts';
-import type { Env, Obs, Result, RuleContext, RuleInput } from './conditions/types.ts';
+import type { Env, Obs, Result, RuleContext, RuleInput, Walk } from './conditions/types.ts';
 
 export { fmt, fmtDuration } from './conditions/format.ts';
 export { localDay, localIso } from './conditions/local-time.ts';
@@ -84,12 +84,19 @@ const NO_EVENTS: RuleInput['events'] = Object.freeze([]) as unknown as RuleInput
 const validEvent = (e: RuleInput['events'][number]) =>
   !!e && typeof e.type === 'string' && Number.isFinite(e.confidence);
 
-/** Evaluates one message's readings (event time). Pure: `state` is not modified. */
+/**
+ * Evaluates one message's readings (event time). Pure unless `own`: `state` is not modified and a
+ * new one is returned. With `own`, the caller hands the state over (the runtime, which holds the
+ * only reference): it is updated in place and returned, so a message allocates no new state. The
+ * evaluation it returns is then only good until the next evaluation of that state (its
+ * explanation and observations are written from the state when read).
+ */
 export function evaluate(
   rule: Rule,
   state: RuleState | undefined,
   input: RuleInput,
   ctx: RuleContext,
+  own = false,
 ): Evaluation {
   if (!Number.isFinite(input?.ts))
     throw new Error(`rule ${rule.id}: input.ts must be a finite epoch in milliseconds, got ${input?.ts}`);
@@ -103,7 +110,7 @@ export function evaluate(
     }
   }
   const arrival = Number.isFinite(input.receivedAt) ? (input.receivedAt as number) : input.ts;
-  return run(rule, state, { mode: 'input', time: input.ts, values, events, arrival, input }, ctx);
+  return run(rule, state, { mode: 'input', time: input.ts, values, events, arrival, input }, ctx, own);
 }
 
 /**
@@ -112,7 +119,7 @@ export function evaluate(
  */
 export function tick(rule: Rule, state: RuleState | undefined, now: number, ctx: RuleContext): Evaluation {
   if (!Number.isFinite(now)) throw new Error(`rule ${rule.id}: tick needs a finite time, got ${now}`);
-  return run(rule, state, { mode: 'tick', time: now }, ctx);
+  return run(rule, state, { mode: 'tick', time: now }, ctx, false);
 }
 
 class Outcome implements Evaluation {
@@ -155,18 +162,35 @@ function isState(rs: unknown): rs is RuleState {
   );
 }
 
-function run(rule: Rule, state: RuleState | undefined, env: Env, ctx: RuleContext): Evaluation {
+function run(rule: Rule, state: RuleState | undefined, env: Env, ctx: RuleContext, own: boolean): Evaluation {
   const plan = planOf(rule);
   // A missing or malformed stored state starts afresh (an unreadable state must not stop the rule).
-  const prev = isState(state) ? state : initialState();
-  // The stored nodes of this rule's conditions are carried over, replaced as they are evaluated
-  // (every node has one afterwards: a leaf not decided yet keeps its initial state).
-  const w = { ctx, env, prev: prev.nodes, next: plan.copy(prev.nodes), snapshots: [] as string[] };
+  const valid = isState(state);
+  const prev = valid ? state : initialState();
+  // Owned: the nodes are updated where they are (each node reads its own stored state, and a
+  // composite its child's, before writing its own). Otherwise the stored nodes of this rule's
+  // conditions are carried over into a new object, replaced as they are evaluated (every node has
+  // one afterwards: a leaf not decided yet keeps its initial state).
+  const inPlace = own && valid;
+  const w: Walk = {
+    ctx,
+    env,
+    prev: prev.nodes,
+    next: inPlace ? prev.nodes : plan.copy(prev.nodes),
+    snapshots: [],
+    own: inPlace,
+  };
   const r = evaluateNode(plan.root, w);
   const active = r.v === true;
   const transition = active && !prev.active ? 'open' : !active && prev.active ? 'clear' : null;
   const since = active ? (prev.active ? (prev.since ?? env.time) : env.time) : null;
   const lastTs =
     env.mode === 'input' ? (prev.lastTs === null ? env.time : Math.max(prev.lastTs, env.time)) : prev.lastTs;
+  if (inPlace) {
+    prev.active = active;
+    prev.since = since;
+    prev.lastTs = lastTs;
+    return new Outcome(prev, transition, active, r, w.snapshots);
+  }
   return new Outcome({ active, since, lastTs, nodes: w.next }, transition, active, r, w.snapshots);
 }

@@ -110,6 +110,29 @@ describe('rule runtime', () => {
     expect(seen.map((s) => s.rule)).toEqual(['hot']);
   });
 
+  it('a rule that throws after updating its state in place loses that state, not a half-updated one', () => {
+    let fail = false;
+    const { runtime, store, failed } = setup([hot], {
+      evaluate: (rule, state, input, ctx, own) => {
+        const ev = evaluateReal(rule, state, input, ctx, own);
+        if (fail) throw new Error('after the update');
+        return ev;
+      },
+      tick: tickReal,
+    });
+    runtime.onReadings(dev('d1'), [num('x', T, 11)], T);
+    const state = store.get('hot', 'd1');
+    expect(state?.active).toBe(true);
+    runtime.onReadings(dev('d1'), [num('x', T + 1000, 1)], T + 1000);
+    // Owned by the runtime: the same object, updated in place.
+    expect(store.get('hot', 'd1')).toBe(state);
+    expect(state?.lastTs).toBe(T + 1000);
+    fail = true;
+    runtime.onReadings(dev('d1'), [num('x', T + 2000, 12)], T + 2000);
+    expect(failed).toEqual([{ rule: 'hot', err: 'after the update' }]);
+    expect(store.get('hot', 'd1')).toBeUndefined();
+  });
+
   it('a disabled or switched-off rule is skipped', () => {
     const off = mkRule({ kind: 'threshold', key: 'x', op: '>', value: 0 }, { id: 'off', enabled: false });
     const { runtime, seen, list } = setup([hot, off]);

@@ -191,11 +191,15 @@ export function createRuleRuntime<D extends RuleDevice, L extends ActiveRule>(de
         for (const input of inputs) {
           if (!l.keys.has('*') && !(input.events.length && l.keys.has('event')) && !usesAny(l.keys, input))
             continue;
-          const ev = run.evaluate(l.rule, state, input, ctx);
+          const ev = run.evaluate(l.rule, state, input, ctx, true);
           state = ev.state;
           hooks.evaluated(l, device, ev, input.ts, mark);
         }
       } catch (err) {
+        // The evaluation updates the state in place (it is the runtime's alone): one that threw
+        // may have left it half-updated, so it goes; the caller disables the rule, and a rule saved
+        // again starts from fresh state anyway.
+        store.delete(id, device.id);
         hooks.failed(l, err);
         continue;
       }

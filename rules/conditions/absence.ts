@@ -5,7 +5,7 @@
 import { durationMs } from '../../domain/index.ts';
 import { round } from './format.ts';
 import { localIso } from './local-time.ts';
-import { leafResult, leafSpec, loadLeaf, num } from './node.ts';
+import { leafResult, leafSpec, loadLeaf, num, owned } from './node.ts';
 import type { LeafState } from './types.ts';
 
 export interface AbsenceState extends LeafState<'absence'> {
@@ -29,6 +29,13 @@ export const absence = leafSpec<'absence', AbsenceState>({
     const tz = w.ctx.timezone;
     if (w.env.mode === 'input') {
       const at = seen === null ? w.env.arrival : Math.max(seen, w.env.arrival);
+      if (owned(w, p, s) && s.o === 'seen' && s.silent === undefined) {
+        // The caller owns the state: a message allocates no new node (issue 13, GC).
+        s.v = false;
+        s.seen = at;
+        s.baseline = false;
+        return leafResult(false, true, p, s, tz);
+      }
       const n: AbsenceState = { k: 'absence', v: false, ts: s.ts, o: 'seen', seen: at, baseline: false };
       w.next[p.path] = n;
       return leafResult(false, true, p, n, tz);

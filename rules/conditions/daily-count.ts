@@ -3,7 +3,16 @@
  * local calendar day; resets with the first message after local midnight.
  */
 import { localDay } from './local-time.ts';
-import { compositeResult, evaluateNode, loadComposite, num, obsOf, prevTruth, textOf } from './node.ts';
+import {
+  compositeResult,
+  evaluateNode,
+  loadComposite,
+  num,
+  obsOf,
+  owned,
+  prevTruth,
+  textOf,
+} from './node.ts';
 import type { ConditionOf, ConditionSpec } from './types.ts';
 
 export interface DailyCountState {
@@ -41,8 +50,16 @@ export const dailyCount: ConditionSpec<ConditionOf<'dailyCount'>> = {
     if (opened && today === day) n += 1;
     const v = n > p.c.moreThan;
     const ts = w.env.mode === 'input' && !late ? time : sTs;
-    const next: DailyCountState = { k: 'dailyCount', v, ts, day, n };
-    w.next[p.path] = next;
+    if (owned(w, p, s) && s!.day !== undefined) {
+      // The caller owns the state: a message allocates no new node (issue 13, GC).
+      s!.v = v;
+      s!.ts = ts;
+      s!.day = day;
+      s!.n = n;
+    } else {
+      const next: DailyCountState = { k: 'dailyCount', v, ts, day, n };
+      w.next[p.path] = next;
+    }
     return compositeResult(v, inner.fresh, p, inner, null, n, day ?? today);
   },
   explain(r) {

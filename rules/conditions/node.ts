@@ -79,6 +79,14 @@ export function loadLeaf<S extends LeafState>(w: Walk, p: Plan): S {
   } as unknown as S;
 }
 
+/**
+ * The node's stored state may be updated in place: the caller owns the state (`Walk.own`) and `s`
+ * is the node's own stored object (not the shared initial state, not another node's).
+ */
+export function owned(w: Walk, p: Plan, s: unknown): boolean {
+  return w.own && s !== p.initial && w.prev[p.path] === s;
+}
+
 /** The node keeps its state (it was not decided by this input). */
 export function keep(p: Plan, s: LeafState, w: Walk): Result {
   if (w.next[p.path] === undefined) w.next[p.path] = s;

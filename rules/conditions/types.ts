@@ -93,6 +93,11 @@ export interface Walk {
   prev: Record<string, unknown>;
   next: Record<string, unknown>;
   snapshots: string[];
+  /**
+   * The caller owns the state (`evaluate(…, own)`): `next` is `prev`, and a kind may update its
+   * stored node in place (`owned`) instead of making a new one. Never the shared initial state.
+   */
+  own: boolean;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   limitSource,
   unsetText,
 } from './limits.ts';
-import { isLate, keep, leafResult, leafSpec, loadLeaf, readingOf } from './node.ts';
+import { isLate, keep, leafResult, leafSpec, loadLeaf, owned, readingOf } from './node.ts';
 import type { LeafState, RuleInput } from './types.ts';
 import { WindowSamples } from './window-samples.ts';
 
@@ -119,6 +119,20 @@ export const window = leafSpec<'window', WindowState>({
     const clear = c.clear === undefined ? Number.NaN : limitOf(c.clear, attributes);
     const o = decide(s.v, agg, c.op, limit, clear);
     const v = o === 'hit' || o === 'held';
+    if (owned(w, p, s) && s.o !== undefined) {
+      // The caller owns the state: this message allocates no new node (issue 13, GC).
+      s.v = v;
+      s.ts = time;
+      s.o = o;
+      s.x = agg;
+      s.lim = limit;
+      s.ls = limitSource(c.value, attributes);
+      s.clr = o === 'held' || o === 'back' ? clear : null;
+      s.s = samples;
+      s.sum = sum;
+      s.sumc = sumc;
+      return leafResult(v, true, p, s, '');
+    }
     const n: WindowState = {
       k: 'window',
       v,
