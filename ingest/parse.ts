@@ -88,12 +88,17 @@ export function kind(v: unknown): string {
 
 /** Device telemetry: one object or an array of objects; each is a record. */
 export function parseTelemetry(json: unknown): { records: RawRecord[]; problems: Problem[] } {
-  const items = Array.isArray(json) ? json : [json];
+  if (!Array.isArray(json)) {
+    // Most messages are one record: no list of items, no closure.
+    const r = toRecord(json, 'payload');
+    return r.ok ? { records: [r.value], problems: [] } : { records: [], problems: [r.problem] };
+  }
+  const items = json;
   const records: RawRecord[] = [];
   const problems: Problem[] = [];
   if (items.length === 0) problems.push({ code: 'empty', reason: 'an empty array carries no readings' });
   items.forEach((item, i) => {
-    const r = toRecord(item, Array.isArray(json) ? `[${i}]` : 'payload');
+    const r = toRecord(item, `[${i}]`);
     if (r.ok) records.push(r.value);
     else problems.push(r.problem);
   });

@@ -30,7 +30,7 @@ import {
 import type { IngestConfig } from './config.ts';
 import { type Problem, parseGatewayTelemetry, parseJson, parseTelemetry, type RawRecord } from './parse.ts';
 import type { Spool } from './spool.ts';
-import { type Reading, validateRecord } from './validate.ts';
+import { type Reading, validateRecordInto } from './validate.ts';
 
 /** One accepted message's readings, handed to the rules right after validation. */
 export interface AcceptedReadings {
@@ -76,6 +76,9 @@ const GATHER_MIN_MESSAGES = 4;
 const GATHER_ENOUGH_READINGS = 500;
 /** Consecutive failed writes after which health says `degraded`. */
 const DEGRADED_AFTER_FAILURES = 3;
+/** Bounds of the memo of `latest`'s keys: devices, and keys of one device (above any key limit). */
+const LATEST_KEY_DEVICES = 200_000;
+const LATEST_KEYS_PER_DEVICE = 2_000;
 
 /** FNV-1a over the payload: cheap, and only compared together with packet id, length and DUP. */
 function payloadHash(b: Buffer): number {
@@ -335,10 +338,32 @@ export function createIngest(deps: {
     settleRejected(done, { invalid: 'internal error' });
   }
 
+  /**
+   * `device\0key`, the key of `latest`, made once per pair and reused (issue 13: a new string per
+   * reading, hashed again on every lookup, was a third of buffering's allocations). Bounded: devices
+   * of open profiles may invent keys (up to their key limit), and ids come and go.
+   */
+  const latestKeys = new Map<string, Map<string, string>>();
+  function latestKey(deviceId: string, key: string): string {
+    let byKey = latestKeys.get(deviceId);
+    if (byKey === undefined) {
+      if (latestKeys.size >= LATEST_KEY_DEVICES) latestKeys.clear();
+      byKey = new Map();
+      latestKeys.set(deviceId, byKey);
+    }
+    let lk = byKey.get(key);
+    if (lk === undefined) {
+      if (byKey.size >= LATEST_KEYS_PER_DEVICE) byKey.clear();
+      lk = `${deviceId}\u0000${key}`;
+      byKey.set(key, lk);
+    }
+    return lk;
+  }
+
   function buffer(device: Device, readings: Reading[], arrival: number) {
     const t = ws.telemetry;
     for (const r of readings) {
-      const lk = `${device.id}\u0000${r.key}`;
+      const lk = latestKey(device.id, r.key);
       const prev = latest.get(lk);
       // `latest` orders readings by their timestamp capped at arrival: a clock running ahead
       // (within the allowed skew) can neither hold back newer readings nor make latest go back.
@@ -389,7 +414,10 @@ export function createIngest(deps: {
   // redelivery reuses the first arrival time, so readings without `ts` land on the same
   // (device, key, ts) and the idempotent insert stores them once.
   const recent = new Map<string, Map<number, { hash: number; length: number; arrival: number }>>();
-  function arrivalTime(deviceId: string, msg: Inbound): { arrival: number; redelivery: boolean } {
+  /** Whether the message `arrivalTime` last timed is a redelivery (a flag, not an object per message). */
+  let redelivered = false;
+  function arrivalTime(deviceId: string, msg: Inbound): number {
+    redelivered = false;
     const now = clock.now();
     const id = msg.messageId;
     let seen: Map<number, { hash: number; length: number; arrival: number }> | undefined;
@@ -406,7 +434,8 @@ export function createIngest(deps: {
         now - first.arrival < REDELIVERY_WINDOW_MS
       ) {
         m.duplicates.inc();
-        return { arrival: first.arrival, redelivery: true };
+        redelivered = true;
+        return first.arrival;
       }
     }
     const prev = lastArrival.get(deviceId);
@@ -433,19 +462,19 @@ export function createIngest(deps: {
       } else e = { hash, length: msg.payload.length, arrival: t };
       seen.set(id, e);
     }
-    return { arrival: t, redelivery: false };
+    return t;
   }
 
-  /** Validates a device's records, buffers the good readings, records the bad parts. */
-  function accept(device: Device, records: RawRecord[], parseProblems: Problem[], msg: Inbound, done: Done) {
-    const { arrival, redelivery } = arrivalTime(device.id, msg);
+  /**
+   * Validates a device's records, buffers the good readings, records the bad parts. `problems` (the
+   * parsing's, the caller's own array) gets the validation's too.
+   */
+  function accept(device: Device, records: RawRecord[], problems: Problem[], msg: Inbound, done: Done) {
+    const arrival = arrivalTime(device.id, msg);
+    const redelivery = redelivered;
     const readings: Reading[] = [];
-    const problems = [...parseProblems];
-    for (const rec of records) {
-      const v = validateRecord(device.profile, rec, arrival, options.maxClockSkew);
-      readings.push(...v.readings);
-      problems.push(...v.problems);
-    }
+    for (const rec of records)
+      validateRecordInto(device.profile, rec, arrival, options.maxClockSkew, readings, problems);
     // A redelivery's rejected parts were recorded the first time.
     if (problems.length && !redelivery) reject(device.id, msg.clientId, msg.topic, msg.payload, problems);
     registry.presence.seen(device.id, arrival);

@@ -51,25 +51,36 @@ function numberSchema(key: string, spec: { min: number; max: number; unit?: stri
 
 type KeyValidator = (value: unknown) => { ok: true; value: number } | { ok: false; problem: Problem };
 
-function compileProfile(spec: ProfileSpec): Map<string, KeyValidator> {
-  const out = new Map<string, KeyValidator>();
+/** A profile key's range, and the validator that names what is wrong with a value outside it. */
+interface KeyRange {
+  min: number;
+  max: number;
+  check: KeyValidator;
+}
+
+function compileProfile(spec: ProfileSpec): Map<string, KeyRange> {
+  const out = new Map<string, KeyRange>();
   for (const [key, range] of Object.entries(spec.keys)) {
     const schema = numberSchema(key, range);
     const { min, max } = range;
-    out.set(key, (value) => {
-      // Hot path: a finite number in range is what the schema accepts; zod speaks for the rest.
-      if (typeof value === 'number' && value >= min && value <= max) return { ok: true, value };
-      const r = schema.safeParse(value);
-      if (r.success) return { ok: true, value: r.data };
-      const code =
-        typeof value !== 'number' ? 'wrong_type' : Number.isFinite(value) ? 'out_of_range' : 'not_finite';
-      return { ok: false, problem: { code, reason: r.error.issues[0]?.message ?? `${key}: invalid` } };
+    out.set(key, {
+      min,
+      max,
+      check: (value) => {
+        // Hot path: a finite number in range is what the schema accepts; zod speaks for the rest.
+        if (typeof value === 'number' && value >= min && value <= max) return { ok: true, value };
+        const r = schema.safeParse(value);
+        if (r.success) return { ok: true, value: r.data };
+        const code =
+          typeof value !== 'number' ? 'wrong_type' : Number.isFinite(value) ? 'out_of_range' : 'not_finite';
+        return { ok: false, problem: { code, reason: r.error.issues[0]?.message ?? `${key}: invalid` } };
+      },
     });
   }
   return out;
 }
 
-const compiled = new Map<string, Map<string, KeyValidator>>(
+const compiled = new Map<string, Map<string, KeyRange>>(
   Object.entries(PROFILES).map(([name, spec]) => [name, compileProfile(spec)]),
 );
 
@@ -138,19 +149,47 @@ export function validateRecord(
 ): { readings: Reading[]; problems: Problem[] } {
   const readings: Reading[] = [];
   const problems: Problem[] = [];
-  const t = checkTimestamp(record.ts, arrival, maxFutureMs);
-  const keys = Object.keys(record.values);
-  if (!t.ok)
-    return {
-      readings,
-      problems: [{ ...t.problem, reason: `${t.problem.reason} (${keys.length} readings)` }],
-    };
-  if (keys.length === 0)
-    return { readings, problems: [{ code: 'empty', reason: 'a record with no values' }] };
+  validateRecordInto(profile, record, arrival, maxFutureMs, readings, problems);
+  return { readings, problems };
+}
+
+/**
+ * `validateRecord` into the caller's arrays (ingest's hot path: no arrays or result object per
+ * record, and an in-range number of a profile key is judged without a call).
+ */
+export function validateRecordInto(
+  profile: ProfileName,
+  record: RawRecord,
+  arrival: number,
+  maxFutureMs: number,
+  readings: Reading[],
+  problems: Problem[],
+): void {
+  const values = record.values;
+  const keys = Object.keys(values);
+  let ts: number;
+  if (record.ts === undefined) ts = arrival;
+  else {
+    const t = checkTimestamp(record.ts, arrival, maxFutureMs);
+    if (!t.ok) {
+      problems.push({ ...t.problem, reason: `${t.problem.reason} (${keys.length} readings)` });
+      return;
+    }
+    ts = t.ts;
+  }
+  if (keys.length === 0) {
+    problems.push({ code: 'empty', reason: 'a record with no values' });
+    return;
+  }
   const spec: ProfileSpec = PROFILES[profile];
   const validators = compiled.get(profile)!;
   for (const key of keys) {
-    const value = record.values[key];
+    const value = values[key];
+    const range = validators.get(key);
+    if (range !== undefined && typeof value === 'number' && value >= range.min && value <= range.max) {
+      readings.push({ kind: 'number', key, ts, value });
+      continue;
+    }
     if (key.length > MAX_KEY_LENGTH || key.length === 0) {
       problems.push({
         code: 'bad_shape',
@@ -182,7 +221,7 @@ export function validateRecord(
       readings.push({
         kind: 'event',
         key: 'event',
-        ts: t.ts,
+        ts,
         type,
         confidence,
         snapshot: snapshot ?? null,
@@ -190,10 +229,9 @@ export function validateRecord(
       });
       continue;
     }
-    const v = validators.get(key);
-    if (v) {
-      const r = v(value);
-      if (r.ok) readings.push({ kind: 'number', key, ts: t.ts, value: r.value });
+    if (range !== undefined) {
+      const r = range.check(value);
+      if (r.ok) readings.push({ kind: 'number', key, ts, value: r.value });
       else problems.push(r.problem);
       continue;
     }
@@ -203,15 +241,14 @@ export function validateRecord(
     }
     // generic: numbers feed the time series, other values are kept with their type (ThingsBoard).
     if (typeof value === 'number') {
-      if (Number.isFinite(value)) readings.push({ kind: 'number', key, ts: t.ts, value });
+      if (Number.isFinite(value)) readings.push({ kind: 'number', key, ts, value });
       else problems.push({ code: 'not_finite', reason: `${key}: not a finite number` });
     } else if (value === null || value === undefined) {
       problems.push({ code: 'wrong_type', reason: `${key}: null carries no value` });
     } else {
       const textIssue = badText(key, value);
       if (textIssue) problems.push(textIssue);
-      else readings.push({ kind: 'json', key, ts: t.ts, value });
+      else readings.push({ kind: 'json', key, ts, value });
     }
   }
-  return { readings, problems };
 }

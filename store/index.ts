@@ -7,7 +7,7 @@ import { openPgliteWorker } from './pglite-proxy.ts';
 import { type StoreLane, timedDb } from './timed.ts';
 
 export * from './batch-writer.ts';
-export type { Db, Dialect, Queryable, StoreHealth } from './db.ts';
+export type { Db, Dialect, Prepared, Queryable, StoreHealth } from './db.ts';
 export { describeStoreError, isRetryable, sqlState } from './errors.ts';
 export { type MigrateOptions, migrate } from './migrate.ts';
 export { type PgliteLike, wrapPglite } from './pglite-driver.ts';
