@@ -2,7 +2,8 @@
 // the TimescaleDB PGlite build) or, as the baseline, a bare Aedes broker with no auth and no hooks.
 // Commands: start, rss, query, stop (see ./proc.ts).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +50,30 @@ function ingestEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * BENCH_HUB_ALLOC_PROF (a directory): V8's sampling heap profiler runs from start to stop, counting
+ * objects the collector has already freed too, so the profile says what each function allocates,
+ * not what is still alive (`bench/alloc.ts` prints it per function).
+ */
+async function profileAllocations(target: Target): Promise<void> {
+  const dir = process.env.BENCH_HUB_ALLOC_PROF;
+  if (!dir) return;
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as never);
+  cleanupFns.unshift(async () => {
+    const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
+    writeFileSync(join(dir, `${target}-${process.pid}.heapprofile`), JSON.stringify(profile));
+    session.disconnect();
+  });
+}
+
 async function start(args: StartArgs): Promise<Started> {
+  await profileAllocations(args.target);
   if (args.target === 'bare') return startBare();
   const dataDir = mkdtempSync(join(tmpdir(), `gridhub-bench-${args.target}-`));
   cleanupFns.push(() => rmSync(dataDir, { recursive: true, force: true }));
