@@ -6,6 +6,7 @@
  * - listeners.ts: the listeners and the connect guard (caps, connect rate, CONNECT checks);
  * - authenticate.ts: who a connection is (token or certificate), bound to device and credential;
  * - publish.ts: the inbound PUBLISH path (in-flight cap, rate buckets, hot telemetry path, acks);
+ *   inbound.ts: what the broker itself no longer does with an inbound message (forward it);
  * - thingsboard.ts and attributes-rpc.ts: ThingsBoard's device and gateway topics;
  * - delivery.ts: subscriptions and messages to devices (server-side RPC state in rpc.ts);
  * - pacing.ts: per-device limits at run time (limits.ts has the pure rules);
@@ -21,6 +22,7 @@ import { createAttributesRpc } from './attributes-rpc.ts';
 import { createAuthentication } from './authenticate.ts';
 import { createContext, type GatewayOptions } from './context.ts';
 import { createDelivery } from './delivery.ts';
+import { endInboundAtTheHub } from './inbound.ts';
 import { createListeners } from './listeners.ts';
 import { kick, RC } from './mqtt5.ts';
 import { createPacing } from './pacing.ts';
@@ -88,6 +90,8 @@ export function createGateway(deps: {
       authorizeSubscribe: delivery.authorizeSubscribe,
       authorizeForward: delivery.authorizeForward,
     });
+    // Inbound messages end in the hub: the broker's own publish is skipped for them (inbound.ts).
+    endInboundAtTheHub(broker);
     ctx.broker = broker;
     broker.on('client', (client) => {
       const conn = ctx.connOf.get(client);

@@ -95,5 +95,7 @@ export function deviceTopicFor(internal: string, deviceId: string): string | und
   return undefined;
 }
 
+/** Where inbound messages are renamed to: under it the broker forwards nothing (inbound.ts). */
+export const INBOUND_PREFIX = '$gridhub/in/';
 /** Inbound messages are renamed so the broker never forwards them to any device. */
-export const inboundTopic = (deviceId: string, topic: string) => `$gridhub/in/${enc(deviceId)}/${topic}`;
+export const inboundTopic = (deviceId: string, topic: string) => `${INBOUND_PREFIX}${enc(deviceId)}/${topic}`;
