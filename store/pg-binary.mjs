@@ -29,9 +29,14 @@ function header(buf, n, hasNulls, oid) {
 
 /** A float8[] parameter; null and undefined elements are NULL. */
 export function float8ArrayParam(values) {
-  let nulls = 0;
-  for (const v of values) if (v === null || v === undefined) nulls++;
   const n = values.length;
+  let nulls = 0;
+  // An index loop: `for…of` allocated an iterator result per element where V8 did not optimise it
+  // (issue 13, seen in the hub's allocation profile).
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) nulls++;
+  }
   const buf = Buffer.allocUnsafe(HEADER + (n - nulls) * 12 + nulls * 4);
   header(buf, n, nulls > 0, FLOAT8_OID);
   let o = HEADER;
