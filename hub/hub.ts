@@ -86,7 +86,7 @@ export interface HubDeps {
   /** Rule engine timers (tests shorten them). */
   rules?: Pick<
     Parameters<typeof createRulesEngine>[0],
-    'tickIntervalMs' | 'persistIntervalMs' | 'evaluator' | 'backtestMaxRows'
+    'tickIntervalMs' | 'persistIntervalMs' | 'evaluator' | 'backtestMaxRows' | 'saveStatementRows'
   >;
   /** Case timers (tests shorten them). */
   cases?: Pick<Parameters<typeof createCaseService>[0], 'tickIntervalMs'>;

@@ -61,6 +61,14 @@ interface Loaded extends ActiveRule {
 
 /** Devices whose windows one query reads back at start. */
 const FILL_CHUNK = 200;
+/** Rule states one save statement writes on PostgreSQL. */
+const SAVE_ROWS = 2000;
+/**
+ * The same on the embedded store: its one connection is the API's too, and 2,000 states held it
+ * for 110–180 ms on the 2-core box (issue 13: the API's p99 during full ingest); 250 take ~16 ms,
+ * as long as one part of an ingest write.
+ */
+const EMBEDDED_SAVE_ROWS = 250;
 
 export function createRulesEngine(deps: {
   db: Db;
@@ -75,6 +83,12 @@ export function createRulesEngine(deps: {
   /** Readings one backtest may read (default BACKTEST_MAX_ROWS; tests lower it to reach the edge). */
   backtestMaxRows?: number;
   persistIntervalMs?: number;
+  /**
+   * Most rule states one save statement writes (default: 2,000 on PostgreSQL, where saves have a
+   * connection of their own; EMBEDDED_SAVE_ROWS on the embedded store, whose one connection the
+   * API's reads wait for). Tests lower it to reach the edge.
+   */
+  saveStatementRows?: number;
   /** The pure evaluator (tests wrap it to make a rule fail at run time). */
   evaluator?: Evaluator;
   /** Where rule state is held in process (default: in memory, this process). */
@@ -101,6 +115,7 @@ export function createRulesEngine(deps: {
     saved: deps.metrics.counter('gridhub_rule_states_saved_total', 'Rule states written to rule_state'),
   };
   const rules = new Map<string, Loaded>();
+  const saveRows = deps.saveStatementRows ?? (deps.db.driver === 'pglite' ? EMBEDDED_SAVE_ROWS : SAVE_ROWS);
   const runtime = createRuleRuntime<Device, Loaded>({
     timezone: deps.timezone,
     store: deps.stateStore ?? createMemoryRuleStateStore(),
@@ -244,7 +259,7 @@ export function createRulesEngine(deps: {
       const keys: [string, string][] = [];
       const rows: { ruleId: string; deviceId: string; version: number; state: string }[] = [];
       const sliceStart = performance.now();
-      const more = () => performance.now() - sliceStart <= 8 && rows.length < 2000 && keys.length < left;
+      const more = () => performance.now() - sliceStart <= 8 && rows.length < saveRows && keys.length < left;
       for (const [ruleId, deviceId] of runtime.takeChanged(more)) {
         keys.push([ruleId, deviceId]);
         const l = rules.get(ruleId);

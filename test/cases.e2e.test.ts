@@ -497,6 +497,33 @@ describe('restart safety', () => {
     return { t, saved };
   }
 
+  it('on the embedded store a state save holds its one connection for at most saveStatementRows states', async () => {
+    // No pass while the devices report: every state is saved at stop, in statements of 4.
+    const t = await startTestHub({
+      store: 'pglite',
+      deps: { rules: { persistIntervalMs: 3_600_000, saveStatementRows: 4 } },
+    });
+    // Every save statement, seen on the store's background lane (the real database runs it).
+    const lane = t.hub.parts.store.db.background!;
+    const run = lane.run.bind(lane);
+    const sizes: number[] = [];
+    lane.run = (statement, params) => {
+      if (statement.name === 'gridhub_rule_states') sizes.push((params[0] as unknown[]).length);
+      return run(statement, params);
+    };
+    try {
+      // Five air-quality devices, one message each (acknowledged: evaluated): three rules each.
+      for (let i = 0; i < 5; i++) {
+        const c = await t.connect(await t.device({ id: `aq-save-${i}`, profile: 'air-quality' }));
+        await c.publishAsync('v1/devices/me/telemetry', JSON.stringify({ pm10: 40 + i }), { qos: 1 });
+      }
+      expect(sizes).toEqual([]);
+    } finally {
+      await t.stop();
+    }
+    expect(sizes).toEqual([4, 4, 4, 3]);
+  });
+
   it('rule states are still saved after passes that found nothing to save (an idle start)', async () => {
     const { t, saved } = await savingHub(100);
     try {
