@@ -163,7 +163,7 @@ export const ENV_KEYS: Record<string, { path: string[]; doc: string }> = {
   },
   GRIDHUB_INGEST_EMBEDDED_TX_ROWS: {
     path: ['ingest', 'embeddedTransactionRows'],
-    doc: 'embedded store: most rows per write transaction, so API reads wait little (default 1000)',
+    doc: 'embedded store: most rows per write transaction, so API reads wait little (default 500)',
   },
   GRIDHUB_INGEST_MAX_BUFFERED: {
     path: ['ingest', 'maxBuffered'],
