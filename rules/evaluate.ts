@@ -2,7 +2,9 @@
  * The pure rule evaluator. No I/O and no wall clock: event time comes from the readings
  * (`RuleInput.ts`), hub time from `tick(now)`, thresholds from the context's attributes. The
  * per-device state is JSON (persisted by the engine for restart safety); the state passed in is
- * never mutated, a new one is returned.
+ * not mutated, a new one is returned — unless the caller owns it and says so (`own`: the runtime,
+ * whose store holds the only reference), when it is updated in place (issue 13: a message then
+ * allocates no state that outlives it). Either way the evaluation decides the same.
  *
  * Truth is three-valued per condition node: `true`, `false`, or `null` = not known yet (no reading
  * of its key so far). `all`/`any`/`not` use Kleene logic, so `not(x)` does not fire before `x` has

@@ -3,8 +3,11 @@
  * result, the stored state of a leaf, and the entry a kind has in the table (`registry.ts`).
  *
  * The evaluator is pure: a kind's `evaluate` reads the previous state from `w.prev`, writes its new
- * state into `w.next` (never into a state it was given) and returns its `Result`; sentences and
- * observations are written from the stored facts only when someone reads them (`explain`, `observe`).
+ * state into `w.next` (never into a state it was given, unless the walk owns it: `Walk.own`, then
+ * `next` is `prev` and a node may update its own stored object, `owned`) and returns its `Result`;
+ * sentences and observations are written from the stored facts only when someone reads them
+ * (`explain`, `observe`). A node reads its own stored state, and a composite its child's, before
+ * it writes its own.
  */
 import type { Condition, ConditionKind, ProfileSpec, Rule } from '../../domain/index.ts';
 
