@@ -1,28 +1,19 @@
 // Aedes 2.0.0-beta.1 behaviours the gateway works around (README, "what the gateway works around"),
 // reproduced against a bare broker on a free loopback port. When a release fixes one, its test
 // fails here and the workaround in broker.ts can go.
-import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
+import type { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { bareBrokers } from '../test/support/aedes.ts';
 import { connectPacket, rawConnect } from '../test/support/raw-mqtt.ts';
 
+const startBroker = bareBrokers();
 let broker: Aedes | undefined;
-let server: Server | undefined;
-afterEach(async () => {
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  await new Promise<void>((r) => (broker ? broker.close(() => r()) : r()));
-  server = broker = undefined;
-});
 
 async function start(opts: Parameters<typeof Aedes.createBroker>[0]) {
-  const b = await Aedes.createBroker(opts);
-  broker = b;
-  const srv = createServer((s) => b.handle(s));
-  server = srv;
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const a = srv.address();
-  return `mqtt://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  const started = await startBroker(opts);
+  broker = started.broker;
+  return started.url;
 }
 
 it('keepaliveLimit answers an MQTT 3.1.1 client with the non-standard CONNACK code 6', async () => {

@@ -1,37 +1,28 @@
 // endInboundAtTheHub against a real Aedes broker on a free loopback port, with mqtt clients over TCP:
 // inbound messages (renamed under $gridhub/in/ as the gateway does) are acknowledged and go nowhere
 // — no subscriber, no retained copy, no `publish` event — and everything else is published as before.
-import { createServer, type Server } from 'node:net';
-import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { bareBrokers } from '../test/support/aedes.ts';
 import { endInboundAtTheHub } from './inbound.ts';
 import { inboundTopic } from './topics.ts';
 
-let broker: Aedes | undefined;
-let server: Server | undefined;
-afterEach(async () => {
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  await new Promise<void>((r) => (broker ? broker.close(() => r()) : r()));
-  server = broker = undefined;
-});
+const startBroker = bareBrokers();
 
 /** A broker that renames what clients publish on `in/…` as the gateway does, with or without the skip. */
 async function start(skip: boolean) {
-  const b = await Aedes.createBroker({
-    authorizePublish: (client, packet, cb) => {
-      if (packet.topic.startsWith('in/'))
-        packet.topic = inboundTopic(client?.id ?? '?', packet.topic.slice(3));
-      cb(null);
+  const { broker: b, url } = await startBroker(
+    {
+      authorizePublish: (client, packet, cb) => {
+        if (packet.topic.startsWith('in/'))
+          packet.topic = inboundTopic(client?.id ?? '?', packet.topic.slice(3));
+        cb(null);
+      },
     },
-  });
-  if (skip) endInboundAtTheHub(b);
-  broker = b;
-  const srv = createServer((s) => b.handle(s));
-  server = srv;
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const a = srv.address();
-  const url = `mqtt://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    (b) => {
+      if (skip) endInboundAtTheHub(b);
+    },
+  );
   const seen: string[] = [];
   b.on('publish', (packet, client) => {
     if (client) seen.push(packet.topic);

@@ -61,13 +61,9 @@ interface Loaded extends ActiveRule {
 
 /** Devices whose windows one query reads back at start. */
 const FILL_CHUNK = 200;
-/** Rule states one save statement writes on PostgreSQL. */
+/** Rule states per save statement: PostgreSQL; the embedded store, whose one connection the API's
+ * reads share (2,000 held it 110–180 ms on the 2-core box, 250 take ~16 ms; issue 13). */
 const SAVE_ROWS = 2000;
-/**
- * The same on the embedded store: its one connection is the API's too, and 2,000 states held it
- * for 110–180 ms on the 2-core box (issue 13: the API's p99 during full ingest); 250 take ~16 ms,
- * as long as one part of an ingest write.
- */
 const EMBEDDED_SAVE_ROWS = 250;
 
 export function createRulesEngine(deps: {
@@ -83,11 +79,7 @@ export function createRulesEngine(deps: {
   /** Readings one backtest may read (default BACKTEST_MAX_ROWS; tests lower it to reach the edge). */
   backtestMaxRows?: number;
   persistIntervalMs?: number;
-  /**
-   * Most rule states one save statement writes (default: 2,000 on PostgreSQL, where saves have a
-   * connection of their own; EMBEDDED_SAVE_ROWS on the embedded store, whose one connection the
-   * API's reads wait for). Tests lower it to reach the edge.
-   */
+  /** Most rule states one save statement writes (SAVE_ROWS, EMBEDDED_SAVE_ROWS; tests lower it). */
   saveStatementRows?: number;
   /** The pure evaluator (tests wrap it to make a rule fail at run time). */
   evaluator?: Evaluator;
