@@ -76,9 +76,8 @@ const GATHER_MIN_MESSAGES = 4;
 const GATHER_ENOUGH_READINGS = 500;
 /** Consecutive failed writes after which health says `degraded`. */
 const DEGRADED_AFTER_FAILURES = 3;
-/** Bounds of the memo of `latest`'s keys: devices, and keys of one device (above any key limit). */
-const LATEST_KEY_DEVICES = 200_000;
-const LATEST_KEYS_PER_DEVICE = 2_000;
+/** (device, key) pairs the memo of `latest`'s keys holds at most (~20 MB). */
+const LATEST_KEYS = 200_000;
 
 /** FNV-1a over the payload: cheap, and only compared together with packet id, length and DUP. */
 function payloadHash(b: Buffer): number {
@@ -340,23 +339,28 @@ export function createIngest(deps: {
 
   /**
    * `device\0key`, the key of `latest`, made once per pair and reused (issue 13: a new string per
-   * reading, hashed again on every lookup, was a third of buffering's allocations). Bounded: devices
-   * of open profiles may invent keys (up to their key limit), and ids come and go.
+   * reading, hashed again on every lookup, was a third of buffering's allocations). Bounded in all:
+   * devices of open profiles may invent keys (up to their key limit), and ids come and go; past
+   * LATEST_KEYS pairs it starts again empty (only speed depends on it).
    */
-  const latestKeys = new Map<string, Map<string, string>>();
+  let latestKeys = new Map<string, Map<string, string>>();
+  let latestKeyCount = 0;
   function latestKey(deviceId: string, key: string): string {
     let byKey = latestKeys.get(deviceId);
+    let lk = byKey?.get(key);
+    if (lk !== undefined) return lk;
+    if (latestKeyCount >= LATEST_KEYS) {
+      latestKeys = new Map();
+      latestKeyCount = 0;
+      byKey = undefined;
+    }
     if (byKey === undefined) {
-      if (latestKeys.size >= LATEST_KEY_DEVICES) latestKeys.clear();
       byKey = new Map();
       latestKeys.set(deviceId, byKey);
     }
-    let lk = byKey.get(key);
-    if (lk === undefined) {
-      if (byKey.size >= LATEST_KEYS_PER_DEVICE) byKey.clear();
-      lk = `${deviceId}\u0000${key}`;
-      byKey.set(key, lk);
-    }
+    lk = `${deviceId}\u0000${key}`;
+    byKey.set(key, lk);
+    latestKeyCount++;
     return lk;
   }
 
