@@ -418,10 +418,7 @@ export function createIngest(deps: {
   // redelivery reuses the first arrival time, so readings without `ts` land on the same
   // (device, key, ts) and the idempotent insert stores them once.
   const recent = new Map<string, Map<number, { hash: number; length: number; arrival: number }>>();
-  /** Whether the message `arrivalTime` last timed is a redelivery (a flag, not an object per message). */
-  let redelivered = false;
-  function arrivalTime(deviceId: string, msg: Inbound): number {
-    redelivered = false;
+  function arrivalTime(deviceId: string, msg: Inbound): { arrival: number; redelivery: boolean } {
     const now = clock.now();
     const id = msg.messageId;
     let seen: Map<number, { hash: number; length: number; arrival: number }> | undefined;
@@ -438,8 +435,7 @@ export function createIngest(deps: {
         now - first.arrival < REDELIVERY_WINDOW_MS
       ) {
         m.duplicates.inc();
-        redelivered = true;
-        return first.arrival;
+        return { arrival: first.arrival, redelivery: true };
       }
     }
     const prev = lastArrival.get(deviceId);
@@ -466,7 +462,7 @@ export function createIngest(deps: {
       } else e = { hash, length: msg.payload.length, arrival: t };
       seen.set(id, e);
     }
-    return t;
+    return { arrival: t, redelivery: false };
   }
 
   /**
@@ -474,8 +470,7 @@ export function createIngest(deps: {
    * parsing's, the caller's own array) gets the validation's too.
    */
   function accept(device: Device, records: RawRecord[], problems: Problem[], msg: Inbound, done: Done) {
-    const arrival = arrivalTime(device.id, msg);
-    const redelivery = redelivered;
+    const { arrival, redelivery } = arrivalTime(device.id, msg);
     const readings: Reading[] = [];
     for (const rec of records)
       validateRecordInto(device.profile, rec, arrival, options.maxClockSkew, readings, problems);

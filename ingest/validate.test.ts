@@ -147,6 +147,35 @@ describe('finding 1: poison messages are refused at validation, never thrown', (
     ]);
   });
 
+  it('a profile key is judged at the edges of its range, and odd values are refused with a reason', () => {
+    const at = (value: unknown) => validateRecord('air-quality', { values: { pm10: value } }, NOW);
+    expect(at(0).readings).toEqual([{ kind: 'number', key: 'pm10', ts: NOW, value: 0 }]);
+    expect(at(5000).readings).toEqual([{ kind: 'number', key: 'pm10', ts: NOW, value: 5000 }]);
+    for (const [value, code] of [
+      [-0.001, 'out_of_range'],
+      [5000.001, 'out_of_range'],
+      [1e20, 'out_of_range'],
+      [Number.NaN, 'not_finite'],
+      ['85', 'wrong_type'],
+      ['\u0000', 'wrong_type'],
+    ] as const) {
+      const r = at(value);
+      expect(r.readings, String(value)).toEqual([]);
+      expect(
+        r.problems.map((p) => p.code),
+        String(value),
+      ).toEqual([code]);
+      expect(r.problems[0]!.reason).toMatch(/^pm10: /);
+    }
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    expect(at(deep).problems.map((p) => p.code)).toEqual(['wrong_type']);
+    // A key with a NUL is not a profile key: named, not stored.
+    const nul = validateRecord('air-quality', { values: { 'pm10\u0000': 5 } }, NOW);
+    expect(nul.readings).toEqual([]);
+    expect(nul.problems).toHaveLength(1);
+  });
+
   it('lone surrogates, NUL in keys, nested strings and deep nesting are refused', () => {
     expect(v('generic', { s: '\uD800x' }).problems[0]?.reason).toMatch(/lone UTF-16 surrogate \(U\+D800\)/);
     expect(v('generic', { s: 'ok \uD83D\uDE00' }).readings).toHaveLength(1); // a real pair is fine
